@@ -1,0 +1,3 @@
+from chargeledger.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""One settings object for every process, read from ``CHARGELEDGER_*`` environment variables.
+
+Defaults run locally: a broker on 127.0.0.1:9092 (started by ``infra/kafka.sh``) and the
+embedded SQLite database in the working directory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHARGELEDGER_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "sqlite:///chargeledger.db"
+    #: Prefixed to every topic name; lets tests and parallel demos share one broker.
+    topic_prefix: str = ""
+    topic_events: str = "ocpp-events"
+    topic_events_dlq: str = "ocpp-events-dlq"
+    topic_tariffs: str = "tariffs"
+    topic_cdrs: str = "cdrs"
+    #: Consumer group / faust app id.
+    app_id: str = "chargeledger"
+    #: Our own OCPI identity as a CPO (country code, party id).
+    country_code: str = "NL"
+    party_id: str = "CLG"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    #: Sessions without a stop are closed as incomplete after this many seconds of silence.
+    session_idle_timeout_s: int = 48 * 3600
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical topic name, with the configured prefix."""
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
