@@ -30,6 +30,11 @@ class EventEnvelope(BaseModel):
     #: When the central system received the message (UTC).
     received_at: datetime
     payload: dict[str, Any]
+    #: The CALLRESULT payload the central system answered with, when the edge that wrote
+    #: the envelope answered the charger itself (gateway, simulator). OCPP 1.6 needs it:
+    #: StartTransaction's transactionId is assigned by the central system and exists
+    #: only in the answer (OCPP 1.6 section 4.8 / 6.46).
+    response: dict[str, Any] | None = None
 
     @field_validator("received_at")
     @classmethod
