@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     api_port: int = 8000
     #: Sessions without a stop are closed as incomplete after this many seconds of silence.
     session_idle_timeout_s: int = 48 * 3600
+    #: OCPP-J gateway (gateway/): listen address, heartbeat interval it tells chargers,
+    #: OCPP 1.6 transaction ids reserved per database round trip, and how long it waits
+    #: for Kafka to acknowledge a message before answering the charger with a CALLERROR.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 9000
+    gateway_heartbeat_interval_s: int = 300
+    gateway_transaction_id_block: int = 100
+    gateway_publish_timeout_s: float = 10.0
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic name, with the configured prefix."""
