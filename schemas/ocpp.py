@@ -1,0 +1,155 @@
+"""Validate inbound OCPP calls against the OCA JSON schemas and parse the ones we bill on.
+
+Entry point: :func:`validate_call` ``(ocpp_version, action, payload) -> model | None``.
+
+1. The action must be one the version defines (a schema ``ocpp/v16/schemas/<Action>.json``,
+   ``ocpp/v201/schemas/<Action>Request.json`` or ``ocpp/v21/schemas/<Action>Request.json``
+   exists in the installed ``ocpp`` package), else :class:`InvalidMessage`.
+2. Unambiguous field variants that real chargers send are rewritten first (see
+   :mod:`schemas.ocpp16` and :mod:`schemas.ocpp201` for the accepted and rejected ones).
+3. The payload is validated against the OCA JSON schema (``jsonschema``; one compiled
+   validator per schema, cached). The first, most relevant violation becomes the reason,
+   e.g. ``StartTransaction: meterStart: 'abc' is not of type 'integer'``.
+4. For the actions we bill on the payload is parsed into an exact pydantic model
+   (Decimal values, UTC timestamps): 1.6 StartTransaction / MeterValues / StopTransaction,
+   2.0.1 and 2.1 TransactionEvent. Every other known action (BootNotification, Heartbeat,
+   StatusNotification, Authorize, ...) returns None after passing its schema.
+
+:func:`validate_response` does the same for a CALLRESULT payload (the 1.6
+StartTransaction answer carries the transactionId).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import best_match
+from pydantic import BaseModel, ValidationError
+
+from schemas import ocpp16, ocpp201
+from schemas.ocpp_base import InvalidMessage, json_path
+
+__all__ = [
+    "InvalidMessage",
+    "validate_call",
+    "validate_response",
+    "known_actions",
+    "ocpp16",
+    "ocpp201",
+]
+
+_SCHEMA_DIRS = {"1.6": "v16", "2.0.1": "v201", "2.1": "v21"}
+_VERSION_MODULES = {"1.6": ocpp16, "2.0.1": ocpp201, "2.1": ocpp201}
+_ACTION_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+_MAX_REASON = 500
+
+
+@lru_cache(maxsize=None)
+def _schema_files(version: str) -> frozenset[str]:
+    folder = resources.files("ocpp") / _SCHEMA_DIRS[version] / "schemas"
+    return frozenset(p.name for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def _schema_name(version: str, action: str, response: bool) -> str:
+    if version == "1.6":
+        return f"{action}Response.json" if response else f"{action}.json"
+    return f"{action}Response.json" if response else f"{action}Request.json"
+
+
+def known_actions(version: str) -> frozenset[str]:
+    """The CALL actions (charger or central system initiated) the version's schemas define."""
+    names = _schema_files(version)
+    if version == "1.6":
+        return frozenset(n[:-5] for n in names if not n.endswith("Response.json"))
+    return frozenset(n[: -len("Request.json")] for n in names if n.endswith("Request.json"))
+
+
+@lru_cache(maxsize=None)
+def _validator(version: str, file_name: str) -> Any:
+    path = resources.files("ocpp") / _SCHEMA_DIRS[version] / "schemas" / file_name
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    # Some OCA schemas carry an ``$id`` URN; jsonschema resolves local refs either way.
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def _check_version_and_action(ocpp_version: str, action: str, response: bool) -> str:
+    if ocpp_version not in _SCHEMA_DIRS:
+        raise InvalidMessage(
+            f"unknown OCPP version {ocpp_version!r} (expected one of {sorted(_SCHEMA_DIRS)})"
+        )
+    if not isinstance(action, str) or not _ACTION_RE.match(action):
+        raise InvalidMessage(f"malformed action name {action!r}")
+    file_name = _schema_name(ocpp_version, action, response)
+    if file_name not in _schema_files(ocpp_version):
+        kind = "response to " if response else ""
+        raise InvalidMessage(f"unknown action {kind}{action!r} for OCPP {ocpp_version}")
+    return file_name
+
+
+def _schema_reason(action: str, error: jsonschema.ValidationError) -> str:
+    where = json_path(error.absolute_path)
+    message = error.message
+    if len(message) > 200:
+        message = message[:200] + "..."
+    return f"{action}: {where}: {message}"
+
+
+def _pydantic_reason(action: str, error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    where = json_path(first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{action}: {where}: {message}"
+
+
+def _validate(
+    ocpp_version: str, action: str, payload: Any, response: bool
+) -> BaseModel | None:
+    file_name = _check_version_and_action(ocpp_version, action, response)
+    if not isinstance(payload, dict):
+        raise InvalidMessage(f"{action}: payload must be a JSON object, got {type(payload).__name__}")
+    module = _VERSION_MODULES[ocpp_version]
+    models = module.RESPONSE_MODELS if response else module.CALL_MODELS
+    if not response:
+        try:
+            payload = module.normalize_call(action, payload)
+        except InvalidMessage as exc:
+            raise InvalidMessage(f"{action}: {exc.reason}") from None
+    error = best_match(_validator(ocpp_version, file_name).iter_errors(payload))
+    if error is not None:
+        raise InvalidMessage(_schema_reason(action, error))
+    model = models.get(action)
+    if model is None:
+        return None
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidMessage(_pydantic_reason(action, exc)) from None
+    except InvalidMessage as exc:  # pragma: no cover - raised outside a pydantic validator
+        raise InvalidMessage(f"{action}: {exc.reason}") from None
+
+
+def validate_call(ocpp_version: str, action: str, payload: Any) -> BaseModel | None:
+    """Validate an inbound CALL and parse it when we bill on it (module docstring).
+
+    Returns an :mod:`schemas.ocpp16` / :mod:`schemas.ocpp201` model for StartTransaction,
+    MeterValues, StopTransaction (1.6) and TransactionEvent (2.0.1, 2.1); None for any
+    other action the version defines. Raises :class:`InvalidMessage` with a reason naming
+    the field otherwise.
+    """
+    try:
+        return _validate(ocpp_version, action, payload, response=False)
+    except InvalidMessage as exc:
+        if len(exc.reason) > _MAX_REASON:
+            raise InvalidMessage(exc.reason[:_MAX_REASON] + "...") from None
+        raise
+
+
+def validate_response(ocpp_version: str, action: str, payload: Any) -> BaseModel | None:
+    """Validate a CALLRESULT payload; parsed for 1.6 StartTransaction (its transactionId)."""
+    return _validate(ocpp_version, action, payload, response=True)

@@ -1,0 +1,221 @@
+"""OCPP 1.6 (JSON) messages we bill on: StartTransaction, MeterValues, StopTransaction.
+
+Field names follow the OCPP 1.6 specification (section 6: messages, section 7: types);
+the models accept the camelCase wire names and expose snake_case attributes. Payloads are
+first validated against the OCA JSON schema (``ocpp/v16/schemas``) by
+:func:`schemas.ocpp.validate_call`; these models then give them exact types.
+
+Field variants real chargers send (:func:`normalize_call` rewrites them *before* the
+schema check, so the schema still guards everything else):
+
+accepted (unambiguous)
+  * ``sampledValue.value`` as a JSON number instead of a string (``1234.5`` for
+    ``"1234.5"``): turned into the string of that number (floats via ``repr``, exact).
+  * a unit in another letter case (``kwh``, ``KWH``, ``wh``): mapped to the OCPP spelling.
+  * ``meterStart`` / ``meterStop`` as an integral float (``1234.0``) or a string of digits
+    (``"1234"``): turned into the integer.
+
+rejected (ambiguous or not a reading), with the field named in the reason
+  * ``meterStart`` / ``meterStop`` with a fraction (``1234.5``): the schema says whole Wh.
+  * values with a decimal comma (``"12,5"``), empty values, NaN / Infinity.
+  * an energy register in a unit that is not an energy unit (e.g. ``"A"``).
+  * timestamps without a UTC offset (OCPP-J timestamps are RFC 3339 with an offset; a
+    naive local time could be any zone).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from schemas.ocpp_base import (
+    CURRENT_IMPORT,
+    DEFAULT_MEASURAND,
+    ENERGY_IMPORT_REGISTER,
+    POWER_IMPORT,
+    canonical_unit,
+    convert,
+    decimal_from_text,
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore"
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+class SampledValue(_Model):
+    """One sampled value (OCPP 1.6 section 7.43).
+
+    ``value`` is the exact number (None for ``format`` SignedData, whose text is kept in
+    ``signed_data``); ``converted`` is the value in kWh / kW / A for the energy register,
+    import power and import current, None for other measurands.
+    """
+
+    value: Decimal | None
+    signed_data: str | None = None
+    context: str = "Sample.Periodic"
+    format: str = "Raw"
+    measurand: str = DEFAULT_MEASURAND
+    phase: str | None = None
+    location: str = "Outlet"
+    #: As sent (None: the measurand's default, Wh for energy).
+    unit: str | None = None
+
+    _converted: Decimal | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_value(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "value" not in data:
+            return data
+        raw = data["value"]
+        if isinstance(raw, Decimal) or raw is None:
+            return data
+        data = dict(data)
+        if data.get("format") == "SignedData":
+            data["signed_data"], data["value"] = raw, None
+        elif isinstance(raw, str):
+            data["value"] = decimal_from_text(raw, "value")
+        return data
+
+    @model_validator(mode="after")
+    def _convert(self) -> "SampledValue":
+        if self.value is not None:
+            self._converted = convert(self.measurand, self.value, self.unit, 0)
+        return self
+
+    @property
+    def converted(self) -> Decimal | None:
+        return self._converted
+
+    @property
+    def multiplier(self) -> int:
+        """OCPP 1.6 has no multiplier; present so both versions read alike."""
+        return 0
+
+    def energy_kwh(self) -> Decimal | None:
+        return self.converted if self.measurand == ENERGY_IMPORT_REGISTER else None
+
+    def power_kw(self) -> Decimal | None:
+        return self.converted if self.measurand == POWER_IMPORT else None
+
+    def current_a(self) -> Decimal | None:
+        return self.converted if self.measurand == CURRENT_IMPORT else None
+
+
+class MeterValue(_Model):
+    """Sampled values taken at one instant (OCPP 1.6 section 7.42)."""
+
+    timestamp: AwareDatetime
+    sampled_value: tuple[SampledValue, ...]
+
+    _to_utc = field_validator("timestamp")(_utc)
+
+
+class StartTransaction(_Model):
+    """StartTransaction.req (OCPP 1.6 section 6.45). ``meter_start`` is in Wh."""
+
+    connector_id: int
+    id_tag: str
+    meter_start: int
+    reservation_id: int | None = None
+    timestamp: AwareDatetime
+
+    _to_utc = field_validator("timestamp")(_utc)
+
+
+class IdTagInfo(_Model):
+    status: str
+    expiry_date: AwareDatetime | None = None
+    parent_id_tag: str | None = None
+
+
+class StartTransactionResponse(_Model):
+    """StartTransaction.conf (OCPP 1.6 section 6.46): the central system's transactionId."""
+
+    id_tag_info: IdTagInfo
+    transaction_id: int
+
+
+class MeterValues(_Model):
+    """MeterValues.req (OCPP 1.6 section 6.31). ``transaction_id`` is absent outside one."""
+
+    connector_id: int
+    transaction_id: int | None = None
+    meter_value: tuple[MeterValue, ...]
+
+
+class StopTransaction(_Model):
+    """StopTransaction.req (OCPP 1.6 section 6.49). ``meter_stop`` is in Wh."""
+
+    transaction_id: int
+    meter_stop: int
+    timestamp: AwareDatetime
+    id_tag: str | None = None
+    reason: str = "Local"
+    transaction_data: tuple[MeterValue, ...] = ()
+
+    _to_utc = field_validator("timestamp")(_utc)
+
+
+#: Action -> model for the actions we bill on; other known actions validate to None.
+CALL_MODELS: dict[str, type[_Model]] = {
+    "StartTransaction": StartTransaction,
+    "MeterValues": MeterValues,
+    "StopTransaction": StopTransaction,
+}
+RESPONSE_MODELS: dict[str, type[_Model]] = {"StartTransaction": StartTransactionResponse}
+
+
+def _normalize_sampled_values(meter_values: Any) -> None:
+    if not isinstance(meter_values, list):
+        return
+    for mv in meter_values:
+        if not isinstance(mv, dict) or not isinstance(mv.get("sampledValue"), list):
+            continue
+        for sv in mv["sampledValue"]:
+            if not isinstance(sv, dict):
+                continue
+            value = sv.get("value")
+            if isinstance(value, float):
+                sv["value"] = repr(value)
+            elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+                sv["value"] = str(value)
+            if isinstance(sv.get("unit"), str):
+                sv["unit"] = canonical_unit(sv["unit"])
+
+
+def _normalize_whole_wh(payload: dict[str, Any], field: str) -> None:
+    value = payload.get(field)
+    if isinstance(value, float) and value.is_integer():
+        payload[field] = int(value)
+    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        payload[field] = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        payload[field] = int(value.strip())
+
+
+def normalize_call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``payload`` with the unambiguous field variants rewritten (module docstring)."""
+    if action not in CALL_MODELS:
+        return payload
+    out = copy.deepcopy(payload)
+    if action == "MeterValues":
+        _normalize_sampled_values(out.get("meterValue"))
+    elif action == "StopTransaction":
+        _normalize_sampled_values(out.get("transactionData"))
+        _normalize_whole_wh(out, "meterStop")
+    elif action == "StartTransaction":
+        _normalize_whole_wh(out, "meterStart")
+    return out

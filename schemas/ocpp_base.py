@@ -1,0 +1,144 @@
+"""What OCPP 1.6 and 2.0.1/2.1 messages share: the error type, exact numbers, units.
+
+Numbers
+-------
+Energy, power and current become :class:`~decimal.Decimal` exactly:
+
+* OCPP 1.6 ``sampledValue.value`` is a string (OCPP 1.6 section 7.43 SampledValue); it is
+  parsed with ``Decimal(text)``.
+* OCPP 2.0.1 ``sampledValue.value`` is a JSON number (OCPP 2.0.1 part 2, SampledValueType).
+  The envelope's payload is usually a dict already parsed by ``json``/pydantic, so the
+  number may arrive as a Python ``float``. We convert it with ``Decimal(repr(x))``: Python's
+  ``repr`` of a float is the shortest text that reads back as the same float, which is the
+  charger's own text for every value with at most 15 significant digits (all real meter
+  readings). We never do ``Decimal(x)`` on a float (that would give the binary expansion,
+  e.g. ``0.1`` -> ``0.1000000000000000055511151231257827...``). Payloads parsed with
+  ``json.loads(..., parse_float=Decimal)`` pass through unchanged.
+
+Units (OCPP 1.6 section 7.48 UnitOfMeasure; 2.0.1 UnitOfMeasureType)
+------------------------------------------------------------------
+Energy registers default to ``Wh``. ``kWh`` is accepted. 2.0.1 adds ``multiplier``, a power
+of ten applied to the value *before* the unit (``value * 10**multiplier`` in ``unit``).
+Conversions use ``Decimal.scaleb`` and are therefore exact.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+#: The measurand a sample has when it names none (OCPP 1.6 7.43; 2.0.1 MeasurandEnumType).
+DEFAULT_MEASURAND = "Energy.Active.Import.Register"
+
+ENERGY_IMPORT_REGISTER = "Energy.Active.Import.Register"
+POWER_IMPORT = "Power.Active.Import"
+CURRENT_IMPORT = "Current.Import"
+
+#: Units we convert, per measurand we bill on: unit -> power of ten to reach kWh / kW / A.
+_ENERGY_UNITS = {"Wh": -3, "kWh": 0}
+_POWER_UNITS = {"W": -3, "kW": 0}
+_CURRENT_UNITS = {"A": 0}
+_UNITS_BY_MEASURAND = {
+    ENERGY_IMPORT_REGISTER: (_ENERGY_UNITS, "Wh"),
+    POWER_IMPORT: (_POWER_UNITS, "W"),
+    CURRENT_IMPORT: (_CURRENT_UNITS, "A"),
+}
+
+#: Unit spellings of the OCPP 1.6 enum (and the 2.0.1 standardized list). Chargers send
+#: ``kwh`` or ``KWH``; matching case-insensitively is unambiguous because no two of these
+#: differ only by case.
+KNOWN_UNITS = (
+    "Wh", "kWh", "varh", "kvarh", "W", "kW", "VA", "kVA", "var", "kvar", "A", "V", "K",
+    "Celcius", "Celsius", "Fahrenheit", "Percent", "Hertz",
+)
+_UNIT_BY_FOLDED = {u.lower(): u for u in KNOWN_UNITS}
+assert len(_UNIT_BY_FOLDED) == len(KNOWN_UNITS)
+
+
+class InvalidMessage(ValueError):
+    """An inbound OCPP message we cannot accept; ``reason`` says which field and why.
+
+    The pipeline dead-letters the envelope with this reason (never drops it).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def canonical_unit(unit: str) -> str:
+    """The OCPP spelling of ``unit`` when it only differs by case (``kwh`` -> ``kWh``)."""
+    return _UNIT_BY_FOLDED.get(unit.lower(), unit)
+
+
+def decimal_from_json_number(value: Any, where: str) -> Decimal:
+    """A JSON number (int, float or Decimal) as an exact Decimal; see module docstring."""
+    if isinstance(value, bool):
+        raise InvalidMessage(f"{where}: expected a number, got a boolean")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        return decimal_from_text(value, where)
+    else:
+        raise InvalidMessage(f"{where}: expected a number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise InvalidMessage(f"{where}: {value!r} is not a finite number")
+    return result
+
+
+def decimal_from_text(text: str, where: str) -> Decimal:
+    """A decimal number written as text (OCPP 1.6 sampledValue.value), exactly.
+
+    Accepted: optional sign, digits, optional ``.`` fraction, optional exponent, surrounding
+    blanks. Rejected (ambiguous or not a reading): empty text, a decimal comma (``"12,5"``
+    could be 12.5 or 125 with a thousands separator), NaN / Infinity.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidMessage(f"{where}: empty value, expected a decimal number")
+    if "," in stripped:
+        raise InvalidMessage(
+            f"{where}: {text!r} uses a comma; ambiguous (decimal comma or thousands "
+            "separator), expected a decimal number with a point"
+        )
+    try:
+        result = Decimal(stripped)
+    except InvalidOperation:
+        raise InvalidMessage(f"{where}: {text!r} is not a decimal number") from None
+    if not result.is_finite():
+        raise InvalidMessage(f"{where}: {text!r} is not a finite number")
+    return result
+
+
+def convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -> Decimal | None:
+    """``value`` in kWh (energy), kW (power) or A (current) for the measurands we bill on.
+
+    Returns None for any other measurand. Raises ValueError when the unit does not fit
+    the measurand (e.g. ``Energy.Active.Import.Register`` in ``A``), because guessing would
+    bill the wrong amount.
+    """
+    table = _UNITS_BY_MEASURAND.get(measurand)
+    if table is None:
+        return None
+    units, default = table
+    unit = default if unit is None else canonical_unit(unit)
+    if unit not in units:
+        raise ValueError(
+            f"unit {unit!r} is not a unit of {measurand} (expected one of {sorted(units)})"
+        )
+    return value.scaleb(multiplier + units[unit])
+
+
+def json_path(path: Any) -> str:
+    """``['meterValue', 0, 'sampledValue', 1, 'value']`` -> ``meterValue[0].sampledValue[1].value``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(payload)"

@@ -1,0 +1,299 @@
+"""Repositories of the pipeline tables: plain functions over a SQLAlchemy ``Session``.
+
+None of these functions commits: the caller (the stream worker's unit of work) decides
+what commits together. For the exactly-once effect the worker writes, in ONE transaction,
+the raw events, the session states, the CDRs, the dead letters, the counters and the
+tracking record (the next offset per partition) of a batch of Kafka records.
+
+Works on SQLite and PostgreSQL (upserts use each dialect's ``ON CONFLICT``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    CdrRecord,
+    DeadLetterRecord,
+    EventRecord,
+    PipelineCounter,
+    SessionRecord,
+    TariffRecord,
+    TrackingRecord,
+)
+
+COUNTER_NAMES = ("events_in", "applied", "dead_lettered", "duplicates")
+
+
+def content_hash(document: str | bytes) -> str:
+    """SHA-256 hex digest of a CDR's JSON as published (UTF-8 bytes)."""
+    if isinstance(document, str):
+        document = document.encode()
+    return hashlib.sha256(document).hexdigest()
+
+
+def _insert(session: Session, model):
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - we support the two
+        raise NotImplementedError(f"upsert on {dialect}")
+    return insert(model)
+
+
+# --- tracking (exactly-once) -------------------------------------------------------------
+
+
+def tracked_offsets(session: Session, consumer_group: str, topic: str) -> dict[int, int]:
+    """Next offset to consume per partition, as stored with the effects before it."""
+    rows = session.execute(
+        select(TrackingRecord.partition, TrackingRecord.offset).where(
+            TrackingRecord.consumer_group == consumer_group, TrackingRecord.topic == topic
+        )
+    )
+    return {p: o for p, o in rows}
+
+
+def track(session: Session, consumer_group: str, topic: str, partition: int, next_offset: int) -> None:
+    """Record that every record of the partition before ``next_offset`` has taken effect."""
+    stmt = _insert(session, TrackingRecord).values(
+        consumer_group=consumer_group, topic=topic, partition=partition, offset=next_offset
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["consumer_group", "topic", "partition"], set_={"offset": next_offset}
+    )
+    session.execute(stmt)
+
+
+# --- counters -----------------------------------------------------------------------------
+
+
+def add_to_counters(session: Session, consumer_group: str, deltas: dict[str, int]) -> None:
+    for name, delta in deltas.items():
+        if not delta:
+            continue
+        stmt = _insert(session, PipelineCounter).values(consumer_group=consumer_group, name=name, value=delta)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["consumer_group", "name"], set_={"value": PipelineCounter.value + delta}
+        )
+        session.execute(stmt)
+
+
+def read_counters(session: Session, consumer_group: str | None = None) -> dict[str, int]:
+    """events_in / applied / dead_lettered / duplicates (summed over groups when None)."""
+    query = select(PipelineCounter.name, func.sum(PipelineCounter.value)).group_by(PipelineCounter.name)
+    if consumer_group is not None:
+        query = query.where(PipelineCounter.consumer_group == consumer_group)
+    counters = {name: 0 for name in COUNTER_NAMES}
+    counters.update({name: int(value) for name, value in session.execute(query)})
+    return counters
+
+
+# --- events and dead letters --------------------------------------------------------------
+
+
+def add_event(session: Session, **fields: Any) -> EventRecord:
+    record = EventRecord(**fields)
+    session.add(record)
+    return record
+
+
+def add_dead_letter(session: Session, **fields: Any) -> DeadLetterRecord:
+    fields.setdefault("published", False)
+    record = DeadLetterRecord(**fields)
+    session.add(record)
+    return record
+
+
+def unpublished_dead_letters(session: Session, limit: int = 1000) -> Sequence[DeadLetterRecord]:
+    return session.scalars(
+        select(DeadLetterRecord).where(DeadLetterRecord.published.is_(False)).order_by(DeadLetterRecord.pk).limit(limit)
+    ).all()
+
+
+def stored_events(session: Session, topic: str | None = None, batch: int = 5000) -> Iterable[EventRecord]:
+    """Every stored raw event in log order (partition, offset), streamed in batches."""
+    last: tuple[int, int] = (-1, -1)
+    while True:
+        query = select(EventRecord).order_by(EventRecord.partition, EventRecord.offset).limit(batch)
+        if topic is not None:
+            query = query.where(EventRecord.topic == topic)
+        query = query.where(
+            or_(
+                EventRecord.partition > last[0],
+                and_(EventRecord.partition == last[0], EventRecord.offset > last[1]),
+            )
+        )
+        rows = session.scalars(query).all()
+        if not rows:
+            return
+        yield from rows
+        last = (rows[-1].partition, rows[-1].offset)
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def get_session(session: Session, session_key: str) -> SessionRecord | None:
+    return session.get(SessionRecord, session_key)
+
+
+def open_sessions(session: Session) -> Sequence[SessionRecord]:
+    return session.scalars(select(SessionRecord).where(SessionRecord.status == "open")).all()
+
+
+# --- CDRs -----------------------------------------------------------------------------------
+
+
+class ConflictingCdr(Exception):
+    """A CDR id was about to be issued with content different from the one issued before."""
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    record: CdrRecord
+    #: True when the row was inserted now; False when the identical CDR was already there.
+    inserted: bool
+
+
+def issue_cdr(session: Session, **fields: Any) -> IssueResult:
+    """Insert an issued CDR, idempotently by its natural key (country_code, party_id, id).
+
+    Issuing the same CDR again (a reprocessed batch) is a no-op; issuing the same id with
+    different content raises :class:`ConflictingCdr` (an issued CDR is never edited).
+    """
+    fields.setdefault("content_hash", content_hash(fields["cdr_json"]))
+    fields.setdefault("published", False)
+    existing = get_cdr(session, fields["country_code"], fields["party_id"], fields["id"])
+    if existing is not None:
+        if existing.content_hash != fields["content_hash"]:
+            raise ConflictingCdr(
+                f"CDR {fields['country_code']}*{fields['party_id']}*{fields['id']} already issued with "
+                f"hash {existing.content_hash}, new content hashes to {fields['content_hash']}"
+            )
+        return IssueResult(existing, inserted=False)
+    record = CdrRecord(**fields)
+    session.add(record)
+    session.flush()
+    return IssueResult(record, inserted=True)
+
+
+def get_cdr(session: Session, country_code: str, party_id: str, cdr_id: str) -> CdrRecord | None:
+    return session.scalars(
+        select(CdrRecord).where(
+            CdrRecord.country_code == country_code, CdrRecord.party_id == party_id, CdrRecord.id == cdr_id
+        )
+    ).one_or_none()
+
+
+def cdrs_of_session(session: Session, session_key: str) -> Sequence[CdrRecord]:
+    return session.scalars(select(CdrRecord).where(CdrRecord.session_key == session_key).order_by(CdrRecord.pk)).all()
+
+
+def unpublished_cdrs(session: Session, limit: int = 1000) -> Sequence[CdrRecord]:
+    return session.scalars(
+        select(CdrRecord).where(CdrRecord.published.is_(False)).order_by(CdrRecord.pk).limit(limit)
+    ).all()
+
+
+def mark_published(session: Session, model, pks: Sequence[int]) -> None:
+    """Mark outbox rows (CdrRecord or DeadLetterRecord) as produced on their topic."""
+    if pks:
+        session.execute(update(model).where(model.pk.in_(list(pks))).values(published=True))
+
+
+def cdr_query(
+    *,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    country_code: str | None = None,
+    party_id: str | None = None,
+    emsp_country_code: str | None = None,
+    emsp_party_id: str | None = None,
+) -> Select:
+    """CDRs filtered like OCPI's GET /cdrs (last_updated window) and by party, oldest first.
+
+    ``date_from`` inclusive, ``date_to`` exclusive (OCPI 2.2.1 transport: pagination).
+    """
+    query = select(CdrRecord).order_by(CdrRecord.last_updated, CdrRecord.pk)
+    if date_from is not None:
+        query = query.where(CdrRecord.last_updated >= date_from)
+    if date_to is not None:
+        query = query.where(CdrRecord.last_updated < date_to)
+    if country_code is not None:
+        query = query.where(CdrRecord.country_code == country_code)
+    if party_id is not None:
+        query = query.where(CdrRecord.party_id == party_id)
+    if emsp_country_code is not None:
+        query = query.where(CdrRecord.emsp_country_code == emsp_country_code)
+    if emsp_party_id is not None:
+        query = query.where(CdrRecord.emsp_party_id == emsp_party_id)
+    return query
+
+
+def list_cdrs(session: Session, *, offset: int = 0, limit: int = 100, **filters: Any) -> tuple[Sequence[CdrRecord], int]:
+    """A page of CDRs plus the total count matching ``filters`` (see :func:`cdr_query`)."""
+    query = cdr_query(**filters)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = session.scalars(query.offset(offset).limit(limit)).all()
+    return rows, int(total or 0)
+
+
+# --- tariffs --------------------------------------------------------------------------------
+
+
+def store_tariff_version(session: Session, **fields: Any) -> TariffRecord:
+    """Store one tariff version; a version already stored (same last_updated) is kept as is."""
+    existing = session.scalars(
+        select(TariffRecord).where(
+            TariffRecord.country_code == fields["country_code"],
+            TariffRecord.party_id == fields["party_id"],
+            TariffRecord.id == fields["id"],
+            TariffRecord.last_updated == fields["last_updated"],
+        )
+    ).one_or_none()
+    if existing is not None:
+        return existing
+    record = TariffRecord(**fields)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def tariff_versions(session: Session, tariff_id: str) -> Sequence[TariffRecord]:
+    return session.scalars(
+        select(TariffRecord).where(TariffRecord.id == tariff_id).order_by(TariffRecord.last_updated)
+    ).all()
+
+
+def tariff_valid_at(session: Session, tariff_id: str, at: datetime, known_at: datetime | None = None) -> TariffRecord | None:
+    """The version of tariff ``tariff_id`` that applies to a session starting at ``at``.
+
+    Among the versions whose validity window (OCPI Tariff.start_date_time /
+    end_date_time) contains ``at`` and that were published by ``known_at`` (their
+    last_updated; None: any), the most recent. ``known_at`` makes the choice a pure
+    function of the event log: a correction published later does not change what a
+    replay prices; ``chargeledger rerate`` applies corrections explicitly.
+    """
+    query = select(TariffRecord).where(
+        TariffRecord.id == tariff_id,
+        or_(TariffRecord.valid_from.is_(None), TariffRecord.valid_from <= at),
+        or_(TariffRecord.valid_to.is_(None), TariffRecord.valid_to > at),
+    )
+    if known_at is not None:
+        known = query.where(TariffRecord.last_updated <= known_at)
+        found = session.scalars(known.order_by(TariffRecord.last_updated.desc()).limit(1)).first()
+        if found is not None:
+            return found
+        # Nothing published yet by then (a tariff loaded after the traffic): the first
+        # version valid at ``at``, which later versions do not change.
+        return session.scalars(query.order_by(TariffRecord.last_updated).limit(1)).first()
+    return session.scalars(query.order_by(TariffRecord.last_updated.desc()).limit(1)).first()
