@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     location_time_zone: str = "Europe/Amsterdam"
     #: Port for the worker's Prometheus metrics (0: no HTTP endpoint).
     metrics_port: int = 0
+    #: OCPP-J gateway (gateway/): listen address, heartbeat interval it tells chargers,
+    #: OCPP 1.6 transaction ids reserved per database round trip, and how long it waits
+    #: for Kafka to acknowledge a message before answering the charger with a CALLERROR.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 9000
+    gateway_heartbeat_interval_s: int = 300
+    gateway_transaction_id_block: int = 100
+    gateway_publish_timeout_s: float = 10.0
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic name, with the configured prefix."""
