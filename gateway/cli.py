@@ -73,7 +73,7 @@ def _manage(argv: list[str], settings: Settings) -> int:
 async def serve_forever(settings: Settings, host: str, port: int, stats_interval: float = 0.0,
                         ready: "asyncio.Future[int] | None" = None) -> None:
     """Run the gateway until SIGINT/SIGTERM (or cancellation)."""
-    from gateway.event_log import KafkaEventLog
+    from gateway.event_log import KafkaEventLog, ensure_topics
     from gateway.registry import ChargePointRegistry, TransactionIdAllocator
     from gateway.server import Gateway
     from storage.db import make_engine, upgrade
@@ -88,6 +88,8 @@ async def serve_forever(settings: Settings, host: str, port: int, stats_interval
         settings.topic(settings.topic_events_dlq),
         timeout_s=settings.gateway_publish_timeout_s,
     )
+    await ensure_topics(settings.kafka_bootstrap, {event_log.events_topic: settings.event_partitions,
+                                                   event_log.dlq_topic: 1})
     gateway = Gateway(event_log, registry.password_hash, allocator.next_id,
                       heartbeat_interval_s=settings.gateway_heartbeat_interval_s)
     stop = asyncio.Event()

@@ -82,3 +82,24 @@ class KafkaEventLog:
 
     async def publish_dead_letter(self, record: GatewayDeadLetter) -> None:
         await self._send(self.dlq_topic, record.kafka_key(), record.to_bytes())
+
+
+async def ensure_topics(bootstrap: str, topics: dict[str, int], replication_factor: int = 1) -> None:
+    """Create the topics that do not exist yet (name -> partitions). An existing topic is
+    left as it is. Production clusters create topics in their deployment; this is for
+    local runs and tests, where the broker would otherwise auto-create one partition."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="chargeledger-gateway-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name, partitions, replication_factor) for name, partitions in topics.items() if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:  # created concurrently by another process
+                pass
+    finally:
+        await admin.close()
