@@ -1,60 +1,75 @@
 """The record the gateway writes to ``ocpp-events-dlq`` for a frame it refused.
 
-Everything that arrived is kept: the original frame (text as received, or base64 for a
-binary frame that is not UTF-8), who sent it, when, the CALLERROR we answered and why.
-Key = charge point id, like ``ocpp-events``.
+Same shape as the pipeline's dead letters (streams/topics.py): the record value is the
+**original bytes** exactly as received (a text frame's UTF-8 bytes, a binary frame's
+bytes), the key is the charge point id, and the context travels in headers:
+
+=================  ================================================================
+header             value
+=================  ================================================================
+reason             why it was refused (field and rule), e.g. ``StartTransaction: ...``
+source             ``gateway``
+error-code         the CALLERROR errorCode the charge point got
+charge-point-id    from the connection URL (authenticated)
+ocpp-version       negotiated subprotocol: ``1.6``, ``2.0.1`` or ``2.1``
+received-at        UTC, ISO 8601
+message-id         when it could be read from the frame
+action             when it could be read from the frame
+=================  ================================================================
 """
 
 from __future__ import annotations
 
-import base64
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, field_validator
 
 
-class GatewayDeadLetter(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: Literal["gateway"] = "gateway"
+@dataclass(frozen=True)
+class GatewayDeadLetter:
     charge_point_id: str
-    ocpp_version: Literal["1.6", "2.0.1", "2.1"]
+    ocpp_version: str
     received_at: datetime
-    #: The message id when it could be read from the frame, else None.
-    message_id: str | None = None
-    action: str | None = None
-    #: The errorCode of the CALLERROR the charge point got (e.g. ``TypeConstraintViolation``).
     error_code: str
     reason: str
-    raw: str
-    raw_encoding: Literal["utf-8", "base64"] = "utf-8"
-
-    @field_validator("received_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("received_at must carry a time zone offset")
-        return value.astimezone(timezone.utc)
+    raw: bytes
+    message_id: str | None = None
+    action: str | None = None
 
     @staticmethod
-    def encode_raw(raw: str | bytes) -> tuple[str, Literal["utf-8", "base64"]]:
-        if isinstance(raw, str):
-            return raw, "utf-8"
-        try:
-            return bytes(raw).decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            return base64.b64encode(bytes(raw)).decode(), "base64"
-
-    def raw_bytes(self) -> bytes:
-        return base64.b64decode(self.raw) if self.raw_encoding == "base64" else self.raw.encode()
+    def frame_bytes(frame: str | bytes) -> bytes:
+        return frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
 
     def kafka_key(self) -> bytes:
         return self.charge_point_id.encode()
 
-    def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+    def kafka_value(self) -> bytes:
+        return self.raw
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        headers = [
+            ("reason", self.reason.encode()),
+            ("source", b"gateway"),
+            ("error-code", self.error_code.encode()),
+            ("charge-point-id", self.charge_point_id.encode()),
+            ("ocpp-version", self.ocpp_version.encode()),
+            ("received-at", self.received_at.astimezone(timezone.utc).isoformat().encode()),
+        ]
+        if self.message_id is not None:
+            headers.append(("message-id", self.message_id.encode()))
+        if self.action is not None:
+            headers.append(("action", self.action.encode()))
+        return headers
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "GatewayDeadLetter":
-        return cls.model_validate_json(raw)
+    def from_kafka(cls, value: bytes, headers: list[tuple[str, bytes]] | tuple) -> "GatewayDeadLetter":
+        h = {k: v.decode() for k, v in headers}
+        return cls(
+            charge_point_id=h["charge-point-id"],
+            ocpp_version=h["ocpp-version"],
+            received_at=datetime.fromisoformat(h["received-at"]),
+            error_code=h["error-code"],
+            reason=h["reason"],
+            raw=value,
+            message_id=h.get("message-id"),
+            action=h.get("action"),
+        )

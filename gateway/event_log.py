@@ -67,11 +67,11 @@ class KafkaEventLog:
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+    async def _send(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
         if self._producer is None:
             raise PublishFailed("producer not started")
         try:
-            await asyncio.wait_for(self._producer.send_and_wait(topic, value=value, key=key), self._timeout_s)
+            await asyncio.wait_for(self._producer.send_and_wait(topic, value=value, key=key, headers=headers), self._timeout_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # KafkaError, TimeoutError, ...
@@ -81,13 +81,15 @@ class KafkaEventLog:
         await self._send(self.events_topic, envelope.kafka_key(), envelope.to_bytes())
 
     async def publish_dead_letter(self, record: GatewayDeadLetter) -> None:
-        await self._send(self.dlq_topic, record.kafka_key(), record.to_bytes())
+        await self._send(self.dlq_topic, record.kafka_key(), record.kafka_value(), record.kafka_headers())
 
 
 async def ensure_topics(bootstrap: str, topics: dict[str, int], replication_factor: int = 1) -> None:
     """Create the topics that do not exist yet (name -> partitions). An existing topic is
     left as it is. Production clusters create topics in their deployment; this is for
-    local runs and tests, where the broker would otherwise auto-create one partition."""
+    local runs and tests, where the broker would otherwise auto-create one partition with
+    the default retention. Same configuration as the pipeline's (streams/topics.py): the
+    event log and its dead letters are kept forever (``retention.ms=-1``)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
@@ -95,7 +97,11 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], replication_fact
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, replication_factor) for name, partitions in topics.items() if name not in existing]
+        missing = [
+            NewTopic(name, partitions, replication_factor, topic_configs={"retention.ms": "-1"})
+            for name, partitions in topics.items()
+            if name not in existing
+        ]
         if missing:
             try:
                 await admin.create_topics(missing)

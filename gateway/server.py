@@ -24,6 +24,7 @@ import hmac
 import logging
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -57,6 +58,8 @@ SUBPROTOCOLS = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
 VERSION_BY_SUBPROTOCOL = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1", "ocpp2.1": "2.1"}
 _PATH = re.compile(r"^/ocpp/([^/?#]+)/?$")
 MAX_CHARGE_POINT_ID_LENGTH = 255
+#: Recent StartTransaction answers remembered for retries (per process, not persisted).
+START_ANSWERS_KEPT = 100_000
 
 
 def charge_point_id_from_path(path: str) -> str | None:
@@ -109,6 +112,10 @@ class Gateway:
         # HMAC of the password under a per-process key). A changed stored hash invalidates.
         self._auth_key = os.urandom(32)
         self._verified: dict[str, tuple[str, bytes]] = {}
+        # OCPP 1.6 StartTransaction answers by (charge point, message id): a charger that
+        # re-sends a StartTransaction whose answer it lost gets the same transactionId
+        # again, matching the first record, which is the one the pipeline keeps.
+        self._start_answers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     # -- handshake --------------------------------------------------------------------
     def _refuse(self, connection: ServerConnection, status: int, reason: str) -> Response:
@@ -203,8 +210,10 @@ class Gateway:
 
     async def _accept(self, cp_id: str, version: str, call: Call, answer, received_at: datetime) -> str:
         try:
-            transaction_id = await self._next_transaction_id() if needs_transaction_id(version, call.action) else None
-            response = answer(call.payload, AnswerContext(received_at, self.heartbeat_interval_s, transaction_id))
+            if needs_transaction_id(version, call.action):
+                response = await self._start_transaction_answer(cp_id, call, answer, received_at)
+            else:
+                response = answer(call.payload, AnswerContext(received_at, self.heartbeat_interval_s))
             envelope = EventEnvelope(
                 charge_point_id=cp_id,
                 ocpp_version=version,
@@ -229,20 +238,31 @@ class Gateway:
         self.stats.calls_accepted += 1
         return call_result_frame(call.message_id, response)
 
+    async def _start_transaction_answer(self, cp_id: str, call: Call, answer, received_at: datetime) -> dict[str, Any]:
+        key = (cp_id, call.message_id)
+        known = self._start_answers.get(key)
+        if known is not None:
+            self._start_answers.move_to_end(key)
+            return known
+        transaction_id = await self._next_transaction_id()
+        response = answer(call.payload, AnswerContext(received_at, self.heartbeat_interval_s, transaction_id))
+        self._start_answers[key] = response
+        if len(self._start_answers) > START_ANSWERS_KEPT:
+            self._start_answers.popitem(last=False)
+        return response
+
     async def _refuse_frame(self, cp_id: str, version: str, raw: str | bytes, received_at: datetime,
                             refused: FrameError) -> str:
         code = error_code(refused.kind, version)
-        text, encoding = GatewayDeadLetter.encode_raw(raw)
         record = GatewayDeadLetter(
             charge_point_id=cp_id,
             ocpp_version=version,
             received_at=received_at,
-            message_id=None if refused.message_id == "-1" else refused.message_id,
-            action=refused.action,
             error_code=code,
             reason=refused.reason,
-            raw=text,
-            raw_encoding=encoding,
+            raw=GatewayDeadLetter.frame_bytes(raw),
+            message_id=None if refused.message_id == "-1" else refused.message_id,
+            action=refused.action,
         )
         self.stats.call_errors += 1
         try:
@@ -250,7 +270,7 @@ class Gateway:
             self.stats.dead_lettered += 1
         except PublishFailed as exc:
             self.stats.publish_failures += 1
-            log.error("%s: dead letter not stored (%s): %s %r", cp_id, exc, refused.reason, text[:500])
+            log.error("%s: dead letter not stored (%s): %s %r", cp_id, exc, refused.reason, record.raw[:500])
         log.info("%s: %s %s", cp_id, code, refused.reason)
         return call_error_frame(refused.message_id, code, refused.reason)
 

@@ -96,7 +96,7 @@ async def ocpp_client(port, charger, cls=ChargePoint16, version="ocpp1.6"):
                 await reader
 
 
-async def records_for(bootstrap: str, topic: str, key: str, count: int, timeout: float = 30.0) -> list[bytes]:
+async def records_for(bootstrap: str, topic: str, key: str, count: int, timeout: float = 30.0) -> list:
     """The first ``count`` records with ``key`` on ``topic`` (from offset 0), in log order."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
@@ -107,7 +107,7 @@ async def records_for(bootstrap: str, topic: str, key: str, count: int, timeout:
             while len(found) < count:
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
-                    found.extend(r.value for r in records if r.key == key.encode())
+                    found.extend(r for r in records if r.key == key.encode())
         await asyncio.wait_for(collect(), timeout)
     finally:
         await consumer.stop()
@@ -137,7 +137,7 @@ async def test_an_ocpp16_session_lands_on_ocpp_events_in_order_with_its_answers(
         await cp.call(call16.Heartbeat())
 
     raw = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 7)
-    envelopes = [EventEnvelope.from_bytes(r) for r in raw]
+    envelopes = [EventEnvelope.from_bytes(r.value) for r in raw]
     assert [e.action for e in envelopes] == ["BootNotification", "StatusNotification", "Authorize",
                                               "StartTransaction", "MeterValues", "StopTransaction", "Heartbeat"]
     assert [e.message_id for e in envelopes] == [f"m{i}" for i in range(7)]
@@ -173,7 +173,7 @@ async def test_an_ocpp201_session_lands_in_order(settings, gateway, charger):
                             info={"stopped_reason": "EVDisconnected"}))
 
     raw = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 4)
-    envelopes = [EventEnvelope.from_bytes(r) for r in raw]
+    envelopes = [EventEnvelope.from_bytes(r.value) for r in raw]
     assert [e.action for e in envelopes] == ["BootNotification"] + ["TransactionEvent"] * 3
     assert [e.payload.get("seqNo") for e in envelopes[1:]] == [0, 1, 2]
     assert [e.payload["eventType"] for e in envelopes[1:]] == ["Started", "Updated", "Ended"]
@@ -194,7 +194,7 @@ async def test_a_reconnect_mid_session_loses_nothing(settings, gateway, charger)
         stop = await cp.call(call16.StopTransaction(meter_stop=5000, timestamp=ts(30), transaction_id=tx))
         assert stop is not None
     raw = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 5)
-    envelopes = [EventEnvelope.from_bytes(r) for r in raw]
+    envelopes = [EventEnvelope.from_bytes(r.value) for r in raw]
     assert [e.action for e in envelopes] == ["StartTransaction", "MeterValues", "BootNotification",
                                               "MeterValues", "StopTransaction"]
     assert envelopes[0].response["transactionId"] == tx
@@ -235,13 +235,13 @@ async def test_malformed_frames_get_callerror_and_a_dead_letter_and_the_connecti
         assert json.loads(await ws.recv())[:3] == [4, "bad-1", "TypeConstraintViolation"]
         await ws.send('[2,"ok-1","Heartbeat",{}]')
         assert json.loads(await ws.recv())[:2] == [3, "ok-1"]
-    dead = [GatewayDeadLetter.from_bytes(r)
+    dead = [GatewayDeadLetter.from_kafka(r.value, r.headers)
             for r in await records_for(settings.kafka_bootstrap, gateway.dlq_topic, charger.id, 2)]
-    assert [d.raw for d in dead] == ["this is not json", bad_schema]
+    assert [d.raw for d in dead] == [b"this is not json", bad_schema.encode()]  # the original bytes
     assert [d.error_code for d in dead] == ["FormationViolation", "TypeConstraintViolation"]
     assert dead[1].message_id == "bad-1" and "meterStart" in dead[1].reason
     (ok,) = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 1)
-    assert EventEnvelope.from_bytes(ok).message_id == "ok-1"  # the refused ones are not on ocpp-events
+    assert EventEnvelope.from_bytes(ok.value).message_id == "ok-1"  # the refused ones are not on ocpp-events
 
 
 async def test_a_message_kafka_does_not_acknowledge_is_answered_with_internal_error(settings, registry, engine,

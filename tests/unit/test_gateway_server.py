@@ -99,15 +99,17 @@ async def test_a_schema_violation_is_refused_and_dead_lettered_with_the_original
     (dead,) = log.dead_letters
     assert (dead.charge_point_id, dead.message_id, dead.action, dead.error_code) == (
         "CP-1", "m1", "StartTransaction", "TypeConstraintViolation")
-    assert dead.raw == raw and "meterStart" in dead.reason
+    assert dead.raw == raw.encode() and "meterStart" in dead.reason
+    headers = dict(dead.kafka_headers())
+    assert headers["error-code"] == b"TypeConstraintViolation" and headers["source"] == b"gateway"
 
 
 async def test_garbage_is_dead_lettered_byte_for_byte():
     log = RecordingLog()
     reply = json.loads(await make_gateway(log).handle_frame("CP-1", "2.0.1", b"\x00\xffjunk"))
     assert reply[:3] == [4, "-1", "RpcFrameworkError"]
-    assert log.dead_letters[0].raw_bytes() == b"\x00\xffjunk"
-    assert log.dead_letters[0].raw_encoding == "base64"
+    assert log.dead_letters[0].kafka_value() == b"\x00\xffjunk"
+    assert log.dead_letters[0].message_id is None
 
 
 async def test_central_system_actions_sent_by_a_charger_are_not_supported():
@@ -211,3 +213,15 @@ async def test_a_reconnect_replaces_the_previous_connection():
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_retried_start_transaction_gets_the_same_transaction_id():
+    log = RecordingLog()
+    gateway = make_gateway(log)
+    first = json.loads(await gateway.handle_frame("CP-1", "1.6", START))
+    again = json.loads(await gateway.handle_frame("CP-1", "1.6", START))  # same message id: a retry
+    other = json.loads(await gateway.handle_frame("CP-1", "1.6", START.replace('"m1"', '"m2"')))
+    assert first[2]["transactionId"] == again[2]["transactionId"] == 100
+    assert other[2]["transactionId"] == 101
+    # Both copies are on the log (the pipeline drops the duplicate by message id).
+    assert [e.response["transactionId"] for e in log.events] == [100, 100, 101]
