@@ -31,6 +31,47 @@ class Settings(BaseSettings):
     api_port: int = 8000
     #: Sessions without a stop are closed as incomplete after this many seconds of silence.
     session_idle_timeout_s: int = 48 * 3600
+    # --- pipeline (streams/) ---
+    #: Partitions of ocpp-events and cdrs when the pipeline creates them.
+    event_partitions: int = 4
+    #: Records per worker batch; one database transaction per batch (exactly-once effect).
+    worker_batch_size: int = 500
+    #: The tariff that prices sessions (until locations carry their own tariff ids).
+    default_tariff_id: str = "CLG-AC-DC-STD"
+    #: The location sessions are recorded at (OCPI Location.id) and its IANA time zone,
+    #: in which tariff restrictions (time of day, day of week) are read.
+    location_id: str = "LOC-CLG-0001"
+    location_time_zone: str = "Europe/Amsterdam"
+    #: Port for the worker's Prometheus metrics (0: no HTTP endpoint).
+    metrics_port: int = 0
+    #: OCPP-J gateway (gateway/): listen address, heartbeat interval it tells chargers,
+    #: OCPP 1.6 transaction ids reserved per database round trip, and how long it waits
+    #: for Kafka to acknowledge a message before answering the charger with a CALLERROR.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 9000
+    gateway_heartbeat_interval_s: int = 300
+    gateway_transaction_id_block: int = 100
+    gateway_publish_timeout_s: float = 10.0
+
+    # --- api (appended by the api work) ---
+    #: Public base URL of the API for OCPI links (versions, Link headers); empty: taken from the request.
+    api_public_url: str = ""
+    #: Largest OCPI page we serve (X-Limit); a client asking for more gets this many.
+    ocpi_page_limit: int = 100
+    #: Our business name in the OCPI credentials object.
+    business_name: str = "chargeledger"
+    #: Timeout of each reachability check in GET /health, seconds.
+    health_timeout_s: float = 2.0
+    #: Run the CDR push loop (outbox -> partners' CDR receivers) inside the API process.
+    cdr_push_enabled: bool = True
+    #: Poll interval of the push loop and its exponential backoff bounds, seconds.
+    cdr_push_interval_s: float = 1.0
+    cdr_push_backoff_base_s: float = 1.0
+    cdr_push_backoff_max_s: float = 600.0
+    #: After this many failed attempts a CDR is parked (dead) and the next one is tried.
+    cdr_push_max_attempts: int = 30
+    #: Finance report results are cached this long (and until a CDR changes), seconds.
+    report_cache_ttl_s: float = 30.0
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic name, with the configured prefix."""

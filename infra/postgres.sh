@@ -147,6 +147,17 @@ start() {
         fi
     else
         init_cluster
+        # A server killed hard (machine stopped, CI runner cleaned up) leaves postmaster.pid
+        # behind; if its pid now belongs to another process the server would refuse to start.
+        # Same for the lock file of its Unix socket (in our cluster folder).
+        local stale lockfile
+        for lockfile in "$DATA/postmaster.pid" "$PGDIR/.s.PGSQL.$PORT.lock"; do
+            stale="$(head -n 1 "$lockfile" 2>/dev/null || true)"
+            if [[ -n "$stale" ]] && ! grep -qa postgres "/proc/$stale/cmdline" 2>/dev/null; then
+                say "removing stale $(basename "$lockfile") of a server that is gone (pid $stale)"
+                rm -f "$lockfile"
+            fi
+        done
         say "starting PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') on $HOST:$PORT (log $LOG)"
         # -l: the postmaster's output goes to the log, so no pipe of the caller stays open.
         as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 -o "-p $PORT" start </dev/null >/dev/null 9>&- \

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import Column, Integer, MetaData, Numeric, String, Table, func, insert, select
 
+from chargeledger.services import ensure_kafka, kafka_reachable
 from storage.db import make_engine
 
 
@@ -90,3 +91,8 @@ def test_postgres_numeric_keeps_decimal_exact(pg_url: str) -> None:
     # 12345678901234.867 at best: 17 significant digits do not fit a double).
     assert isinstance(total, Decimal)
     assert total == Decimal("12345678901234.8678")
+
+
+def test_ensure_kafka_reuses_the_running_broker(kafka_bootstrap: str) -> None:
+    ensure_kafka(kafka_bootstrap)  # already up: returns without starting anything
+    assert kafka_reachable(kafka_bootstrap)

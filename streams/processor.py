@@ -1,0 +1,182 @@
+"""The unit of work of the worker: a batch of ``ocpp-events`` records in, one transaction out.
+
+For each record, in offset order per partition, exactly one of:
+
+* **dead-lettered** with a reason: the value is not an EventEnvelope, the OCPP payload
+  fails its schema (``schemas.ocpp.validate_call``), or session assembly rejects it
+  (unknown transaction, implausible timestamp, ...). The original bytes are kept;
+* **duplicate**: session assembly has already applied the same message;
+* **applied**: the event changed a session (or was a message we keep but do not bill on,
+  such as BootNotification); a completed session is priced and its CDR issued.
+
+Everything a batch changes commits in ONE database transaction with the tracking record
+(consumer group, topic, partition, next offset) and the counters, so after a crash the
+worker resumes exactly after the last committed batch (:mod:`streams.worker` seeks there)
+and ``events_in == applied + dead_lettered + duplicates`` holds at every commit. A record
+below the stored offset (a zombie consumer, a fetch from before a seek) is skipped, not
+applied twice: the tracking row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL) while
+the batch is applied.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from schemas.envelope import EventEnvelope
+from storage import repositories as repo
+from storage.models import TrackingRecord
+
+
+@dataclass(frozen=True)
+class InRecord:
+    """A consumed Kafka record (what the worker hands to the processor)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one event: ``applied`` | ``duplicate`` | ``dead_lettered``."""
+
+    kind: str
+    reason: str | None = None
+    session_key: str | None = None
+
+    @classmethod
+    def applied(cls, session_key: str | None = None) -> "Outcome":
+        return cls("applied", session_key=session_key)
+
+    @classmethod
+    def duplicate(cls, session_key: str | None = None) -> "Outcome":
+        return cls("duplicate", session_key=session_key)
+
+    @classmethod
+    def dead_lettered(cls, reason: str) -> "Outcome":
+        return cls("dead_lettered", reason=reason)
+
+
+class EventHandler(Protocol):
+    """Applies one valid envelope to the session state in ``db`` (see :mod:`streams.billing`)."""
+
+    def handle(self, db: Session, envelope: EventEnvelope) -> Outcome: ...
+
+
+@dataclass
+class BatchResult:
+    counters: Counter = field(default_factory=Counter)
+    #: Records skipped because the stored offset was already past them.
+    skipped: int = 0
+
+
+COUNTER_OF = {"applied": "applied", "duplicate": "duplicates", "dead_lettered": "dead_lettered"}
+
+
+class Processor:
+    def __init__(self, sessions: sessionmaker, handler: EventHandler, consumer_group: str) -> None:
+        self.sessions = sessions
+        self.handler = handler
+        self.consumer_group = consumer_group
+
+    def _locked_positions(self, db: Session, topic: str, partitions: set[int]) -> dict[int, int]:
+        query = select(TrackingRecord.partition, TrackingRecord.offset).where(
+            TrackingRecord.consumer_group == self.consumer_group,
+            TrackingRecord.topic == topic,
+            TrackingRecord.partition.in_(sorted(partitions)),
+        )
+        if db.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {p: o for p, o in db.execute(query)}
+
+    def process_batch(self, records: list[InRecord]) -> BatchResult:
+        result = BatchResult()
+        if not records:
+            return result
+        with self.sessions.begin() as db:
+            by_topic: dict[str, set[int]] = {}
+            for r in records:
+                by_topic.setdefault(r.topic, set()).add(r.partition)
+            positions = {t: self._locked_positions(db, t, ps) for t, ps in by_topic.items()}
+            next_offsets: dict[tuple[str, int], int] = {}
+            for record in records:
+                stored = positions[record.topic].get(record.partition, -1)
+                if record.offset < stored:
+                    result.skipped += 1
+                    continue
+                outcome = self._one(db, record)
+                result.counters["events_in"] += 1
+                result.counters[COUNTER_OF[outcome.kind]] += 1
+                next_offsets[(record.topic, record.partition)] = record.offset + 1
+            for (topic, partition), offset in next_offsets.items():
+                repo.track(db, self.consumer_group, topic, partition, offset)
+            repo.add_to_counters(db, self.consumer_group, dict(result.counters))
+        return result
+
+    def _one(self, db: Session, record: InRecord) -> Outcome:
+        envelope: EventEnvelope | None = None
+        try:
+            envelope = EventEnvelope.from_bytes(record.value)
+        except ValidationError as exc:
+            outcome = Outcome.dead_lettered(f"not an event envelope: {_first_error(exc)}")
+        except (UnicodeDecodeError, ValueError) as exc:
+            outcome = Outcome.dead_lettered(f"not an event envelope: {exc}")
+        else:
+            # A handler bug must not take the batch down: the event is dead-lettered with
+            # the error so it can be replayed once fixed. Handlers compute first and write
+            # last (see streams.billing), so a failure leaves no partial write behind.
+            try:
+                outcome = self.handler.handle(db, envelope)
+            except repo.ConflictingCdr:
+                raise  # never paper over a CDR id issued with other content
+            except Exception as exc:  # noqa: BLE001
+                outcome = Outcome.dead_lettered(
+                    f"internal error while applying: {type(exc).__name__}: {exc}"[:1000]
+                )
+
+        key = record.key.decode(errors="replace") if record.key else None
+        repo.add_event(
+            db,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            charge_point_id=envelope.charge_point_id if envelope else key,
+            message_id=envelope.message_id if envelope else None,
+            ocpp_version=envelope.ocpp_version if envelope else None,
+            action=envelope.action if envelope else None,
+            received_at=envelope.received_at if envelope else None,
+            raw=record.value,
+            outcome=outcome.kind,
+            reason=outcome.reason,
+            session_key=outcome.session_key,
+        )
+        if outcome.kind == "dead_lettered":
+            repo.add_dead_letter(
+                db,
+                source_topic=record.topic,
+                source_partition=record.partition,
+                source_offset=record.offset,
+                charge_point_id=envelope.charge_point_id if envelope else key,
+                message_id=envelope.message_id if envelope else None,
+                reason=outcome.reason or "unknown",
+                original=record.value,
+                received_at=envelope.received_at if envelope else None,
+            )
+        return outcome
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return str(exc)
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "value"
+    return f"{where}: {first.get('msg')}"
