@@ -90,9 +90,9 @@ def _ts(value: datetime) -> str:
 
 
 class _ChargePoint:
-    def __init__(self, rng: random.Random, index: int, version: str, start: datetime) -> None:
+    def __init__(self, rng: random.Random, index: int, version: str, start: datetime, prefix: str = "CP") -> None:
         self.rng = rng
-        self.id = f"CP{index:04d}" if version == "1.6" else f"CP{index:04d}-V2"
+        self.id = f"{prefix}{index:04d}" if version == "1.6" else f"{prefix}{index:04d}-V2"
         self.version = version
         kinds = [k for k, share in CONNECTOR_KINDS for _ in range(share)]
         self.max_kw = rng.choice(kinds)
@@ -132,7 +132,7 @@ def _energy_value_16(rng: random.Random, wh: int) -> dict[str, str]:
     return {"value": str(wh), "unit": "Wh"}
 
 
-def _session(cp: _ChargePoint, next_tx: list[int], emsp_count: list[int]) -> SimSession:
+def _session(cp: _ChargePoint, next_tx: list[int]) -> SimSession:
     rng = cp.rng
     cp.clock += timedelta(minutes=rng.randrange(10, 180))
     start = cp.clock
@@ -142,7 +142,6 @@ def _session(cp: _ChargePoint, next_tx: list[int], emsp_count: list[int]) -> Sim
     charging_end = start + charging
     end = charging_end + parking
     country, party = EMSPS[rng.randrange(len(EMSPS))]
-    emsp_count[0] += 1
     id_tag = f"{country}{party}C{rng.randrange(10**8):08d}"
     begin_wh = cp.register_wh
 
@@ -283,6 +282,7 @@ def simulate_traffic(
     duplicates: int = 0,
     start: datetime = DEFAULT_START,
     versions: tuple[str, ...] = ("1.6", "2.0.1"),
+    charge_point_prefix: str = "CP",
 ) -> SimulatedTraffic:
     """The records of ``sessions`` sessions spread over ``charge_points`` charge points.
 
@@ -292,15 +292,14 @@ def simulate_traffic(
     if charge_points < 1:
         raise ValueError("need at least one charge point")
     rng = random.Random(seed)
-    cps = [_ChargePoint(random.Random(rng.getrandbits(64)), i + 1, versions[i % len(versions)], start)
-           for i in range(charge_points)]
+    cps = [_ChargePoint(random.Random(rng.getrandbits(64)), i + 1, versions[i % len(versions)], start,
+                        charge_point_prefix) for i in range(charge_points)]
     traffic = SimulatedTraffic()
     for cp in cps:
         cp.boot()
     next_tx = [rng.randrange(1000, 100000)]
-    emsp_count = [0]
     for n in range(sessions):
-        traffic.sessions.append(_session(cps[n % charge_points], next_tx, emsp_count))
+        traffic.sessions.append(_session(cps[n % charge_points], next_tx))
     records = [r for cp in cps for r in cp.records]
     if duplicates:
         session_records = [r for r in records if r.kind == "session"]
@@ -345,6 +344,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1, help="random seed; same seed, same bytes (default 1)")
     parser.add_argument("--malformed", type=int, default=0, help="add K malformed inputs (dead-lettered)")
     parser.add_argument("--duplicates", type=int, default=0, help="re-send K messages (counted as duplicates)")
+    parser.add_argument("--charge-point-prefix", default="CP", help="charge point ids start with this (default CP)")
     parser.add_argument("--start", help="first instant of the traffic, ISO 8601 UTC (default 2026-03-02T05:00Z)")
     parser.add_argument("--dry-run", action="store_true", help="only print what would be produced")
     args = parser.parse_args(argv)
@@ -353,7 +353,8 @@ def main(argv: list[str]) -> int:
     settings = get_settings()
     start = datetime.fromisoformat(args.start).astimezone(UTC) if args.start else DEFAULT_START
     traffic = simulate_traffic(args.charge_points, args.sessions, seed=args.seed, malformed=args.malformed,
-                               duplicates=args.duplicates, start=start)
+                               duplicates=args.duplicates, start=start,
+                               charge_point_prefix=args.charge_point_prefix)
     topic = settings.topic(settings.topic_events)
     print(f"{len(traffic.records)} records ({len(traffic.sessions)} sessions on {args.charge_points} charge points, "
           f"{traffic.count('duplicate')} duplicates, {traffic.count('malformed')} malformed) -> {topic}")

@@ -1,0 +1,155 @@
+"""Priced sessions to OCPI CDRs, credit CDRs, and re-pricing a given CDR (mod_cdrs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Iterable
+
+from schemas.ocpi import AuthMethod, Cdr, CdrLocation, CdrToken, Price, Tariff
+from schemas.readings import MeterReading
+
+from .engine import CurrencyMismatch, Finding, PricedSession, cdr_period, price_periods
+from .periods import charging_periods_from_readings
+
+
+def price_session(
+    readings: Iterable[MeterReading],
+    tariff: Tariff,
+    *,
+    time_zone: str,
+    session_start: datetime,
+    session_end: datetime,
+) -> PricedSession:
+    """Our own session: readings -> charging periods (split at every price boundary,
+    rule 3) -> priced with ``tariff`` (the version valid at the session start, rule 10)."""
+    periods = charging_periods_from_readings(
+        readings, tariff, time_zone=time_zone, session_start=session_start, session_end=session_end
+    )
+    return price_periods(periods, tariff, time_zone=time_zone, session_start=session_start, session_end=session_end)
+
+
+def build_cdr(
+    priced: PricedSession,
+    *,
+    id: str,
+    country_code: str,
+    party_id: str,
+    session_id: str | None,
+    start_date_time: datetime,
+    end_date_time: datetime,
+    cdr_token: CdrToken,
+    auth_method: AuthMethod,
+    cdr_location: CdrLocation,
+    tariff: Tariff,
+    last_updated: datetime,
+    remark: str | None = None,
+    credit: bool = False,
+    credit_reference_id: str | None = None,
+) -> Cdr:
+    """The OCPI CDR of a priced session: its periods (volumes with at most 4 decimals),
+    every total (4 decimals ROUND_HALF_UP, rule 9), and the tariff that priced it (a
+    CDR keeps the tariff as it was at the session start, mod_cdrs CDR object)."""
+    if tariff.currency != priced.currency:
+        raise CurrencyMismatch(f"tariff currency {tariff.currency} differs from the priced session's {priced.currency}")
+    return Cdr(
+        country_code=country_code,
+        party_id=party_id,
+        id=id,
+        start_date_time=start_date_time,
+        end_date_time=end_date_time,
+        session_id=session_id,
+        cdr_token=cdr_token,
+        auth_method=auth_method,
+        cdr_location=cdr_location,
+        currency=priced.currency,
+        tariffs=[tariff],
+        charging_periods=[cdr_period(p) for p in priced.charging_periods],
+        remark=remark,
+        credit=True if credit else None,
+        credit_reference_id=credit_reference_id,
+        last_updated=last_updated,
+        **priced.totals(),
+    )
+
+
+def _negate(price: Price | None) -> Price | None:
+    if price is None:
+        return None
+    return Price(
+        excl_vat=-price.excl_vat,
+        incl_vat=None if price.incl_vat is None else -price.incl_vat,
+    )
+
+
+def credit_cdr(original: Cdr, *, id: str, last_updated: datetime) -> Cdr:
+    """A Credit CDR for ``original`` (mod_cdrs "Credit CDRs"): the same session with every
+    cost negated, ``credit`` true and ``credit_reference_id`` the original's id. Quantities
+    (energy, time, the charging periods) are kept as they were."""
+    negated = {
+        name: _negate(getattr(original, name))
+        for name in (
+            "total_cost",
+            "total_fixed_cost",
+            "total_energy_cost",
+            "total_time_cost",
+            "total_parking_cost",
+            "total_reservation_cost",
+        )
+    }
+    return original.model_copy(
+        update={
+            "id": id,
+            "credit": True,
+            "credit_reference_id": original.id,
+            "last_updated": last_updated,
+            "invoice_reference_id": None,
+            **negated,
+        }
+    )
+
+
+def reprice_cdr(cdr: Cdr, tariff: Tariff, *, time_zone: str) -> PricedSession:
+    """Price a given CDR's periods with ``tariff`` (rule 3: periods taken as given,
+    restrictions at each period's start; rule 10: this tariff for every period, whatever
+    their tariff_id). Findings: the tariff's validity excludes the session, a period spans
+    a price boundary. A tariff in another currency than the CDR is an error."""
+    if tariff.currency != cdr.currency:
+        raise CurrencyMismatch(f"CDR {cdr.id} is in {cdr.currency}, the tariff {tariff.id} in {tariff.currency}")
+    priced = price_periods(
+        cdr.charging_periods,
+        tariff,
+        time_zone=time_zone,
+        session_start=cdr.start_date_time,
+        session_end=cdr.end_date_time,
+        check_boundaries=True,
+    )
+    priced.findings.extend(total_differences(cdr, priced))
+    return priced
+
+
+def total_differences(cdr: Cdr, priced: PricedSession) -> list[Finding]:
+    """Where the CDR's own totals differ from ours (the CDR's values as stated)."""
+    findings = []
+    for name, ours in priced.totals().items():
+        theirs = getattr(cdr, name)
+        if theirs is None:
+            continue
+        if isinstance(ours, Price):
+            pairs = [("excl_vat", theirs.excl_vat, ours.excl_vat)]
+            if theirs.incl_vat is not None:
+                pairs.append(("incl_vat", theirs.incl_vat, ours.incl_vat))
+            for part, a, b in pairs:
+                if a != b:
+                    findings.append(Finding("total_differs", f"{name}.{part}: CDR says {a}, we price {b}"))
+        elif theirs != ours:
+            findings.append(Finding("total_differs", f"{name}: CDR says {theirs}, the periods give {ours}"))
+    return findings
+
+
+def repriced_cdr(cdr: Cdr, priced: PricedSession) -> Cdr:
+    """``cdr`` with its totals replaced by ``priced``'s (what `chargeledger price` prints)."""
+    return cdr.model_copy(update={**priced.totals()})
+
+
+__all__ = ["build_cdr", "credit_cdr", "price_session", "reprice_cdr", "repriced_cdr"]

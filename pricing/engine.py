@@ -1,0 +1,680 @@
+"""Pricing charging periods with an OCPI 2.2.1 tariff: the rules of ocpi-pricing.md.
+
+``price_periods`` walks the periods once: for each period and dimension it finds the
+active element (rule 1), prices the quantity with that element's component (rules 4, 5,
+7), then applies step_size once per session (rule 6), sums the cost groups, bounds the
+total by min/max price (rule 8) and rounds the CDR totals (rule 9). Every amount is a line
+of the breakdown. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
+from typing import Any, Iterable, Sequence
+
+from schemas.ocpi import (
+    CdrDimensionType,
+    ChargingPeriod,
+    Price,
+    PriceComponent,
+    Tariff,
+    TariffDimensionType,
+    format_ocpi_datetime,
+    ocpi_dumps,
+)
+
+from .restrictions import (
+    CompiledElement,
+    CompiledTariff,
+    PeriodContext,
+    active_element_for,
+    compile_tariff,
+    zone_for,
+)
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+HUNDRED = Decimal(100)
+SECONDS_PER_HOUR = Decimal(3600)
+WH_PER_KWH = Decimal(1000)
+CDR_QUANTUM = Decimal("0.0001")
+#: Rule 9 noise guard: quantities in hours derived from seconds (x / 3600) carry a
+#: 28-digit tail; amounts are first brought to 18 decimals so that an exact half
+#: (e.g. 0.00005) is not turned into 0.0000499999... before the 4-decimal rounding.
+NOISE_QUANTUM = Decimal("1e-18")
+#: Resolution of step_size arithmetic: one microsecond, one micro-Wh.
+UNIT_QUANTUM = Decimal("0.000001")
+#: Working precision of the engine's Decimal context.
+PRECISION = 40
+
+_ENERGY = TariffDimensionType.ENERGY
+_TIME = TariffDimensionType.TIME
+_PARKING = TariffDimensionType.PARKING_TIME
+_FLAT = TariffDimensionType.FLAT
+
+
+class PricingError(ValueError):
+    """Input the engine cannot price (no periods, a currency mismatch, ...)."""
+
+
+class NoChargingPeriods(PricingError):
+    pass
+
+
+class CurrencyMismatch(PricingError):
+    pass
+
+
+# ------------------------------------------------------------------------------------
+# Result types
+# ------------------------------------------------------------------------------------
+
+#: Cost groups = the OCPI CDR totals they feed.
+ENERGY_GROUP = "energy"
+TIME_GROUP = "time"
+PARKING_GROUP = "parking"
+FIXED_GROUP = "fixed"
+RESERVATION_GROUP = "reservation"
+GROUPS = (FIXED_GROUP, ENERGY_GROUP, TIME_GROUP, PARKING_GROUP, RESERVATION_GROUP)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakdownLine:
+    """One line of the audit trail: what priced which quantity, for how much.
+
+    ``kind`` is "period" (a period's quantity of one dimension), "step_size" (the
+    rounding-up extra of rule 6), "min_price" / "max_price" (rule 8 adjustment of the
+    total; ``group`` is "total" then). Quantities are in the OCPI unit of the dimension:
+    kWh for ENERGY, hours for TIME / PARKING_TIME / RESERVATION_TIME, 1 for FLAT.
+    Amounts are exact (unrounded).
+    """
+
+    kind: str
+    group: str
+    dimension: str
+    period_index: int | None
+    element_index: int | None
+    component_index: int | None
+    quantity: Decimal
+    unit_price: Decimal | None
+    vat: Decimal | None
+    excl_vat: Decimal
+    incl_vat: Decimal
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "group": self.group,
+            "dimension": self.dimension,
+            "period_index": self.period_index,
+            "element_index": self.element_index,
+            "component_index": self.component_index,
+            "quantity": self.quantity,
+            "unit_price": self.unit_price,
+            "vat": self.vat,
+            "excl_vat": self.excl_vat,
+            "incl_vat": self.incl_vat,
+            "note": self.note or None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something a person should look at; the price is still computed."""
+
+    code: str
+    message: str
+    period_index: int | None = None
+
+    def __str__(self) -> str:
+        where = f"period {self.period_index}: " if self.period_index is not None else ""
+        return f"{self.code}: {where}{self.message}"
+
+
+@dataclass(slots=True)
+class PricedSession:
+    """A priced session: the periods, every OCPI total (rounded, rule 9), the breakdown.
+
+    Totals are ``Price`` (excl_vat, incl_vat) rounded to 4 decimals ROUND_HALF_UP, each
+    the rounding of its exact sum (``exact`` keeps the unrounded values). ``total_cost``
+    is bounded by the tariff's min/max price; the group totals are not (rule 8).
+    """
+
+    currency: str
+    tariff_id: str
+    session_start: datetime
+    session_end: datetime
+    charging_periods: list[ChargingPeriod]
+    total_cost: Price
+    total_fixed_cost: Price
+    total_energy_cost: Price
+    total_time_cost: Price
+    total_parking_cost: Price
+    total_reservation_cost: Price
+    total_energy: Decimal
+    total_time: Decimal
+    total_parking_time: Decimal
+    total_reservation_time: Decimal
+    lines: list[BreakdownLine]
+    findings: list[Finding]
+    exact: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    tariff_alt_text: list[Any] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [str(f) for f in self.findings]
+
+    def totals(self) -> dict[str, Any]:
+        """The OCPI CDR total_* fields of this session."""
+        return {
+            "total_cost": self.total_cost,
+            "total_fixed_cost": self.total_fixed_cost,
+            "total_energy": self.total_energy,
+            "total_energy_cost": self.total_energy_cost,
+            "total_time": self.total_time,
+            "total_time_cost": self.total_time_cost,
+            "total_parking_time": self.total_parking_time,
+            "total_parking_cost": self.total_parking_cost,
+            "total_reservation_cost": self.total_reservation_cost,
+        }
+
+    def to_ocpi_dict(self) -> dict[str, Any]:
+        """OCPI field names: currency, charging periods (volumes rounded for the CDR),
+        every total; plus our breakdown and findings."""
+        return {
+            "currency": self.currency,
+            "start_date_time": self.session_start,
+            "end_date_time": self.session_end,
+            "charging_periods": [cdr_period(p) for p in self.charging_periods],
+            **self.totals(),
+            "breakdown": [line.as_dict() for line in self.lines],
+            "findings": [str(f) for f in self.findings],
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return ocpi_dumps(self.to_ocpi_dict(), indent=indent)
+
+
+# ------------------------------------------------------------------------------------
+# The rules, one function each
+# ------------------------------------------------------------------------------------
+
+
+def vat_factor(component: PriceComponent) -> Decimal | None:
+    return None if component.vat is None else ONE + component.vat / HUNDRED
+
+
+def apply_vat(excl: Decimal, component: PriceComponent) -> Decimal:
+    """Rule 7 (mod_tariffs PriceComponent.vat): incl = excl x (1 + vat/100); no ``vat``
+    means no VAT applies: incl = excl. VAT is per component."""
+    if component.vat is None:
+        return excl
+    return excl * (ONE + component.vat / HUNDRED)
+
+
+def energy_cost(kwh: Decimal, component: PriceComponent) -> Decimal:
+    """Rule 5: ENERGY is priced per kWh (mod_tariffs TariffDimensionType ENERGY)."""
+    return kwh * component.price
+
+
+def time_cost(hours: Decimal, component: PriceComponent) -> Decimal:
+    """Rule 5: TIME per hour of charging, PARKING_TIME per hour of parking, and the TIME
+    component of a reservation element per hour of reservation."""
+    return hours * component.price
+
+
+def flat_cost(component: PriceComponent) -> Decimal:
+    """Rule 4: FLAT is a fixed amount (charged once per session, see price_periods)."""
+    return component.price
+
+
+def round_up_to_step(quantity: Decimal, step: Decimal) -> Decimal:
+    """mod_tariffs PriceComponent.step_size: "rounded up to the smallest multiple of
+    step_size that is greater than" (or equal to) the consumed amount."""
+    if step <= 0 or quantity <= 0:
+        return quantity
+    return (quantity / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+def cdr_amount(value: Decimal) -> Decimal:
+    """Rule 9: CDR totals are rounded once, to 4 decimals, ROUND_HALF_UP (after the
+    noise guard that removes the 28th-digit tail of hour fractions)."""
+    return value.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def cdr_number(value: Decimal) -> Decimal:
+    """A CDR quantity (kWh, hours) with at most 4 decimals (types.asciidoc number: "4
+    decimals"), shorter values kept as they are."""
+    if value.as_tuple().exponent >= -4:  # type: ignore[operator]
+        return value
+    return cdr_amount(value)
+
+
+def cdr_period(period: ChargingPeriod) -> ChargingPeriod:
+    """The period as written into a CDR: every volume with at most 4 decimals."""
+    if all(d.volume.as_tuple().exponent >= -4 for d in period.dimensions):  # type: ignore[operator]
+        return period
+    dims = [d.model_copy(update={"volume": cdr_number(d.volume)}) for d in period.dimensions]
+    return period.model_copy(update={"dimensions": dims})
+
+
+def power_for_restrictions(
+    max_power: Decimal | None,
+    min_power: Decimal | None,
+    energy_kwh: Decimal | None,
+    charging_hours: Decimal | None,
+    parking_hours: Decimal | None,
+) -> Decimal | None:
+    """Rule 5: compare power restrictions with the period's MAX_POWER when it has one,
+    else MIN_POWER, else energy / charging time. A period with only parking time draws
+    no power (0 kW). Otherwise unknown (None)."""
+    if max_power is not None:
+        return max_power
+    if min_power is not None:
+        return min_power
+    if charging_hours:
+        return (energy_kwh or ZERO) / charging_hours
+    if parking_hours:
+        return ZERO
+    return None
+
+
+def current_for_restrictions(max_current: Decimal | None, min_current: Decimal | None) -> Decimal | None:
+    """Rule 5: MAX_CURRENT when the period has it, else MIN_CURRENT, else unknown."""
+    return max_current if max_current is not None else min_current
+
+
+def tariff_validity_findings(tariff: Tariff, session_start: datetime) -> list[Finding]:
+    """Rule 10 (mod_tariffs Tariff start_date_time / end_date_time): the tariff valid at
+    the session start prices the whole session; warn when its validity excludes it."""
+    findings = []
+    if tariff.start_date_time is not None and session_start < tariff.start_date_time:
+        findings.append(
+            Finding(
+                "tariff_not_yet_valid",
+                f"tariff {tariff.id} starts {format_ocpi_datetime(tariff.start_date_time)}, "
+                f"after the session start {format_ocpi_datetime(session_start)}",
+            )
+        )
+    if tariff.end_date_time is not None and session_start >= tariff.end_date_time:
+        findings.append(
+            Finding(
+                "tariff_expired",
+                f"tariff {tariff.id} ended {format_ocpi_datetime(tariff.end_date_time)}, "
+                f"before the session start {format_ocpi_datetime(session_start)}",
+            )
+        )
+    return findings
+
+
+# ------------------------------------------------------------------------------------
+# Pricing a session
+# ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _DimensionTally:
+    """Rule 6 bookkeeping for one dimension: the billed quantity and the last component."""
+
+    billed: Decimal = ZERO
+    last: tuple[CompiledElement, int, PriceComponent] | None = None
+    last_period: int | None = None
+
+
+def _line(kind, group, dimension, period_index, el, ci, component, quantity, excl, note=""):
+    return BreakdownLine(
+        kind=kind,
+        group=group,
+        dimension=dimension,
+        period_index=period_index,
+        element_index=None if el is None else el.index,
+        component_index=ci,
+        quantity=quantity,
+        unit_price=None if component is None else component.price,
+        vat=None if component is None else component.vat,
+        excl_vat=excl,
+        incl_vat=excl if component is None else apply_vat(excl, component),
+        note=note,
+    )
+
+
+def apply_step_size(
+    tallies: dict[str, _DimensionTally], lines: list[BreakdownLine]
+) -> None:
+    """Rule 6 (mod_cdrs "step_size"; mod_tariffs PriceComponent.step_size): once per
+    session, the billed total of a dimension is rounded up to a multiple of the
+    step_size of the last component used for it, the extra billed at that component's
+    price. ENERGY on its own (step in Wh). TIME and PARKING_TIME (step in seconds): when
+    a PARKING_TIME component was used only the parking total is rounded, else the TIME
+    total. Reservation time (step in seconds) on its own, as the spec's reservation
+    examples do. step_size 0: no rounding."""
+    plan: list[tuple[str, str, Decimal]] = [("ENERGY", ENERGY_GROUP, WH_PER_KWH)]
+    if tallies["PARKING_TIME"].last is not None:
+        plan.append(("PARKING_TIME", PARKING_GROUP, SECONDS_PER_HOUR))
+    else:
+        plan.append(("TIME", TIME_GROUP, SECONDS_PER_HOUR))
+    plan.append(("RESERVATION_TIME", RESERVATION_GROUP, SECONDS_PER_HOUR))
+    for dimension, group, units_per_quantity in plan:
+        tally = tallies[dimension]
+        if tally.last is None or tally.billed <= 0:
+            continue
+        el, ci, component = tally.last
+        if component.step_size <= 0:
+            continue
+        # Wh or seconds; quantized to a millionth (microsecond / micro-Wh) so that hours
+        # derived from seconds (x / 3600, a 40-digit tail) come back to whole units.
+        billed_units = (tally.billed * units_per_quantity).quantize(UNIT_QUANTUM, rounding=ROUND_HALF_UP)
+        rounded_units = round_up_to_step(billed_units, Decimal(component.step_size))
+        extra_units = rounded_units - billed_units
+        if extra_units <= 0:
+            continue
+        extra = extra_units / units_per_quantity
+        excl = extra_units * component.price / units_per_quantity
+        unit = "Wh" if dimension == "ENERGY" else "s"
+        lines.append(
+            _line(
+                "step_size", group, dimension, tally.last_period, el, ci, component, extra, excl,
+                note=f"billed {billed_units.normalize():f} {unit} rounded up to {rounded_units.normalize():f} {unit} "
+                f"(step_size {component.step_size})",
+            )
+        )
+
+
+def apply_min_max_price(
+    tariff: Tariff, excl: Decimal, incl: Decimal, lines: list[BreakdownLine]
+) -> tuple[Decimal, Decimal]:
+    """Rule 8 (mod_tariffs Tariff min_price / max_price and their NOTEs): bound the total
+    cost, excl and incl VAT each on its own. A min_price without incl_vat bounds incl by
+    its excl_vat (VAT is never negative); a max_price without incl_vat leaves incl alone.
+    The dimension totals stay as computed; the difference is a line of its own."""
+    new_excl, new_incl = excl, incl
+    if tariff.min_price is not None:
+        floor_excl = tariff.min_price.excl_vat
+        floor_incl = tariff.min_price.incl_vat if tariff.min_price.incl_vat is not None else floor_excl
+        new_excl = max(new_excl, floor_excl)
+        new_incl = max(new_incl, floor_incl)
+        if (new_excl, new_incl) != (excl, incl):
+            lines.append(
+                BreakdownLine("min_price", "total", "TOTAL", None, None, None, ONE, None, None,
+                              new_excl - excl, new_incl - incl, note="raised to the tariff's min_price")
+            )
+    if tariff.max_price is not None:
+        before_excl, before_incl = new_excl, new_incl
+        new_excl = min(new_excl, tariff.max_price.excl_vat)
+        if tariff.max_price.incl_vat is not None:
+            new_incl = min(new_incl, tariff.max_price.incl_vat)
+        if (new_excl, new_incl) != (before_excl, before_incl):
+            lines.append(
+                BreakdownLine("max_price", "total", "TOTAL", None, None, None, ONE, None, None,
+                              new_excl - before_excl, new_incl - before_incl,
+                              note="capped at the tariff's max_price")
+            )
+    return new_excl, new_incl
+
+
+_MICRO = Decimal("0.000001")
+
+
+def seconds_between(a: datetime, b: datetime) -> Decimal:
+    """Exact seconds from ``a`` to ``b`` (microsecond resolution), as Decimal."""
+    delta = b - a
+    whole = Decimal(delta.days * 86400 + delta.seconds)
+    if delta.microseconds:
+        return whole + Decimal(delta.microseconds) * _MICRO
+    return whole
+
+
+def _period_end(periods: Sequence[ChargingPeriod], i: int, session_end: datetime) -> datetime:
+    return periods[i + 1].start_date_time if i + 1 < len(periods) else session_end
+
+
+def price_periods(
+    periods: Sequence[ChargingPeriod],
+    tariff: Tariff,
+    *,
+    time_zone: str,
+    session_start: datetime,
+    session_end: datetime,
+    check_boundaries: bool = False,
+) -> PricedSession:
+    """Price charging periods with ``tariff`` (rules 1-11 of ocpi-pricing.md).
+
+    Restrictions are evaluated at each period's start, in ``time_zone`` (rules 2, 3).
+    ``check_boundaries`` adds a finding for every period that spans a price boundary
+    (used when re-pricing a partner's CDR, rule 3).
+    """
+    if not periods:
+        raise NoChargingPeriods("no charging periods to price")
+    compiled = compile_tariff(tariff)
+    zone = zone_for(time_zone)
+    findings: list[Finding] = tariff_validity_findings(tariff, session_start)
+    with localcontext() as ctx_dec:
+        ctx_dec.prec = PRECISION
+        return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
+
+
+def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, findings, check_boundaries):
+    tariff = compiled.tariff
+    lines: list[BreakdownLine] = []
+    tallies = {d: _DimensionTally() for d in ("ENERGY", "TIME", "PARKING_TIME", "RESERVATION_TIME")}
+    needs_local = compiled.needs_local_time
+    session_flat_found = False
+    reservation_flat_found = False
+
+    # A reservation expired when the session has reservation time and nothing else.
+    has_session_part = False
+    has_reservation = False
+    for p in periods:
+        for d in p.dimensions:
+            t = d.type
+            if t is CdrDimensionType.RESERVATION_TIME:
+                if d.volume > 0:
+                    has_reservation = True
+            elif t in (CdrDimensionType.ENERGY, CdrDimensionType.TIME, CdrDimensionType.PARKING_TIME):
+                has_session_part = True
+    expired = has_reservation and not has_session_part
+
+    total_energy = ZERO
+    total_charging = ZERO
+    total_parking = ZERO
+    total_reservation = ZERO
+    kwh_so_far = ZERO
+    previous_start = None
+    unknown_power_reported = False
+
+    for i, p in enumerate(periods):
+        start = p.start_date_time
+        if previous_start is not None and start < previous_start:
+            findings.append(Finding("periods_out_of_order", "period starts before the previous one", i))
+        if start < session_start or start > session_end:
+            findings.append(Finding("period_outside_session", f"period starts {format_ocpi_datetime(start)}, outside the session", i))
+        previous_start = start
+        energy = charging = parking = reservation = None
+        max_power = min_power = max_current = min_current = None
+        for d in p.dimensions:
+            t = d.type
+            if t is CdrDimensionType.ENERGY:
+                energy = d.volume
+            elif t is CdrDimensionType.TIME:
+                charging = d.volume
+            elif t is CdrDimensionType.PARKING_TIME:
+                parking = d.volume
+            elif t is CdrDimensionType.RESERVATION_TIME:
+                reservation = d.volume
+            elif t is CdrDimensionType.MAX_POWER:
+                max_power = d.volume
+            elif t is CdrDimensionType.MIN_POWER:
+                min_power = d.volume
+            elif t is CdrDimensionType.MAX_CURRENT:
+                max_current = d.volume
+            elif t is CdrDimensionType.MIN_CURRENT:
+                min_current = d.volume
+        local = start.astimezone(zone) if needs_local else None
+        duration_s = seconds_between(session_start, start)
+        power = power_for_restrictions(max_power, min_power, energy, charging, parking)
+        current = current_for_restrictions(max_current, min_current)
+
+        is_session_part = energy is not None or charging is not None or parking is not None or not reservation
+        if is_session_part:
+            ctx = PeriodContext(local, kwh_so_far, duration_s, power, current)
+            matched: dict[TariffDimensionType, CompiledElement | None] = {}
+            for dim, qty, group, tally_key in (
+                (_ENERGY, energy, ENERGY_GROUP, "ENERGY"),
+                (_TIME, charging, TIME_GROUP, "TIME"),
+                (_PARKING, parking, PARKING_GROUP, "PARKING_TIME"),
+            ):
+                if not qty:
+                    continue
+                el = active_element_for(dim, compiled, ctx)
+                matched[dim] = el
+                if el is None:
+                    continue
+                ci, component = el.components[dim]
+                excl = qty * component.price
+                lines.append(_line("period", group, dim.value, i, el, ci, component, qty, excl))
+                tally = tallies[tally_key]
+                tally.billed += qty
+                tally.last = (el, ci, component)
+                tally.last_period = i
+            if not session_flat_found:
+                el = active_element_for(_FLAT, compiled, ctx)
+                if el is not None:
+                    session_flat_found = True
+                    ci, component = el.components[_FLAT]
+                    lines.append(_line("period", FIXED_GROUP, "FLAT", i, el, ci, component, ONE, flat_cost(component)))
+            if not unknown_power_reported and (power is None or current is None):
+                for el in compiled.elements:
+                    if (el.uses_power and power is None) or (el.uses_current and current is None):
+                        findings.append(Finding(
+                            "restriction_not_evaluable",
+                            f"element {el.index} has a power/current restriction but the period has no "
+                            "power/current data; the element was skipped",
+                            i,
+                        ))
+                        unknown_power_reported = True
+                        break
+        if reservation:
+            rctx = PeriodContext(local, kwh_so_far, duration_s, power, current, reservation=True, expired=expired)
+            el = active_element_for(_TIME, compiled, rctx)
+            if el is not None:
+                ci, component = el.components[_TIME]
+                lines.append(_line("period", RESERVATION_GROUP, "RESERVATION_TIME", i, el, ci, component,
+                                   reservation, time_cost(reservation, component)))
+                tally = tallies["RESERVATION_TIME"]
+                tally.billed += reservation
+                tally.last = (el, ci, component)
+                tally.last_period = i
+            if not reservation_flat_found:
+                el = active_element_for(_FLAT, compiled, rctx)
+                if el is not None:
+                    reservation_flat_found = True
+                    ci, component = el.components[_FLAT]
+                    lines.append(_line("period", RESERVATION_GROUP, "FLAT", i, el, ci, component, ONE, flat_cost(component),
+                                       note="reservation fee"))
+
+        if energy is not None:
+            kwh_so_far += energy
+            total_energy += energy
+        if charging is not None:
+            total_charging += charging
+        if parking is not None:
+            total_parking += parking
+        if reservation is not None:
+            total_reservation += reservation
+
+    apply_step_size(tallies, lines)
+
+    sums = {g: [ZERO, ZERO] for g in GROUPS}
+    for line in lines:
+        acc = sums[line.group]
+        acc[0] += line.excl_vat
+        acc[1] += line.incl_vat
+    exact_excl = sum((v[0] for v in sums.values()), ZERO)
+    exact_incl = sum((v[1] for v in sums.values()), ZERO)
+    bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, lines)
+
+    def price(pair) -> Price:
+        return Price(excl_vat=cdr_amount(pair[0]), incl_vat=cdr_amount(pair[1]))
+
+    if check_boundaries:
+        from .periods import boundary_findings  # local import: periods imports engine
+
+        findings.extend(boundary_findings(periods, compiled, zone, session_start, session_end))
+
+    exact = {g: (v[0], v[1]) for g, v in sums.items()}
+    exact["total"] = (bounded_excl, bounded_incl)
+    exact["before_min_max"] = (exact_excl, exact_incl)
+    return PricedSession(
+        currency=tariff.currency,
+        tariff_id=tariff.id,
+        session_start=session_start,
+        session_end=session_end,
+        charging_periods=list(periods),
+        total_cost=price((bounded_excl, bounded_incl)),
+        total_fixed_cost=price(sums[FIXED_GROUP]),
+        total_energy_cost=price(sums[ENERGY_GROUP]),
+        total_time_cost=price(sums[TIME_GROUP]),
+        total_parking_cost=price(sums[PARKING_GROUP]),
+        total_reservation_cost=price(sums[RESERVATION_GROUP]),
+        total_energy=cdr_amount(total_energy),
+        total_time=cdr_amount(total_charging + total_parking),
+        total_parking_time=cdr_amount(total_parking),
+        total_reservation_time=cdr_amount(total_reservation),
+        lines=lines,
+        findings=findings,
+        exact=exact,
+        tariff_alt_text=list(tariff.tariff_alt_text or ()),
+    )
+
+
+def explain(priced: PricedSession) -> str:
+    """The breakdown as a text table (``chargeledger price --explain``)."""
+    header = ("kind", "period", "dimension", "elem", "comp", "quantity", "unit price", "vat %", "excl VAT", "incl VAT", "note")
+    rows: list[tuple[str, ...]] = [header]
+
+    def num(v: Decimal | None, places: int = 6) -> str:
+        if v is None:
+            return "-"
+        q = v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP).normalize()
+        return f"{q:f}"
+
+    for line in priced.lines:
+        rows.append((
+            line.kind,
+            "-" if line.period_index is None else str(line.period_index),
+            line.dimension,
+            "-" if line.element_index is None else str(line.element_index),
+            "-" if line.component_index is None else str(line.component_index),
+            num(line.quantity),
+            num(line.unit_price),
+            num(line.vat),
+            num(line.excl_vat),
+            num(line.incl_vat),
+            line.note,
+        ))
+    for name, value in priced.totals().items():
+        if isinstance(value, Price):
+            rows.append(("total", "", name, "", "", "", "", "", f"{value.excl_vat:f}", f"{value.incl_vat:f}", ""))
+        else:
+            rows.append(("total", "", name, "", "", f"{value:f}", "", "", "", "", ""))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    out = []
+    for n, r in enumerate(rows):
+        out.append("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r)).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    for f in priced.findings:
+        out.append(f"finding: {f}")
+    return "\n".join(out)
+
+
+def sum_lines(lines: Iterable[BreakdownLine], group: str) -> tuple[Decimal, Decimal]:
+    excl = incl = ZERO
+    for line in lines:
+        if line.group == group:
+            excl += line.excl_vat
+            incl += line.incl_vat
+    return excl, incl

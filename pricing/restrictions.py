@@ -1,0 +1,371 @@
+"""Tariff restrictions and the choice of the active element (OCPI 2.2.1 mod_tariffs).
+
+A tariff is compiled once (``compile_tariff``) into plain values: times of day in seconds,
+dates as ``date``, days of week as ISO numbers, and per dimension the list of candidate
+elements. Each restriction is one function below, named after it; ``restrictions_hold`` is
+their logical AND (mod_tariffs TariffRestrictions: "When more than one restriction is set,
+they are to be treated as a logical AND").
+
+Rules cited as "rule N" are in ../shared/docs/ocpi-pricing.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from schemas.ocpi import (
+    PriceComponent,
+    ReservationRestrictionType,
+    Tariff,
+    TariffDimensionType,
+    TariffRestrictions,
+)
+
+DAY_NUMBERS = {
+    "MONDAY": 0,
+    "TUESDAY": 1,
+    "WEDNESDAY": 2,
+    "THURSDAY": 3,
+    "FRIDAY": 4,
+    "SATURDAY": 5,
+    "SUNDAY": 6,
+}
+SECONDS_PER_DAY = 86400
+
+
+class UnknownTimeZone(ValueError):
+    """The time zone name is not an IANA zone this machine knows."""
+
+
+@lru_cache(maxsize=512)
+def zone_for(name: str) -> ZoneInfo:
+    """The IANA zone ``name`` (rule 2: restrictions are evaluated in the location's local time)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise UnknownTimeZone(f"unknown time zone {name!r} (expected an IANA name like 'Europe/Amsterdam')") from exc
+
+
+def _time_of_day_seconds(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 3600 + int(minutes) * 60
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledElement:
+    """One TariffElement with its restrictions turned into comparable values."""
+
+    index: int
+    #: Per dimension, the first component of that type in the element and its index
+    #: (mod_tariffs: "Only one Price Component per dimension can be active").
+    components: dict[TariffDimensionType, tuple[int, PriceComponent]]
+    restrictions: TariffRestrictions | None
+    start_s: int | None = None
+    end_s: int | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    min_kwh: Decimal | None = None
+    max_kwh: Decimal | None = None
+    min_current: Decimal | None = None
+    max_current: Decimal | None = None
+    min_power: Decimal | None = None
+    max_power: Decimal | None = None
+    min_duration: int | None = None
+    max_duration: int | None = None
+    days: frozenset[int] | None = None
+    reservation: ReservationRestrictionType | None = None
+    #: True when some restriction needs the local wall time (time of day, date, weekday).
+    needs_local_time: bool = False
+    #: True when the element has no restriction at all.
+    unrestricted: bool = True
+    uses_power: bool = False
+    uses_current: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTariff:
+    tariff: Tariff
+    elements: tuple[CompiledElement, ...]
+    #: Candidates per dimension for a session (elements without a reservation restriction).
+    session_candidates: dict[TariffDimensionType, tuple[CompiledElement, ...]]
+    #: Candidates per dimension for a reservation that was followed by a session.
+    reservation_candidates: dict[TariffDimensionType, tuple[CompiledElement, ...]]
+    #: Candidates per dimension for a reservation that expired: RESERVATION_EXPIRES
+    #: elements first (mod_tariffs ReservationRestrictionType NOTE), then RESERVATION.
+    expired_candidates: dict[TariffDimensionType, tuple[CompiledElement, ...]]
+    needs_local_time: bool
+    #: Seconds of the day where a time-of-day/date/weekday restriction can change.
+    day_boundaries: frozenset[int]
+    kwh_thresholds: tuple[Decimal, ...]
+    duration_thresholds: tuple[int, ...]
+    power_thresholds: tuple[Decimal, ...] = field(default=())
+    current_thresholds: tuple[Decimal, ...] = field(default=())
+
+
+def compile_element(index: int, element) -> CompiledElement:
+    components: dict[TariffDimensionType, tuple[int, PriceComponent]] = {}
+    for ci, component in enumerate(element.price_components):
+        components.setdefault(component.type, (ci, component))
+    r = element.restrictions
+    if r is None:
+        return CompiledElement(index=index, components=components, restrictions=None)
+    start_s = _time_of_day_seconds(r.start_time) if r.start_time else None
+    end_s = _time_of_day_seconds(r.end_time) if r.end_time else None
+    if end_s == 0:
+        end_s = SECONDS_PER_DAY  # rule 2 / mod_tariffs end_time: "To stop at end of the day use: 00:00"
+    days = frozenset(DAY_NUMBERS[d.value] for d in r.day_of_week) if r.day_of_week else None
+    start_date = date.fromisoformat(r.start_date) if r.start_date else None
+    end_date = date.fromisoformat(r.end_date) if r.end_date else None
+    needs_local = any(v is not None for v in (start_s, end_s, start_date, end_date, days))
+    unrestricted = not any(
+        v is not None
+        for v in (
+            start_s, end_s, start_date, end_date, days, r.min_kwh, r.max_kwh, r.min_current,
+            r.max_current, r.min_power, r.max_power, r.min_duration, r.max_duration, r.reservation,
+        )
+    )
+    return CompiledElement(
+        index=index,
+        components=components,
+        restrictions=r,
+        start_s=start_s,
+        end_s=end_s,
+        start_date=start_date,
+        end_date=end_date,
+        min_kwh=r.min_kwh,
+        max_kwh=r.max_kwh,
+        min_current=r.min_current,
+        max_current=r.max_current,
+        min_power=r.min_power,
+        max_power=r.max_power,
+        min_duration=r.min_duration,
+        max_duration=r.max_duration,
+        days=days,
+        reservation=r.reservation,
+        needs_local_time=needs_local,
+        unrestricted=unrestricted,
+        uses_power=r.min_power is not None or r.max_power is not None,
+        uses_current=r.min_current is not None or r.max_current is not None,
+    )
+
+
+_COMPILED: dict[int, CompiledTariff] = {}
+
+
+def compile_tariff(tariff: Tariff) -> CompiledTariff:
+    """Compile (and cache, per tariff object) the tariff's elements for fast matching."""
+    cached = _COMPILED.get(id(tariff))
+    if cached is not None and cached.tariff is tariff:
+        return cached
+    elements = tuple(compile_element(i, e) for i, e in enumerate(tariff.elements))
+    session: dict[TariffDimensionType, list[CompiledElement]] = {d: [] for d in TariffDimensionType}
+    reservation: dict[TariffDimensionType, list[CompiledElement]] = {d: [] for d in TariffDimensionType}
+    expires_first: dict[TariffDimensionType, list[CompiledElement]] = {d: [] for d in TariffDimensionType}
+    expires_then: dict[TariffDimensionType, list[CompiledElement]] = {d: [] for d in TariffDimensionType}
+    for el in elements:
+        for dim in el.components:
+            if el.reservation is None:
+                session[dim].append(el)
+            elif el.reservation is ReservationRestrictionType.RESERVATION:
+                reservation[dim].append(el)
+                expires_then[dim].append(el)
+            else:
+                expires_first[dim].append(el)
+    boundaries: set[int] = set()
+    kwh: set[Decimal] = set()
+    durations: set[int] = set()
+    powers: set[Decimal] = set()
+    currents: set[Decimal] = set()
+    for el in elements:
+        if el.start_s is not None:
+            boundaries.add(el.start_s % SECONDS_PER_DAY)
+        if el.end_s is not None:
+            boundaries.add(el.end_s % SECONDS_PER_DAY)
+        if el.days is not None or el.start_date is not None or el.end_date is not None:
+            boundaries.add(0)
+        kwh.update(v for v in (el.min_kwh, el.max_kwh) if v is not None)
+        durations.update(v for v in (el.min_duration, el.max_duration) if v is not None)
+        powers.update(v for v in (el.min_power, el.max_power) if v is not None)
+        currents.update(v for v in (el.min_current, el.max_current) if v is not None)
+    compiled = CompiledTariff(
+        tariff=tariff,
+        elements=elements,
+        session_candidates={d: tuple(v) for d, v in session.items()},
+        reservation_candidates={d: tuple(v) for d, v in reservation.items()},
+        expired_candidates={d: tuple(expires_first[d] + expires_then[d]) for d in TariffDimensionType},
+        needs_local_time=any(el.needs_local_time for el in elements),
+        day_boundaries=frozenset(boundaries),
+        kwh_thresholds=tuple(sorted(kwh)),
+        duration_thresholds=tuple(sorted(durations)),
+        power_thresholds=tuple(sorted(powers)),
+        current_thresholds=tuple(sorted(currents)),
+    )
+    if len(_COMPILED) > 1024:
+        _COMPILED.clear()
+    _COMPILED[id(tariff)] = compiled
+    return compiled
+
+
+@dataclass(slots=True)
+class PeriodContext:
+    """What the restrictions look at, at the start of one charging period (rule 3)."""
+
+    #: Local wall time at the period start (rule 2), None when no restriction needs it.
+    local: datetime | None
+    #: Energy consumed from the session start to the period start, kWh (rule 2).
+    kwh: Decimal
+    #: Seconds from the session start to the period start (rule 2).
+    duration_s: Decimal
+    #: Power for power restrictions, kW (rule 5), None when unknown.
+    power: Decimal | None
+    #: Current for current restrictions, A (rule 5), None when unknown.
+    current: Decimal | None
+    #: True for the reservation part of a session (RESERVATION_TIME).
+    reservation: bool = False
+    #: True when the reservation expired (no charging session followed it).
+    expired: bool = False
+
+
+# ------------------------------------------------------------------------------------
+# One function per restriction
+# ------------------------------------------------------------------------------------
+
+
+def time_of_day_restriction_holds(el: CompiledElement, local: datetime) -> bool:
+    """start_time inclusive, end_time exclusive, local wall time (mod_tariffs
+    TariffRestrictions start_time/end_time; rule 2). ``end_time < start_time`` wraps past
+    midnight; an end_time of 00:00 means the end of the day. Equal start and end: an
+    empty window (never active)."""
+    if el.start_s is None and el.end_s is None:
+        return True
+    t = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1_000_000
+    start = el.start_s if el.start_s is not None else 0
+    end = el.end_s if el.end_s is not None else SECONDS_PER_DAY
+    if start <= end:
+        return start <= t < end
+    return t >= start or t < end  # wraps past midnight
+
+
+def date_restriction_holds(el: CompiledElement, local: datetime) -> bool:
+    """start_date inclusive, end_date exclusive, on the local date (mod_tariffs; rule 2)."""
+    day = local.date()
+    if el.start_date is not None and day < el.start_date:
+        return False
+    if el.end_date is not None and day >= el.end_date:
+        return False
+    return True
+
+
+def day_of_week_restriction_holds(el: CompiledElement, local: datetime) -> bool:
+    """The local weekday is one of ``day_of_week`` (mod_tariffs DayOfWeek; rule 2). Each
+    restriction is checked on its own at the instant: a 22:00-06:00 window restricted to
+    FRIDAY holds on Friday 22:00-24:00 and Friday 00:00-06:00, not Saturday 02:00."""
+    return el.days is None or local.weekday() in el.days
+
+
+def energy_restriction_holds(el: CompiledElement, kwh: Decimal) -> bool:
+    """min_kwh inclusive, max_kwh exclusive, energy counted from the session start (rule 2)."""
+    if el.min_kwh is not None and kwh < el.min_kwh:
+        return False
+    if el.max_kwh is not None and kwh >= el.max_kwh:
+        return False
+    return True
+
+
+def duration_restriction_holds(el: CompiledElement, seconds: Decimal) -> bool:
+    """min_duration inclusive, max_duration exclusive, seconds since the session start
+    (rule 2; mod_tariffs min_duration "(inclusive)" in its table)."""
+    if el.min_duration is not None and seconds < el.min_duration:
+        return False
+    if el.max_duration is not None and seconds >= el.max_duration:
+        return False
+    return True
+
+
+def power_restriction_holds(el: CompiledElement, power: Decimal | None) -> bool:
+    """min_power inclusive, max_power exclusive (mod_tariffs: "more than, or equal to" /
+    "less than"; rule 2). Unknown power: the restriction does not hold (the element is
+    skipped and a finding says so)."""
+    if not el.uses_power:
+        return True
+    if power is None:
+        return False
+    if el.min_power is not None and power < el.min_power:
+        return False
+    if el.max_power is not None and power >= el.max_power:
+        return False
+    return True
+
+
+def current_restriction_holds(el: CompiledElement, current: Decimal | None) -> bool:
+    """min_current inclusive, max_current exclusive (mod_tariffs; rule 2). Unknown current:
+    the restriction does not hold."""
+    if not el.uses_current:
+        return True
+    if current is None:
+        return False
+    if el.min_current is not None and current < el.min_current:
+        return False
+    if el.max_current is not None and current >= el.max_current:
+        return False
+    return True
+
+
+def reservation_restriction_holds(el: CompiledElement, ctx: PeriodContext) -> bool:
+    """An element with ``reservation`` prices only a reservation; one without it only the
+    session (mod_tariffs TariffRestrictions reservation; rule 5). RESERVATION_EXPIRES
+    elements apply only to a reservation that expired."""
+    if el.reservation is None:
+        return not ctx.reservation
+    if not ctx.reservation:
+        return False
+    if el.reservation is ReservationRestrictionType.RESERVATION_EXPIRES:
+        return ctx.expired
+    return True
+
+
+def restrictions_hold(el: CompiledElement, ctx: PeriodContext) -> bool:
+    """All restrictions of the element hold at the period start (logical AND)."""
+    if el.unrestricted:
+        return not ctx.reservation
+    if not reservation_restriction_holds(el, ctx):
+        return False
+    if el.needs_local_time:
+        local = ctx.local
+        if local is None:
+            return False
+        if not (
+            time_of_day_restriction_holds(el, local)
+            and date_restriction_holds(el, local)
+            and day_of_week_restriction_holds(el, local)
+        ):
+            return False
+    return (
+        energy_restriction_holds(el, ctx.kwh)
+        and duration_restriction_holds(el, ctx.duration_s)
+        and power_restriction_holds(el, ctx.power)
+        and current_restriction_holds(el, ctx.current)
+    )
+
+
+def candidates_for(compiled: CompiledTariff, dimension: TariffDimensionType, ctx: PeriodContext):
+    if not ctx.reservation:
+        return compiled.session_candidates[dimension]
+    if ctx.expired:
+        return compiled.expired_candidates[dimension]
+    return compiled.reservation_candidates[dimension]
+
+
+def active_element_for(
+    dimension: TariffDimensionType, compiled: CompiledTariff, ctx: PeriodContext
+) -> CompiledElement | None:
+    """Rule 1 (mod_tariffs Tariff object): the first element in list order that has a
+    component of ``dimension`` and whose restrictions all hold; None = free."""
+    for el in candidates_for(compiled, dimension, ctx):
+        if restrictions_hold(el, ctx):
+            return el
+    return None

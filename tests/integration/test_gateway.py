@@ -1,0 +1,264 @@
+"""The OCPP-J gateway on the real broker and the real PostgreSQL server, driven by the
+``ocpp`` package's own ChargePoint clients (1.6 and 2.0.1) over ``websockets``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+import websockets
+from aiokafka import AIOKafkaConsumer
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call as call16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
+from websockets.exceptions import InvalidStatus
+
+from gateway.auth import basic_authorization_header
+from gateway.dead_letter import GatewayDeadLetter
+from gateway.event_log import KafkaEventLog, ensure_topics
+from gateway.registry import ChargePointRegistry, TransactionIdAllocator
+from gateway.server import Gateway
+from schemas.envelope import EventEnvelope
+from storage.db import make_engine, upgrade
+
+FAST_SCRYPT = 2**10
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+def ts(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def engine(pg_url):
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def registry(engine):
+    return ChargePointRegistry(engine)
+
+
+@pytest.fixture
+def charger(registry):
+    """A freshly registered charge point: (id, password). Unique per test, so the test
+    can pick its own records off the shared topics by key."""
+    cp_id, password = f"CP-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    registry.register(cp_id, password, scrypt_n=FAST_SCRYPT)
+    return SimpleNamespace(id=cp_id, password=password)
+
+
+@pytest.fixture
+async def gateway(settings, engine, registry):
+    events, dlq = settings.topic(settings.topic_events), settings.topic(settings.topic_events_dlq)
+    await ensure_topics(settings.kafka_bootstrap, {events: settings.event_partitions, dlq: 1})
+    event_log = KafkaEventLog(settings.kafka_bootstrap, events, dlq, timeout_s=10)
+    await event_log.start()
+    allocator = TransactionIdAllocator(engine, block_size=10)
+    gw = Gateway(event_log, registry.password_hash, allocator.next_id)
+    server = await gw.serve("127.0.0.1", 0).__aenter__()
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield SimpleNamespace(gateway=gw, port=port, events_topic=events, dlq_topic=dlq)
+    finally:
+        server.close()
+        await server.wait_closed()
+        await event_log.stop()
+
+
+def connect(port: int, cp_id: str, password: str, version: str = "ocpp1.6"):
+    return websockets.connect(
+        f"ws://127.0.0.1:{port}/ocpp/{cp_id}",
+        subprotocols=[version],
+        additional_headers={"Authorization": basic_authorization_header(cp_id, password)},
+    )
+
+
+@contextlib.asynccontextmanager
+async def ocpp_client(port, charger, cls=ChargePoint16, version="ocpp1.6"):
+    async with connect(port, charger.id, charger.password, version) as ws:
+        client = cls(charger.id, ws, response_timeout=15)
+        reader = asyncio.create_task(client.start())
+        try:
+            yield client
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                await reader
+
+
+async def records_for(bootstrap: str, topic: str, key: str, count: int, timeout: float = 30.0) -> list:
+    """The first ``count`` records with ``key`` on ``topic`` (from offset 0), in log order."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    found: list[bytes] = []
+    try:
+        async def collect():
+            while len(found) < count:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    found.extend(r for r in records if r.key == key.encode())
+        await asyncio.wait_for(collect(), timeout)
+    finally:
+        await consumer.stop()
+    return found[:count]
+
+
+def sampled(wh: int, minutes: float) -> list[dict]:
+    return [{"timestamp": ts(minutes),
+             "sampled_value": [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]
+
+
+async def test_an_ocpp16_session_lands_on_ocpp_events_in_order_with_its_answers(settings, gateway, charger):
+    ids = iter(f"m{i}" for i in range(100))
+    async with ocpp_client(gateway.port, charger) as cp:
+        cp._unique_id_generator = lambda: next(ids)
+        boot = await cp.call(call16.BootNotification(charge_point_model="M1", charge_point_vendor="V1"))
+        assert boot.status == "Accepted"
+        await cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Preparing"))
+        auth = await cp.call(call16.Authorize(id_tag="TAG-1"))
+        assert auth.id_tag_info["status"] == "Accepted"
+        start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="TAG-1", meter_start=1000,
+                                                      timestamp=ts(0)))
+        tx = start.transaction_id
+        await cp.call(call16.MeterValues(connector_id=1, transaction_id=tx, meter_value=sampled(6000, 30)))
+        await cp.call(call16.StopTransaction(meter_stop=11000, timestamp=ts(60), transaction_id=tx,
+                                             reason="Local", id_tag="TAG-1"))
+        await cp.call(call16.Heartbeat())
+
+    raw = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 7)
+    envelopes = [EventEnvelope.from_bytes(r.value) for r in raw]
+    assert [e.action for e in envelopes] == ["BootNotification", "StatusNotification", "Authorize",
+                                              "StartTransaction", "MeterValues", "StopTransaction", "Heartbeat"]
+    assert [e.message_id for e in envelopes] == [f"m{i}" for i in range(7)]
+    assert {e.charge_point_id for e in envelopes} == {charger.id}
+    assert {e.ocpp_version for e in envelopes} == {"1.6"}
+    assert all(e.received_at.tzinfo is not None for e in envelopes)
+    started = envelopes[3]
+    assert started.payload == {"connectorId": 1, "idTag": "TAG-1", "meterStart": 1000, "timestamp": ts(0)}
+    assert started.response == {"transactionId": tx, "idTagInfo": {"status": "Accepted"}}
+    assert envelopes[4].payload["meterValue"][0]["sampledValue"][0]["value"] == "6000"
+    assert envelopes[5].payload["meterStop"] == 11000 and envelopes[5].payload["transactionId"] == tx
+
+
+async def test_an_ocpp201_session_lands_in_order(settings, gateway, charger):
+    def event(kind, seq, minutes, wh, **extra):
+        return call201.TransactionEvent(
+            event_type=kind, timestamp=ts(minutes), trigger_reason=extra.pop("trigger", "MeterValuePeriodic"),
+            seq_no=seq, transaction_info={"transaction_id": "tx-201-a", **extra.pop("info", {})},
+            meter_value=[{"timestamp": ts(minutes), "sampled_value": [
+                {"value": wh, "measurand": "Energy.Active.Import.Register", "unit_of_measure": {"unit": "Wh"}}]}],
+            **extra)
+
+    async with ocpp_client(gateway.port, charger, ChargePoint201, "ocpp2.0.1") as cp:
+        boot = await cp.call(call201.BootNotification(
+            charging_station={"model": "M2", "vendor_name": "V2"}, reason="PowerUp"))
+        assert boot.status == "Accepted"
+        r = await cp.call(event("Started", 0, 0, 0, trigger="Authorized",
+                                id_token={"id_token": "TOKEN-1", "type": "ISO14443"},
+                                info={"charging_state": "Charging"}))
+        assert r.id_token_info["status"] == "Accepted"
+        await cp.call(event("Updated", 1, 30, 7500))
+        await cp.call(event("Ended", 2, 60, 15000, trigger="EVCommunicationLost",
+                            info={"stopped_reason": "EVDisconnected"}))
+
+    raw = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 4)
+    envelopes = [EventEnvelope.from_bytes(r.value) for r in raw]
+    assert [e.action for e in envelopes] == ["BootNotification"] + ["TransactionEvent"] * 3
+    assert [e.payload.get("seqNo") for e in envelopes[1:]] == [0, 1, 2]
+    assert [e.payload["eventType"] for e in envelopes[1:]] == ["Started", "Updated", "Ended"]
+    assert {e.ocpp_version for e in envelopes} == {"2.0.1"}
+    assert envelopes[1].response == {"idTokenInfo": {"status": "Accepted"}}
+    assert envelopes[3].payload["meterValue"][0]["sampledValue"][0]["value"] == 15000
+
+
+async def test_a_reconnect_mid_session_loses_nothing(settings, gateway, charger):
+    async with ocpp_client(gateway.port, charger) as cp:
+        start = await cp.call(call16.StartTransaction(connector_id=2, id_tag="TAG-2", meter_start=0, timestamp=ts(0)))
+        tx = start.transaction_id
+        await cp.call(call16.MeterValues(connector_id=2, transaction_id=tx, meter_value=sampled(2000, 10)))
+    # The connection dropped (charger lost its network); it comes back and carries on.
+    async with ocpp_client(gateway.port, charger) as cp:
+        await cp.call(call16.BootNotification(charge_point_model="M1", charge_point_vendor="V1"))
+        await cp.call(call16.MeterValues(connector_id=2, transaction_id=tx, meter_value=sampled(4000, 20)))
+        stop = await cp.call(call16.StopTransaction(meter_stop=5000, timestamp=ts(30), transaction_id=tx))
+        assert stop is not None
+    raw = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 5)
+    envelopes = [EventEnvelope.from_bytes(r.value) for r in raw]
+    assert [e.action for e in envelopes] == ["StartTransaction", "MeterValues", "BootNotification",
+                                              "MeterValues", "StopTransaction"]
+    assert envelopes[0].response["transactionId"] == tx
+    assert [e.payload["meterValue"][0]["sampledValue"][0]["value"] for e in (envelopes[1], envelopes[3])] == [
+        "2000", "4000"]
+
+
+async def test_transaction_ids_are_unique_across_sessions_and_restarts(settings, gateway, charger, engine):
+    async with ocpp_client(gateway.port, charger) as cp:
+        a = await cp.call(call16.StartTransaction(connector_id=1, id_tag="T", meter_start=0, timestamp=ts(0)))
+        b = await cp.call(call16.StartTransaction(connector_id=2, id_tag="T", meter_start=0, timestamp=ts(0)))
+    # A second gateway process on the same database (or this one after a restart).
+    after_restart = [await TransactionIdAllocator(engine, block_size=10).next_id() for _ in range(3)]
+    ids = [a.transaction_id, b.transaction_id, *after_restart]
+    assert len(set(ids)) == 5
+    assert min(after_restart) > max(a.transaction_id, b.transaction_id)
+
+
+async def test_wrong_password_and_unknown_charge_point_are_refused_at_the_handshake(gateway, charger):
+    for cp_id, password in ((charger.id, "not-the-password"), ("CP-unregistered", charger.password)):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(gateway.port, cp_id, password):
+                pass
+        assert refused.value.response.status_code == 401
+    async with connect(gateway.port, charger.id, charger.password) as ws:  # the gateway is still fine
+        await ws.send('[2,"h1","Heartbeat",{}]')
+        assert json.loads(await ws.recv())[:2] == [3, "h1"]
+
+
+async def test_malformed_frames_get_callerror_and_a_dead_letter_and_the_connection_stays_up(
+        settings, gateway, charger):
+    bad_schema = ('[2,"bad-1","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":"lots",'
+                  '"timestamp":"2026-11-25T09:00:00Z"}]')
+    async with connect(gateway.port, charger.id, charger.password) as ws:
+        await ws.send("this is not json")
+        assert json.loads(await ws.recv())[:3] == [4, "-1", "FormationViolation"]
+        await ws.send(bad_schema)
+        assert json.loads(await ws.recv())[:3] == [4, "bad-1", "TypeConstraintViolation"]
+        await ws.send('[2,"ok-1","Heartbeat",{}]')
+        assert json.loads(await ws.recv())[:2] == [3, "ok-1"]
+    dead = [GatewayDeadLetter.from_kafka(r.value, r.headers)
+            for r in await records_for(settings.kafka_bootstrap, gateway.dlq_topic, charger.id, 2)]
+    assert [d.raw for d in dead] == [b"this is not json", bad_schema.encode()]  # the original bytes
+    assert [d.error_code for d in dead] == ["FormationViolation", "TypeConstraintViolation"]
+    assert dead[1].message_id == "bad-1" and "meterStart" in dead[1].reason
+    (ok,) = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 1)
+    assert EventEnvelope.from_bytes(ok.value).message_id == "ok-1"  # the refused ones are not on ocpp-events
+
+
+async def test_a_message_kafka_does_not_acknowledge_is_answered_with_internal_error(settings, registry, engine,
+                                                                                    charger):
+    # The broker refuses records for an invalid topic name: the send is not acknowledged.
+    event_log = KafkaEventLog(settings.kafka_bootstrap, "invalid topic name!", "invalid dlq!", timeout_s=1.5)
+    await event_log.start()
+    gw = Gateway(event_log, registry.password_hash, TransactionIdAllocator(engine, 10).next_id)
+    server = await gw.serve("127.0.0.1", 0).__aenter__()
+    try:
+        async with connect(server.sockets[0].getsockname()[1], charger.id, charger.password) as ws:
+            await ws.send('[2,"h1","Heartbeat",{}]')
+            assert json.loads(await ws.recv())[:3] == [4, "h1", "InternalError"]
+            await ws.send('[2,"h2","Heartbeat",{}]')  # connection still up
+            assert json.loads(await ws.recv())[:3] == [4, "h2", "InternalError"]
+    finally:
+        server.close()
+        await server.wait_closed()
+        await event_log.stop()
+    assert gw.stats.publish_failures == 2 and gw.stats.calls_accepted == 0
