@@ -53,6 +53,26 @@ class Settings(BaseSettings):
     gateway_transaction_id_block: int = 100
     gateway_publish_timeout_s: float = 10.0
 
+    # --- api (appended by the api work) ---
+    #: Public base URL of the API for OCPI links (versions, Link headers); empty: taken from the request.
+    api_public_url: str = ""
+    #: Largest OCPI page we serve (X-Limit); a client asking for more gets this many.
+    ocpi_page_limit: int = 100
+    #: Our business name in the OCPI credentials object.
+    business_name: str = "chargeledger"
+    #: Timeout of each reachability check in GET /health, seconds.
+    health_timeout_s: float = 2.0
+    #: Run the CDR push loop (outbox -> partners' CDR receivers) inside the API process.
+    cdr_push_enabled: bool = True
+    #: Poll interval of the push loop and its exponential backoff bounds, seconds.
+    cdr_push_interval_s: float = 1.0
+    cdr_push_backoff_base_s: float = 1.0
+    cdr_push_backoff_max_s: float = 600.0
+    #: After this many failed attempts a CDR is parked (dead) and the next one is tried.
+    cdr_push_max_attempts: int = 30
+    #: Finance report results are cached this long (and until a CDR changes), seconds.
+    report_cache_ttl_s: float = 30.0
+
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic name, with the configured prefix."""
         return f"{self.topic_prefix}{name}"

@@ -1,0 +1,123 @@
+"""Admin API (finance API key with role ``admin``): OCPI partners, API keys, the push outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.errors import ProblemError
+from api.jsonutil import ExactJSONResponse
+from api.ocpi.common import versions_url
+from api.security import (
+    FinanceUser,
+    create_api_key,
+    finance_admin,
+    get_db,
+    hash_secret,
+    new_token,
+)
+from storage.api_tables import (
+    PARTNER_PENDING,
+    CdrOutbox,
+    Partner,
+    PartnerRole,
+)
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+class PartyRoleIn(BaseModel):
+    role: Literal["CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"]
+    country_code: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]
+    party_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{3}$")]
+
+
+class PartnerIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    roles: Annotated[list[PartyRoleIn], Field(min_length=1, max_length=50)]
+    allow_plain_token: bool = False
+    send_plain_token: bool = False
+
+
+class ApiKeyIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    role: Literal["read", "admin"]
+
+
+def _partner_view(db: Session, partner: Partner) -> dict:
+    roles = db.execute(select(PartnerRole).where(PartnerRole.partner_id == partner.id)).scalars().all()
+    pending = db.execute(
+        select(func.count()).select_from(CdrOutbox).where(
+            CdrOutbox.partner_id == partner.id, CdrOutbox.delivered_at.is_(None), CdrOutbox.dead_at.is_(None)
+        )
+    ).scalar_one()
+    return {
+        "id": partner.id,
+        "name": partner.name,
+        "status": partner.status,
+        "roles": [{"role": r.role, "country_code": r.country_code, "party_id": r.party_id} for r in roles],
+        "allow_plain_token": partner.allow_plain_token,
+        "versions_url": partner.versions_url,
+        "version": partner.version,
+        "cdrs_receiver_url": partner.cdrs_receiver_url,
+        "cdr_pushes_pending": pending,
+        "updated_at": partner.updated_at,
+    }
+
+
+@router.post("/partners", status_code=201, summary="Create an OCPI partner; returns its CREDENTIALS_TOKEN_A once")
+def create_partner(body: PartnerIn, request: Request, db: Session = Depends(get_db),
+                   user: FinanceUser = Depends(finance_admin)):
+    now = datetime.now(timezone.utc)
+    token_a = new_token()
+    partner = Partner(
+        name=body.name, status=PARTNER_PENDING, token_hash=hash_secret(token_a), token_kind="A",
+        allow_plain_token=body.allow_plain_token, send_plain_token=body.send_plain_token,
+        created_at=now, updated_at=now,
+    )
+    db.add(partner)
+    db.flush()
+    seen = set()
+    for r in body.roles:
+        key = (r.role, r.country_code.upper(), r.party_id.upper())
+        if key in seen:
+            continue
+        seen.add(key)
+        db.add(PartnerRole(partner_id=partner.id, role=key[0], country_code=key[1], party_id=key[2]))
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise ProblemError(409, "One of these roles already belongs to another partner")
+    view = _partner_view(db, partner)
+    view["token_a"] = token_a
+    view["our_versions_url"] = versions_url(request)
+    return ExactJSONResponse(view, status_code=201)
+
+
+@router.get("/partners", summary="List OCPI partners (no secrets)")
+def list_partners(db: Session = Depends(get_db), user: FinanceUser = Depends(finance_admin)):
+    partners = db.execute(select(Partner).order_by(Partner.id)).scalars().all()
+    return ExactJSONResponse([_partner_view(db, p) for p in partners])
+
+
+@router.get("/partners/{partner_id}", summary="One OCPI partner")
+def get_partner(partner_id: Annotated[int, Path(ge=1, le=2**62)], db: Session = Depends(get_db),
+                user: FinanceUser = Depends(finance_admin)):
+    partner = db.get(Partner, partner_id)
+    if partner is None:
+        raise ProblemError(404, f"No partner {partner_id}")
+    return ExactJSONResponse(_partner_view(db, partner))
+
+
+@router.post("/api-keys", status_code=201, summary="Create a finance API key; the key is shown only once")
+def post_api_key(body: ApiKeyIn, db: Session = Depends(get_db), user: FinanceUser = Depends(finance_admin)):
+    key = create_api_key(db, body.name, body.role)
+    db.commit()
+    return ExactJSONResponse({"name": body.name, "role": body.role, "key": key}, status_code=201)

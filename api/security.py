@@ -1,0 +1,215 @@
+"""Authentication: OCPI credentials tokens for partners, API keys for finance users.
+
+OCPI (transport_and_format.asciidoc, "Authorization header"): ``Authorization: Token <b64>``
+where ``<b64>`` is the Base64 (RFC 4648 section 4) of the UTF-8 credentials token. Many 2.1.1 /
+2.2 implementations send the token without encoding; we accept that only for partners whose
+``allow_plain_token`` flag an admin has set. A missing or unknown token is HTTP 401. A
+``CREDENTIALS_TOKEN_A`` (registration not finished) is accepted only by the versions and
+credentials modules; everywhere else it is a 401 too.
+
+Finance: ``X-API-Key: <key>`` (or ``Authorization: Bearer <key>``); role ``read`` may read
+reports and CDRs, role ``admin`` may also manage partners and keys.
+
+Both kinds of secret are stored as SHA-256 digests only (see ``storage.api_tables``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.errors import OCPI_CLIENT_ERROR, OcpiError, ProblemError
+from storage.api_tables import (
+    PARTNER_UNREGISTERED,
+    ApiKey,
+    Partner,
+    PartnerRole,
+)
+
+ROLE_READ = "read"
+ROLE_ADMIN = "admin"
+FINANCE_ROLES = (ROLE_READ, ROLE_ADMIN)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 hex digest of a token or key (what we store and look up)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh credentials token / API key: 256 random bits, printable ASCII, 43 characters."""
+    return secrets.token_urlsafe(32)
+
+
+def encode_ocpi_token(token: str) -> str:
+    """The ``Authorization`` header value for an OCPI credentials token (Base64 of UTF-8)."""
+    return "Token " + base64.b64encode(token.encode("utf-8")).decode("ascii")
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One SQLAlchemy session per request (from ``app.state.sessionmaker``)."""
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+# ----------------------------------------------------------------------------------- finance
+
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, scheme_name="FinanceApiKey",
+    description="Finance API key (role read or admin).",
+)
+_bearer = HTTPBearer(auto_error=False, scheme_name="FinanceBearer", description="Finance API key as a bearer token.")
+
+
+@dataclass(frozen=True)
+class FinanceUser:
+    key_id: int
+    name: str
+    role: str
+
+
+def finance_user(
+    request: Request,
+    db: Session = Depends(get_db),
+    api_key: str | None = Security(_api_key_header),
+    bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+) -> FinanceUser:
+    """Any valid, unrevoked finance API key (roles read and admin)."""
+    key = api_key or (bearer.credentials if bearer else None)
+    challenge = {"WWW-Authenticate": 'Bearer realm="chargeledger"'}
+    if not key:
+        raise ProblemError(401, "Missing API key: send it in the X-API-Key header", headers=challenge)
+    row = db.execute(select(ApiKey).where(ApiKey.key_hash == hash_secret(key))).scalar_one_or_none()
+    if row is None or row.revoked_at is not None:
+        raise ProblemError(401, "Unknown or revoked API key", headers=challenge)
+    return FinanceUser(key_id=row.id, name=row.name, role=row.role)
+
+
+def finance_admin(user: FinanceUser = Depends(finance_user)) -> FinanceUser:
+    """A finance API key with the admin role."""
+    if user.role != ROLE_ADMIN:
+        raise ProblemError(403, f"API key {user.name!r} has role {user.role!r}; this needs role 'admin'")
+    return user
+
+
+def create_api_key(db: Session, name: str, role: str) -> str:
+    """Store a new API key (hashed) and return the key itself; it is shown only once."""
+    if role not in FINANCE_ROLES:
+        raise ValueError(f"role must be one of {FINANCE_ROLES}")
+    key = new_token()
+    db.add(ApiKey(name=name, key_hash=hash_secret(key), role=role, created_at=datetime.now(timezone.utc)))
+    db.flush()
+    return key
+
+
+# -------------------------------------------------------------------------------------- OCPI
+
+_ocpi_auth_header = APIKeyHeader(
+    name="Authorization", auto_error=False, scheme_name="OcpiToken",
+    description="OCPI credentials token: 'Token <Base64 of the token>'.",
+)
+
+
+@dataclass(frozen=True)
+class PartyRole:
+    role: str
+    country_code: str
+    party_id: str
+
+
+@dataclass(frozen=True)
+class OcpiClient:
+    """The authenticated OCPI partner of a request."""
+
+    partner_id: int
+    name: str
+    token_kind: str
+    status: str
+    roles: tuple[PartyRole, ...] = field(default_factory=tuple)
+
+    def parties(self) -> set[tuple[str, str]]:
+        """(country_code, party_id) pairs the partner acts as, upper-cased (CiString)."""
+        return {(r.country_code.upper(), r.party_id.upper()) for r in self.roles}
+
+
+def token_candidates(header_value: str | None) -> list[tuple[str, bool]]:
+    """Possible credentials tokens in an ``Authorization`` value: ``[(token, was_base64)]``.
+
+    The Base64-decoded reading comes first; the literal reading second (used only for
+    partners that allow non-encoded tokens).
+    """
+    if not header_value:
+        return []
+    scheme, _, value = header_value.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != "token" or not value:
+        return []
+    out: list[tuple[str, bool]] = []
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8").strip()
+        if decoded and all(0x21 <= ord(c) <= 0x7E for c in decoded):
+            out.append((decoded, True))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    out.append((value, False))
+    return out
+
+
+def _unauthorized(message: str) -> OcpiError:
+    return OcpiError(401, OCPI_CLIENT_ERROR, message, headers={"WWW-Authenticate": "Token"})
+
+
+def ocpi_client(
+    request: Request,
+    db: Session = Depends(get_db),
+    authorization: str | None = Security(_ocpi_auth_header),
+) -> OcpiClient:
+    """The partner behind the credentials token (token A or C)."""
+    if not authorization:
+        raise _unauthorized("Missing Authorization header: send 'Authorization: Token <Base64 of your token>'")
+    candidates = token_candidates(authorization)
+    if not candidates:
+        raise _unauthorized("Authorization header must be 'Token <Base64 of your credentials token>'")
+    for token, was_base64 in candidates:
+        partner = db.execute(select(Partner).where(Partner.token_hash == hash_secret(token))).scalar_one_or_none()
+        if partner is None or partner.status == PARTNER_UNREGISTERED:
+            continue
+        if not was_base64 and not partner.allow_plain_token:
+            raise _unauthorized(
+                "Credentials token must be Base64-encoded in the Authorization header (OCPI 2.2.1)"
+            )
+        roles = db.execute(select(PartnerRole).where(PartnerRole.partner_id == partner.id)).scalars().all()
+        client = OcpiClient(
+            partner_id=partner.id,
+            name=partner.name,
+            token_kind=partner.token_kind,
+            status=partner.status,
+            roles=tuple(PartyRole(r.role, r.country_code, r.party_id) for r in roles),
+        )
+        request.state.ocpi_client = client
+        request.state.ocpi_token = token
+        return client
+    raise _unauthorized("Unknown credentials token")
+
+
+def ocpi_registered_client(client: OcpiClient = Depends(ocpi_client)) -> OcpiClient:
+    """A partner that finished registration (token C); token A is refused outside
+    versions/credentials (transport_and_format.asciidoc, "Authorization header")."""
+    if client.token_kind != "C":
+        raise _unauthorized("CREDENTIALS_TOKEN_A is only valid for the versions and credentials modules")
+    return client
+
+
+def business_details_json(details: dict | None) -> str | None:
+    return json.dumps(details, sort_keys=True) if details is not None else None

@@ -1,0 +1,110 @@
+"""CDR push outbox: who must receive a CDR, written in the CDR's own transaction.
+
+OCPI 2.2.1 mod_cdrs.asciidoc "Push model": the CPO POSTs each new CDR (and each credit CDR)
+to the CDRs receiver of the eMSP it concerns. To never lose or double a push, the pipeline
+calls :func:`enqueue_cdr_push` inside the transaction that inserts the CDR row; the API's
+push loop (``api.pusher``) delivers the rows later, in order per partner, with retries.
+
+Which partners: every *registered* OCPI partner that has a CDRs receiver endpoint and one
+of whose agreed parties is the CDR's eMSP (``cdr_token.country_code`` / ``party_id``).
+Partners without a receiver pull the CDR through our sender interface instead.
+
+Idempotent by CDR id: the outbox has a unique key (partner, CDR country_code, party_id,
+id), and a second enqueue of the same CDR is a no-op (``ON CONFLICT DO NOTHING``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.api_tables import PARTNER_REGISTERED, CdrOutbox, Partner, PartnerRole
+
+
+def _cdr_parts(cdr: Any) -> tuple[str, str, str, str | None, str | None, str]:
+    """(country_code, party_id, id, emsp_country_code, emsp_party_id, JSON text) of a CDR
+    given as a ``storage.models.CdrRecord`` row, a ``schemas.ocpi.Cdr`` model or a dict."""
+    if hasattr(cdr, "cdr_json"):  # the pipeline's CdrRecord row
+        return (cdr.country_code, cdr.party_id, cdr.id, cdr.emsp_country_code, cdr.emsp_party_id, cdr.cdr_json)
+    if hasattr(cdr, "model_dump_json"):  # schemas.ocpi.Cdr
+        return (cdr.country_code, cdr.party_id, cdr.id, cdr.cdr_token.country_code, cdr.cdr_token.party_id,
+                cdr.model_dump_json())
+    if isinstance(cdr, dict):
+        from schemas.ocpi import ocpi_dumps
+
+        token = cdr.get("cdr_token") or {}
+        return (cdr["country_code"], cdr["party_id"], cdr["id"], token.get("country_code"), token.get("party_id"),
+                ocpi_dumps(cdr))
+    raise TypeError(f"cannot enqueue a CDR given as {type(cdr).__name__}")
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - other databases: check first, then insert
+        inserted = 0
+        for row in rows:
+            exists = session.execute(select(CdrOutbox.id).where(
+                CdrOutbox.partner_id == row["partner_id"], CdrOutbox.cdr_country_code == row["cdr_country_code"],
+                CdrOutbox.cdr_party_id == row["cdr_party_id"], CdrOutbox.cdr_id == row["cdr_id"],
+            )).first()
+            if exists is None:
+                session.add(CdrOutbox(**row))
+                inserted += 1
+        session.flush()
+        return inserted
+    stmt = insert(CdrOutbox).values(rows).on_conflict_do_nothing(
+        index_elements=["partner_id", "cdr_country_code", "cdr_party_id", "cdr_id"]
+    ).returning(CdrOutbox.id)
+    return len(session.execute(stmt).all())
+
+
+def enqueue_cdr_push(session: Session, cdr: Any, now: datetime | None = None) -> int:
+    """Queue ``cdr`` for every partner concerned; returns how many pushes were newly queued.
+
+    Call it in the same transaction (``session``) that inserts the CDR row, for new CDRs and
+    credit CDRs alike; it only adds rows, and commits nothing itself. Calling it again for
+    the same CDR queues nothing new.
+    """
+    country_code, party_id, cdr_id, emsp_cc, emsp_pid, payload = _cdr_parts(cdr)
+    if not emsp_cc or not emsp_pid:
+        return 0
+    partner_ids = session.execute(
+        select(Partner.id)
+        .join(PartnerRole, PartnerRole.partner_id == Partner.id)
+        .where(
+            Partner.status == PARTNER_REGISTERED,
+            Partner.cdrs_receiver_url.is_not(None),
+            PartnerRole.country_code == emsp_cc.upper(),
+            PartnerRole.party_id == emsp_pid.upper(),
+        )
+        .distinct()
+        .order_by(Partner.id)
+    ).scalars().all()
+    if not partner_ids:
+        return 0
+    if isinstance(payload, bytes):
+        payload = payload.decode("utf-8")
+    json.loads(payload)  # refuse to queue something that is not JSON
+    now = now or datetime.now(timezone.utc)
+    rows = [
+        {
+            "partner_id": pid,
+            "cdr_country_code": country_code,
+            "cdr_party_id": party_id,
+            "cdr_id": cdr_id,
+            "payload": payload,
+            "enqueued_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        for pid in partner_ids
+    ]
+    return _insert_ignoring_duplicates(session, rows)
