@@ -1,10 +1,11 @@
-"""A late event for a session whose CDR was issued: credit CDR + replacement, never an edit.
+"""Corrections: a late event for a session whose CDR was issued, and a tariff correction
+(``chargeledger rerate``): credit CDR + replacement, never an edit.
 
 Processor-level (SQLite, no Kafka): the same unit of work the worker runs per batch.
 """
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -13,9 +14,10 @@ from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
 from storage import repositories as repo
 from storage.db import make_engine, make_sessionmaker, upgrade
-from storage.models import CdrRecord
+from storage.models import CdrRecord, SessionRecord
 from streams.billing import Billing
 from streams.processor import InRecord, Processor
+from streams.rerate import rerate
 from streams.tariffs import store_tariff_json
 
 #: FLAT EUR 0.50, ENERGY EUR 0.30/kWh, PARKING_TIME EUR 6.00/h, VAT 20 %, no restrictions.
@@ -96,3 +98,55 @@ def test_a_late_event_issues_a_credit_and_a_replacement(processor):
     # all three wait in the outbox for the cdrs topic, in issue order
     with processor.sessions() as db:
         assert [c.id for c in repo.unpublished_cdrs(db)] == [original.id, credit.id, replacement.id]
+
+
+UTC = timezone.utc
+
+
+def test_a_corrected_tariff_credits_and_replaces_the_sessions_it_prices(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    upgrade(url)
+    db = make_sessionmaker(make_engine(url))
+    settings = Settings(database_url=url, default_tariff_id="TEST-CORR")
+    with db.begin() as s:
+        store_tariff_json(s, json.dumps(TARIFF))
+    tx = {"transactionId": "rr-1"}
+    records = [
+        _event("m0", "2026-03-04T10:00:00Z", {
+            "eventType": "Started", "timestamp": "2026-03-04T10:00:00Z", "triggerReason": "Authorized", "seqNo": 0,
+            "transactionInfo": {**tx, "chargingState": "Charging"}, "idToken": {"idToken": "DEEMPC001", "type": "eMAID"},
+            "meterValue": _mv("2026-03-04T10:00:00Z", 0, "Transaction.Begin")}),
+        _event("m1", "2026-03-04T11:00:00Z", {
+            "eventType": "Ended", "timestamp": "2026-03-04T11:00:00Z", "triggerReason": "EVDeparted", "seqNo": 1,
+            "transactionInfo": tx, "meterValue": _mv("2026-03-04T11:00:00Z", 10_000, "Transaction.End")}),
+    ]
+    Processor(db, Billing(settings), "g").process_batch(
+        [InRecord("ev", 0, i, b"CORR-1", r) for i, r in enumerate(records)])
+
+    # The energy price was wrong: 0.30 -> 0.25 per kWh, published as a new version.
+    corrected = json.loads(json.dumps(TARIFF))
+    corrected["elements"][1]["price_components"][0]["price"] = 0.25
+    corrected["last_updated"] = "2026-03-10T00:00:00Z"
+    with db.begin() as s:
+        store_tariff_json(s, json.dumps(corrected))
+
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+    dry = rerate(settings, "TEST-CORR", start, end, dry_run=True, sessions=db)
+    # old: 0.50 + 10 x 0.30 = 3.50 excl (4.20 incl); new: 0.50 + 10 x 0.25 = 3.00 excl (3.60 incl)
+    assert (dry.sessions, dry.changed, dry.issued) == (1, 1, [])
+    assert dry.moved["EUR"] == [Decimal("-0.50"), Decimal("-0.60")]
+    with db() as s:
+        assert s.query(CdrRecord).count() == 1
+
+    done = rerate(settings, "TEST-CORR", start, end, dry_run=False, sessions=db)
+    assert len(done.issued) == 2
+    with db() as s:
+        original, credit, replacement = s.query(CdrRecord).order_by(CdrRecord.pk).all()
+        assert credit.credit and credit.credit_reference_id == original.id
+        assert credit.total_cost_excl_vat == Decimal("-3.50")
+        assert replacement.total_cost_excl_vat == Decimal("3.00")
+        assert replacement.tariff_version == datetime(2026, 3, 10, tzinfo=UTC)
+        assert s.get(SessionRecord, "CORR-1/rr-1").cdr_id == replacement.id
+
+    again = rerate(settings, "TEST-CORR", start, end, dry_run=False, sessions=db)
+    assert (again.changed, again.issued) == (0, [])  # already priced with the latest version
