@@ -347,6 +347,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--charge-point-prefix", default="CP", help="charge point ids start with this (default CP)")
     parser.add_argument("--start", help="first instant of the traffic, ISO 8601 UTC (default 2026-03-02T05:00Z)")
     parser.add_argument("--dry-run", action="store_true", help="only print what would be produced")
+    parser.add_argument("--via", choices=("kafka", "gateway"), default="kafka",
+                        help="kafka: produce envelopes (default); gateway: real OCPP-J connections to a running "
+                             "`chargeledger gateway` (see gateway/simulate.py)")
+    parser.add_argument("--gateway-url", help="with --via gateway: ws://HOST:PORT/ocpp (default from settings)")
     args = parser.parse_args(argv)
     from chargeledger.settings import get_settings
 
@@ -360,6 +364,14 @@ def main(argv: list[str]) -> int:
           f"{traffic.count('duplicate')} duplicates, {traffic.count('malformed')} malformed) -> {topic}")
     if args.dry_run:
         return 0
+    if args.via == "gateway":  # the gateway stamps received_at now: keep simulated times in the past
+        from gateway.simulate import run_via_gateway, start_before_now
+
+        if not args.start:
+            traffic = simulate_traffic(args.charge_points, args.sessions, seed=args.seed, malformed=args.malformed,
+                                       duplicates=args.duplicates, charge_point_prefix=args.charge_point_prefix,
+                                       start=start_before_now(start, max(r.at for r in traffic.records)))
+        return run_via_gateway([(r.key, r.value) for r in traffic.records], settings, args.gateway_url)
     from streams.topics import ensure_topics
 
     t0 = time.perf_counter()

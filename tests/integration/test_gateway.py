@@ -262,3 +262,31 @@ async def test_a_message_kafka_does_not_acknowledge_is_answered_with_internal_er
         await server.wait_closed()
         await event_log.stop()
     assert gw.stats.publish_failures == 2 and gw.stats.calls_accepted == 0
+
+
+async def test_simulated_traffic_via_the_gateway_lands_with_gateway_assigned_transaction_ids(
+        settings, gateway, registry):
+    from gateway.simulate import replay
+    from streams.simulate import simulate_traffic
+
+    prefix = f"SIM{uuid.uuid4().hex[:6]}-"
+    traffic = simulate_traffic(4, 8, seed=7, malformed=0, charge_point_prefix=prefix)
+    cp_ids = {r.key.decode() for r in traffic.records}
+    registry.register_many({cp: "sim-password" for cp in cp_ids}, scrypt_n=FAST_SCRYPT)
+
+    result = await replay([(r.key, r.value) for r in traffic.records],
+                          f"ws://127.0.0.1:{gateway.port}/ocpp", "sim-password")
+    assert result.connection_failures == [] and not result.refused
+    assert result.accepted == result.sent == len(traffic.records)
+
+    for cp_id in sorted(cp_ids):
+        sent = [EventEnvelope.from_bytes(r.value) for r in traffic.records if r.key.decode() == cp_id]
+        landed = [EventEnvelope.from_bytes(r.value)
+                  for r in await records_for(settings.kafka_bootstrap, gateway.events_topic, cp_id, len(sent))]
+        assert [(e.action, e.message_id) for e in landed] == [(e.action, e.message_id) for e in sent]
+        current = None
+        for envelope in landed:
+            if envelope.ocpp_version == "1.6" and envelope.action == "StartTransaction":
+                current = envelope.response["transactionId"]
+            elif envelope.ocpp_version == "1.6" and envelope.action in ("MeterValues", "StopTransaction"):
+                assert envelope.payload["transactionId"] == current  # the id the gateway assigned

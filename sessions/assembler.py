@@ -1,0 +1,449 @@
+"""The session assembler: envelopes in, one outcome per envelope out.
+
+Every envelope ends in exactly one of (DESIGN.md, "Every input ends in exactly one place"):
+
+``applied``
+    valid, and either recorded in its session or a message we keep but do not bill on
+    (BootNotification, Heartbeat, StatusNotification, MeterValues outside a transaction);
+``duplicate``
+    a message the session already holds: the same content (same action and payload;
+    retries after a lost reply, resends after a reboot, whatever their message id), or
+    for 2.0.1 the same ``seqNo`` in the same transaction. Message ids alone are not
+    trusted: many chargers restart their message-id counter after a reboot;
+``dead_lettered``
+    with a reason: schema violation, 1.6 StartTransaction without the central system's
+    answer, meter values for an unknown transaction, StopTransaction with an unknown or
+    -1 transactionId that matches no single open transaction, timestamps far from
+    ``received_at``, a second StartTransaction for a used transactionId.
+
+Session state lives in a :class:`SessionStore` (narrow interface; in memory here, the
+pipeline implements it over its ``sessions`` table). A session becomes *complete* when
+its stop arrives or :meth:`SessionAssembler.close_idle` closes it; the outcome then
+carries the :class:`~sessions.fold.CompletedSession` (version 0) and the assembler records
+that it handed it out (``SessionState.issued``). Any later event for that session that
+changes what billing sees is a *correction*: the outcome carries the new version, with the
+id of the CDR to credit (``replaces_cdr_id``) and of the credit CDR (``credit_cdr_id``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from schemas import ocpp16, ocpp201
+from schemas.envelope import EventEnvelope
+from schemas.ocpp import InvalidMessage, validate_call, validate_response
+from sessions.config import AssemblerConfig
+from sessions.events import (
+    CdrIssued,
+    ChargingStateChanged,
+    DomainEvent,
+    MessageRecorded,
+    MeterValuesRecorded,
+    SessionClosedIdle,
+    SessionState,
+    TransactionDetailsReported,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
+)
+from sessions.fold import CompletedSession, summarize
+from sessions.identity import session_id_for
+from sessions.samples import samples_of
+
+OutcomeKind = Literal["applied", "duplicate", "dead_lettered"]
+
+
+@dataclass(frozen=True)
+class AssemblyOutcome:
+    """What became of one envelope. Exactly one ``kind``; the rest may be empty."""
+
+    kind: OutcomeKind
+    reason: str | None = None
+    #: The session the envelope belongs to (None for messages outside any session).
+    session_id: str | None = None
+    #: Domain events recorded (empty unless applied to a session).
+    events: tuple[DomainEvent, ...] = ()
+    #: Sessions that became complete with this envelope (version 0: issue ``cdr_id``).
+    completed: tuple[CompletedSession, ...] = ()
+    #: Issued sessions changed by this envelope: credit ``replaces_cdr_id`` with
+    #: ``credit_cdr_id``, then issue ``cdr_id`` (version >= 1).
+    corrections: tuple[CompletedSession, ...] = ()
+    #: The session's state after the envelope (persist it), when one was touched.
+    state: SessionState | None = None
+
+
+class SessionStore(Protocol):
+    """Where session states live. Implementations return the state to mutate and keep
+    what :meth:`put` gives them."""
+
+    def get(self, session_id: str) -> SessionState | None: ...
+
+    def put(self, state: SessionState) -> None: ...
+
+    def sessions_of(self, charge_point_id: str) -> Iterable[SessionState]:
+        """The charge point's open sessions plus those completed recently (at least within
+        the idle timeout). Used to match a StopTransaction with an unknown id, 1.6
+        MeterValues without one, and to recognise their resends."""
+        ...
+
+    def open_sessions(self) -> Iterable[SessionState]:
+        """Every session not yet stopped nor closed (candidates for the idle timeout)."""
+        ...
+
+
+class InMemorySessionStore:
+    """A dict of states; for tests, replay and the embedded demo."""
+
+    def __init__(self, states: Iterable[SessionState] = ()) -> None:
+        self.states: dict[str, SessionState] = {s.session_id: s for s in states}
+        self._by_charge_point: dict[str, dict[str, SessionState]] = {}
+        for state in self.states.values():
+            self._by_charge_point.setdefault(state.charge_point_id, {})[state.session_id] = state
+
+    def get(self, session_id: str) -> SessionState | None:
+        return self.states.get(session_id)
+
+    def put(self, state: SessionState) -> None:
+        self.states[state.session_id] = state
+        self._by_charge_point.setdefault(state.charge_point_id, {})[state.session_id] = state
+
+    def sessions_of(self, charge_point_id: str) -> Iterable[SessionState]:
+        return list(self._by_charge_point.get(charge_point_id, {}).values())
+
+    def open_sessions(self) -> Iterable[SessionState]:
+        return [s for s in self.states.values() if s.is_open]
+
+
+def fingerprint_of(action: str, payload: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of (action, payload): equal content, equal print."""
+    text = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _dead(reason: str, session_id: str | None = None) -> AssemblyOutcome:
+    return AssemblyOutcome("dead_lettered", reason=reason, session_id=session_id)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+class SessionAssembler:
+    """Applies envelopes to sessions (see the module docstring). Deterministic: the same
+    envelopes in the same order (and the same ``close_idle`` calls) give the same results.
+    """
+
+    def __init__(self, config: AssemblerConfig | None = None, store: SessionStore | None = None) -> None:
+        self.config = config or AssemblerConfig()
+        self.store: SessionStore = store if store is not None else InMemorySessionStore()
+        #: envelopes in / applied / duplicate / dead_lettered, for this instance's lifetime.
+        self.counts: Counter[str] = Counter()
+
+    # --- public API -------------------------------------------------------------------
+
+    def apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
+        """Apply one envelope; never raises for bad input (it is dead-lettered)."""
+        self.counts["in"] += 1
+        outcome = self._apply(envelope)
+        self.counts[outcome.kind] += 1
+        return outcome
+
+    def close_idle(self, now: datetime) -> list[CompletedSession]:
+        """Close open sessions silent for ``config.idle_timeout`` as incomplete.
+
+        ``now`` should be stream time (the ``received_at`` of the latest envelope, or the
+        wall clock in a live worker); each closure is recorded in the session's state so a
+        replay of the stored state gives the same CDR.
+        """
+        closed: list[CompletedSession] = []
+        for state in sorted(self.store.open_sessions(), key=lambda s: s.session_id):
+            last = state.last_received_at
+            if not state.is_open or last is None or now - last < self.config.idle_timeout:
+                continue
+            state.closed_idle = SessionClosedIdle(closed_at=now, last_received_at=last)
+            summary = summarize(state, self.config)
+            issued = summary.as_version(0)
+            state.issued.append(CdrIssued(version=0, cdr_id=issued.cdr_id, content_hash=summary.content_hash()))
+            self.store.put(state)
+            closed.append(issued)
+        return closed
+
+    # --- dispatch ---------------------------------------------------------------------
+
+    def _apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
+        try:
+            model = validate_call(envelope.ocpp_version, envelope.action, envelope.payload)
+        except InvalidMessage as exc:
+            return _dead(exc.reason)
+        if model is None:
+            return AssemblyOutcome("applied")
+        reason = self._implausible_timestamp(envelope, model)
+        if reason is not None:
+            return _dead(reason)
+        if isinstance(model, ocpp16.StartTransaction):
+            return self._start_16(envelope, model)
+        if isinstance(model, ocpp16.MeterValues):
+            return self._meter_values_16(envelope, model)
+        if isinstance(model, ocpp16.StopTransaction):
+            return self._stop_16(envelope, model)
+        if isinstance(model, ocpp201.TransactionEvent):
+            return self._transaction_event(envelope, model)
+        raise AssertionError(f"unhandled model {type(model).__name__}")  # pragma: no cover
+
+    def _implausible_timestamp(self, envelope: EventEnvelope, model: Any) -> str | None:
+        """Timestamps far in the future or past relative to ``received_at`` (docs table)."""
+        stamps: list[tuple[str, datetime]] = []
+        if hasattr(model, "timestamp"):
+            stamps.append(("timestamp", model.timestamp))
+        for field, wire in (("meter_value", "meterValue"), ("transaction_data", "transactionData")):
+            for index, mv in enumerate(getattr(model, field, ()) or ()):
+                stamps.append((f"{wire}[{index}].timestamp", mv.timestamp))
+        received = envelope.received_at
+        for where, ts in stamps:
+            if ts > received + self.config.max_clock_ahead:
+                return (f"{envelope.action}: {where} {_iso(ts)} is {ts - received} after received_at "
+                        f"{_iso(received)} (more than {self.config.max_clock_ahead} ahead; charger clock wrong?)")
+            if ts < received - self.config.max_clock_behind:
+                return (f"{envelope.action}: {where} {_iso(ts)} is {received - ts} before received_at "
+                        f"{_iso(received)} (more than {self.config.max_clock_behind} behind; charger clock wrong?)")
+        return None
+
+    def _new_state(self, envelope: EventEnvelope, transaction_id: str) -> SessionState:
+        return SessionState(
+            session_id=session_id_for(envelope.charge_point_id, transaction_id),
+            charge_point_id=envelope.charge_point_id,
+            transaction_id=transaction_id,
+            ocpp_version=envelope.ocpp_version,
+        )
+
+    def _record(
+        self,
+        state: SessionState,
+        envelope: EventEnvelope,
+        fingerprint: str,
+        events: tuple[DomainEvent, ...],
+        seq_no: int | None = None,
+        offline: bool = False,
+    ) -> AssemblyOutcome:
+        state.messages.append(
+            MessageRecorded(
+                message_id=envelope.message_id,
+                action=envelope.action,
+                fingerprint=fingerprint,
+                received_at=envelope.received_at,
+                seq_no=seq_no,
+                offline=offline,
+                events=events,
+            )
+        )
+        completed: tuple[CompletedSession, ...] = ()
+        corrections: tuple[CompletedSession, ...] = ()
+        if state.issued:
+            summary = summarize(state, self.config)
+            content = summary.content_hash()
+            if content != state.issued[-1].content_hash:
+                version = state.issued[-1].version + 1
+                issued = summary.as_version(version)
+                state.issued.append(CdrIssued(version=version, cdr_id=issued.cdr_id, content_hash=content))
+                corrections = (issued,)
+        elif state.stopped:
+            summary = summarize(state, self.config)
+            issued = summary.as_version(0)
+            state.issued.append(CdrIssued(version=0, cdr_id=issued.cdr_id, content_hash=summary.content_hash()))
+            completed = (issued,)
+        self.store.put(state)
+        return AssemblyOutcome(
+            "applied", session_id=state.session_id, events=events,
+            completed=completed, corrections=corrections, state=state,
+        )
+
+    # --- OCPP 1.6 ---------------------------------------------------------------------
+
+    def _start_16(self, envelope: EventEnvelope, msg: ocpp16.StartTransaction) -> AssemblyOutcome:
+        if envelope.response is None:
+            return _dead(
+                "StartTransaction (OCPP 1.6) without the central system's answer: the transactionId "
+                "is assigned in StartTransaction.conf, so the message cannot be assigned to a session"
+            )
+        try:
+            answer = validate_response("1.6", "StartTransaction", envelope.response)
+        except InvalidMessage as exc:
+            return _dead(f"StartTransaction answer: {exc.reason}")
+        assert isinstance(answer, ocpp16.StartTransactionResponse)
+        transaction_id = str(answer.transaction_id)
+        fingerprint = fingerprint_of(envelope.action, envelope.payload)
+        state = self.store.get(session_id_for(envelope.charge_point_id, transaction_id))
+        if state is not None:
+            if state.has_fingerprint(fingerprint):
+                return AssemblyOutcome("duplicate", session_id=state.session_id)
+            if state.started:
+                return _dead(
+                    f"StartTransaction: transactionId {transaction_id} on {envelope.charge_point_id} "
+                    "already started with different content (transactionId reused?)",
+                    state.session_id,
+                )
+        else:
+            state = self._new_state(envelope, transaction_id)
+        event = TransactionStarted(
+            timestamp=msg.timestamp,
+            connector_id=msg.connector_id,
+            evse_id=msg.connector_id,
+            id_tag=msg.id_tag,
+            meter_start_kwh=Decimal(msg.meter_start).scaleb(-3),
+        )
+        return self._record(state, envelope, fingerprint, (event,))
+
+    def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues) -> AssemblyOutcome:
+        fingerprint = fingerprint_of(envelope.action, envelope.payload)
+        matched = False
+        if msg.transaction_id is None:
+            # Meter values outside a transaction (connector 0 = main meter, idle connector)
+            # are valid and not billed; some chargers omit the id inside one: attach them to
+            # the only open transaction on that connector.
+            if msg.connector_id == 0:
+                return AssemblyOutcome("applied")
+            for state in self.store.sessions_of(envelope.charge_point_id):
+                if state.has_fingerprint(fingerprint):
+                    return AssemblyOutcome("duplicate", session_id=state.session_id)
+            candidates = [
+                s for s in self.store.sessions_of(envelope.charge_point_id)
+                if s.is_open and s.ocpp_version == "1.6" and s.connector_id == msg.connector_id
+            ]
+            if not candidates:
+                return AssemblyOutcome("applied")
+            if len(candidates) > 1:
+                ids = ", ".join(sorted(s.transaction_id for s in candidates))
+                return _dead(
+                    f"MeterValues without transactionId on connector {msg.connector_id}: "
+                    f"{len(candidates)} open transactions ({ids}), ambiguous"
+                )
+            state, matched = candidates[0], True
+        else:
+            state = self.store.get(session_id_for(envelope.charge_point_id, msg.transaction_id))
+            if state is None:
+                return _dead(
+                    f"MeterValues for unknown transaction {msg.transaction_id} on "
+                    f"{envelope.charge_point_id} (no StartTransaction applied for it)"
+                )
+            if state.has_fingerprint(fingerprint):
+                return AssemblyOutcome("duplicate", session_id=state.session_id)
+        event = MeterValuesRecorded(samples=samples_of(msg.meter_value), matched_by_connector=matched)
+        return self._record(state, envelope, fingerprint, (event,))
+
+    def _stop_16(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction) -> AssemblyOutcome:
+        fingerprint = fingerprint_of(envelope.action, envelope.payload)
+        transaction_id = str(msg.transaction_id)
+        state = self.store.get(session_id_for(envelope.charge_point_id, transaction_id))
+        matched_from: str | None = None
+        if state is None:
+            for known in self.store.sessions_of(envelope.charge_point_id):
+                if known.has_fingerprint(fingerprint):
+                    return AssemblyOutcome("duplicate", session_id=known.session_id)
+            found = self._match_stop(envelope, msg)
+            if isinstance(found, str):
+                return _dead(found)
+            state, matched_from = found, transaction_id
+        elif state.has_fingerprint(fingerprint):
+            return AssemblyOutcome("duplicate", session_id=state.session_id)
+        events: list[DomainEvent] = []
+        if msg.transaction_data:
+            events.append(MeterValuesRecorded(samples=samples_of(msg.transaction_data)))
+        events.append(
+            TransactionEnded(
+                timestamp=msg.timestamp,
+                meter_stop_kwh=Decimal(msg.meter_stop).scaleb(-3),
+                reason=msg.reason,
+                id_tag=msg.id_tag,
+                matched_from_transaction_id=matched_from,
+            )
+        )
+        return self._record(state, envelope, fingerprint, tuple(events))
+
+    def _match_stop(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction) -> SessionState | str:
+        """The open 1.6 transaction a StopTransaction with an unknown/-1 id belongs to.
+
+        1.6 StopTransaction names no connector; the match is the charge point's only open
+        transaction that started before the stop (narrowed by idTag when several are open
+        and the stop names one). Anything else is ambiguous: dead-letter, never guess.
+        """
+        what = "-1" if msg.transaction_id == -1 else f"unknown transactionId {msg.transaction_id}"
+        candidates = [
+            s for s in self.store.sessions_of(envelope.charge_point_id)
+            if s.is_open and s.ocpp_version == "1.6"
+            and (s.start_timestamp is None or s.start_timestamp <= msg.timestamp)
+        ]
+        if len(candidates) > 1 and msg.id_tag:
+            same_tag = [s for s in candidates if s.start_id_tag == msg.id_tag]
+            candidates = same_tag or candidates
+        if len(candidates) == 1:
+            return candidates[0]
+        prefix = f"StopTransaction with {what} on {envelope.charge_point_id}: "
+        if not candidates:
+            return prefix + "no open transaction to match it to"
+        ids = ", ".join(sorted(s.transaction_id for s in candidates))
+        return prefix + f"{len(candidates)} open transactions ({ids}), ambiguous"
+
+    # --- OCPP 2.0.1 / 2.1 -------------------------------------------------------------
+
+    def _transaction_event(self, envelope: EventEnvelope, msg: ocpp201.TransactionEvent) -> AssemblyOutcome:
+        transaction_id = msg.transaction_info.transaction_id
+        fingerprint = fingerprint_of(envelope.action, envelope.payload)
+        session_id = session_id_for(envelope.charge_point_id, transaction_id)
+        state = self.store.get(session_id)
+        if state is not None:
+            if state.has_fingerprint(fingerprint):
+                return AssemblyOutcome("duplicate", session_id=session_id)
+            if state.has_seq_no(msg.seq_no):
+                return AssemblyOutcome(
+                    "duplicate", session_id=session_id,
+                    reason=f"seqNo {msg.seq_no} already recorded with different content; the first one is kept",
+                )
+        else:
+            state = self._new_state(envelope, transaction_id)
+        evse_id = msg.evse.id if msg.evse else None
+        connector_id = msg.evse.connector_id if msg.evse else None
+        id_tag = msg.id_token.id_token if msg.id_token else None
+        events: list[DomainEvent] = []
+        if msg.event_type == "Started":
+            events.append(TransactionStarted(timestamp=msg.timestamp, connector_id=connector_id,
+                                             evse_id=evse_id, id_tag=id_tag))
+        elif evse_id is not None or id_tag is not None:
+            events.append(TransactionDetailsReported(timestamp=msg.timestamp, connector_id=connector_id,
+                                                     evse_id=evse_id, id_tag=id_tag))
+        if msg.transaction_info.charging_state is not None:
+            events.append(ChargingStateChanged(timestamp=msg.timestamp,
+                                               charging_state=msg.transaction_info.charging_state))
+        if msg.meter_value:
+            events.append(MeterValuesRecorded(samples=samples_of(msg.meter_value)))
+        if msg.event_type == "Ended":
+            events.append(TransactionEnded(timestamp=msg.timestamp, reason=msg.transaction_info.stopped_reason,
+                                           id_tag=id_tag))
+        if not events:
+            events.append(TransactionUpdated(timestamp=msg.timestamp, trigger_reason=msg.trigger_reason))
+        return self._record(state, envelope, fingerprint, tuple(events), seq_no=msg.seq_no, offline=msg.offline)
+
+
+def replay(
+    envelopes: Iterable[EventEnvelope], config: AssemblerConfig | None = None
+) -> tuple[SessionAssembler, list[AssemblyOutcome]]:
+    """Apply envelopes in order to a fresh in-memory assembler (tests, replay tooling)."""
+    assembler = SessionAssembler(config)
+    outcomes = [assembler.apply(envelope) for envelope in envelopes]
+    return assembler, outcomes
+
+
+__all__ = [
+    "AssemblyOutcome",
+    "InMemorySessionStore",
+    "SessionAssembler",
+    "SessionStore",
+    "fingerprint_of",
+    "replay",
+]

@@ -1,0 +1,514 @@
+"""Fold a session's events into what pricing and the CDR need (:class:`CompletedSession`).
+
+Pure and deterministic: the same state always gives the same result, byte for byte.
+
+Energy (docs/ocpp-sessions.md, rows on resets, units, baselines, lifetime registers)
+-----------------------------------------------------------------------------------
+The energy register values of the session (1.6 meterStart, meter values, meterStop;
+2.0.1 Transaction.Begin / periodic / Transaction.End samples), in kWh, are put in time
+order (at equal times: start, Transaction.Begin, samples, Transaction.End, stop). Then:
+
+0. **kWh labelled as Wh** (or the reverse): when all periodic values fall outside the
+   range of the start/end registers but inside it once scaled by 1000 (1/1000), they are
+   rescaled; flag ``unit_mislabelled`` (see :func:`_fix_mislabelled_units`).
+
+1. **Lifetime register in Start/Stop, session-relative MeterValues** (1.6): when
+   meterStart > 0, every meter value (other than echoes of meterStart/meterStop) is below
+   meterStart, and meterStop (if any) is not below meterStart, the meter values are
+   offsets from meterStart. They are shifted by meterStart; flag
+   ``lifetime_register_in_start_stop``.
+2. **Walk** the register values, keeping the last accepted value ``prev``. A step of
+   ``delta = value - prev`` over ``dt`` is *plausible* when
+   ``0 <= delta <= max_power_kw * dt + jump_slack_kwh``; a plausible step adds ``delta``.
+   Otherwise:
+
+   * if the *next* value continues plausibly from ``prev``, this value is an outlier:
+     ignored (flag ``outlier_ignored``), e.g. one sample in kWh labelled as Wh;
+   * a drop to a value below half of ``prev`` that could have accrued since ``prev`` is a
+     **register reset** (reboot, meterStop below meterStart): the segment restarts at 0,
+     so ``value`` is added (flag ``register_reset``). Energy is never negative;
+   * any other drop is a discontinuity: nothing added (flag ``register_drop``);
+   * a rise faster than the connector's power is **implausible**: nothing added, the
+     register continues from the new value (flag ``implausible_baseline`` when it is the
+     first step, e.g. a Transaction.Begin of 0 after an offline reboot: "prefer the
+     register continuity"; else ``implausible_jump``).
+
+3. Readings without an energy value (SoC-only or clock-aligned batches, state changes)
+   keep the last known session energy; they never reset it to zero.
+
+Charging vs parking: 2.0.1 ``chargingState`` (Charging = charging; EVConnected,
+SuspendedEV, SuspendedEVSE, Idle = not); before any state is known, and for 1.6, from the
+energy flow: a reading is charging when the session energy rises until the next reading
+or the reported import power is above zero. ``MeterReading.charging`` describes the
+interval from that reading to the next one; the last reading (session end) is not
+charging unless the charger says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.readings import MeterReading
+from sessions.config import AssemblerConfig
+from sessions.events import (
+    ChargingStateChanged,
+    MeterValuesRecorded,
+    SessionState,
+    TransactionDetailsReported,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
+)
+from sessions.identity import cdr_id_for, credit_cdr_id_for, ocpi_session_id_for
+
+ZERO = Decimal(0)
+REMARK_MAX = 255
+
+
+class SessionFlag(StrEnum):
+    """What session assembly noticed; the matching remark says the details."""
+
+    REGISTER_RESET = "register_reset"
+    REGISTER_DROP = "register_drop"
+    OUTLIER_IGNORED = "outlier_ignored"
+    IMPLAUSIBLE_BASELINE = "implausible_baseline"
+    IMPLAUSIBLE_JUMP = "implausible_jump"
+    LIFETIME_REGISTER = "lifetime_register_in_start_stop"
+    UNIT_MISLABELLED = "unit_mislabelled"
+    PHASES_SUMMED = "phases_summed"
+    SEQ_NO_GAP = "seq_no_gap"
+    MISSING_START = "missing_start"
+    CLOSED_IDLE = "closed_idle"
+    STOP_MATCHED = "stop_matched_to_open_transaction"
+    METER_VALUES_MATCHED = "meter_values_matched_by_connector"
+    OFFLINE_EVENTS = "offline_events"
+    MULTIPLE_STOPS = "multiple_stops"
+    READINGS_OUTSIDE_SESSION = "readings_outside_session"
+    NO_ENERGY_READING = "no_energy_reading"
+    CORRECTED = "corrected"
+
+
+#: Not part of the content hash: the version and its ids, and the notes (flags, remarks),
+#: so a late event that only changes a remark does not trigger a credit + re-issue.
+_NOT_HASHED = frozenset({"version", "cdr_id", "replaces_cdr_id", "credit_cdr_id", "flags", "remarks"})
+
+
+class CompletedSession(BaseModel):
+    """A session ready for pricing and its CDR (one version of it).
+
+    ``readings`` are in time order, the first at ``start`` with energy 0, the last at
+    ``end`` with ``total_energy_kwh``. ``version`` 0 is the first issue; a correction
+    (late event for an issued session) gives ``version >= 1``: the pipeline then issues
+    the credit CDR ``credit_cdr_id`` for ``replaces_cdr_id`` and the new CDR ``cdr_id``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    charge_point_id: str
+    transaction_id: str
+    ocpp_version: str
+    #: OCPI Session id for the CDR's ``session_id`` (deterministic, <= 36 chars).
+    ocpi_session_id: str
+    #: 1.6 connectorId; 2.0.1 evse.connectorId.
+    connector_id: int | None
+    #: 2.0.1 evse.id; 1.6: the connectorId (1.6 has one connector per EVSE).
+    evse_id: int | None
+    #: 1.6 idTag, 2.0.1 idToken.idToken.
+    id_tag: str | None
+    start: datetime
+    end: datetime
+    readings: tuple[MeterReading, ...]
+    total_energy_kwh: Decimal
+    #: No stop received: closed by the idle timeout and billed on the last reading.
+    incomplete: bool
+    stop_reason: str | None
+    flags: tuple[str, ...]
+    remarks: tuple[str, ...]
+    version: int = 0
+    cdr_id: str
+    replaces_cdr_id: str | None = None
+    credit_cdr_id: str | None = None
+
+    def content_hash(self) -> str:
+        """SHA-256 of everything billing depends on: times, ids, readings, energy,
+        incomplete, stop reason (not the version, its ids, flags or remarks)."""
+        body = self.model_dump_json(exclude=set(_NOT_HASHED))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    @property
+    def remark(self) -> str | None:
+        """The remarks joined for the CDR's ``remark`` (OCPI string(255))."""
+        if not self.remarks:
+            return None
+        text = "; ".join(self.remarks)
+        return text if len(text) <= REMARK_MAX else text[: REMARK_MAX - 3] + "..."
+
+    def as_version(self, version: int) -> "CompletedSession":
+        """This content issued as ``version`` (ids per :mod:`sessions.identity`)."""
+        if version == 0:
+            return self.model_copy(
+                update={"version": 0, "cdr_id": cdr_id_for(self.charge_point_id, self.transaction_id),
+                        "replaces_cdr_id": None, "credit_cdr_id": None}
+            )
+        flags = tuple(sorted(set(self.flags) | {SessionFlag.CORRECTED.value}))
+        remarks = self.remarks + (f"re-issued as version {version} after late events",)
+        return self.model_copy(
+            update={
+                "version": version,
+                "cdr_id": cdr_id_for(self.charge_point_id, self.transaction_id, version),
+                "replaces_cdr_id": cdr_id_for(self.charge_point_id, self.transaction_id, version - 1),
+                "credit_cdr_id": credit_cdr_id_for(self.charge_point_id, self.transaction_id, version - 1),
+                "flags": flags,
+                "remarks": remarks,
+            }
+        )
+
+
+# --- the fold -------------------------------------------------------------------------
+
+_RANK_START, _RANK_BEGIN, _RANK_SAMPLE, _RANK_END, _RANK_STOP = range(5)
+
+
+@dataclass
+class _Point:
+    timestamp: datetime
+    rank: int
+    order: int
+    register: Decimal | None = None
+    power_kw: Decimal | None = None
+    current_a: Decimal | None = None
+    charging_state: str | None = None
+    is_sample: bool = False
+    energy: Decimal = ZERO
+
+
+class _Notes:
+    def __init__(self) -> None:
+        self.flags: set[str] = set()
+        self.remarks: list[str] = []
+
+    def add(self, flag: SessionFlag, remark: str | None = None) -> None:
+        self.flags.add(flag.value)
+        if remark and remark not in self.remarks:
+            self.remarks.append(remark)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _kwh(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def _hours(dt: timedelta) -> Decimal:
+    return Decimal(int(dt.total_seconds() * 1_000_000)) / Decimal(3_600_000_000)
+
+
+def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
+    """The session as it stands (version 0 ids); see the module docstring for the rules."""
+    notes = _Notes()
+    events = state.events()
+    points: list[_Point] = []
+    starts: list[TransactionStarted] = []
+    ends: list[TransactionEnded] = []
+    connector_id = evse_id = None
+    id_tag = None
+    order = 0
+
+    def add(point: _Point) -> None:
+        nonlocal order
+        point.order = order
+        order += 1
+        points.append(point)
+
+    for event in events:
+        if isinstance(event, TransactionStarted):
+            starts.append(event)
+            add(_Point(event.timestamp, _RANK_START, 0, register=event.meter_start_kwh))
+        if isinstance(event, (TransactionDetailsReported, TransactionUpdated)):
+            add(_Point(event.timestamp, _RANK_SAMPLE, 0))
+        if isinstance(event, (TransactionStarted, TransactionDetailsReported)):
+            if state.ocpp_version == "1.6":
+                connector_id = connector_id if connector_id is not None else event.connector_id
+                evse_id = evse_id if evse_id is not None else event.connector_id
+            else:
+                evse_id = evse_id if evse_id is not None else event.evse_id
+                connector_id = connector_id if connector_id is not None else event.connector_id
+            id_tag = id_tag or event.id_tag
+        elif isinstance(event, MeterValuesRecorded):
+            if event.matched_by_connector:
+                notes.add(SessionFlag.METER_VALUES_MATCHED,
+                          "meter values without transactionId attached by connector")
+            for sample in event.samples:
+                rank = {"Transaction.Begin": _RANK_BEGIN, "Transaction.End": _RANK_END}.get(
+                    sample.context or "", _RANK_SAMPLE)
+                if sample.phases_summed:
+                    notes.add(SessionFlag.PHASES_SUMMED, "per-phase energy values summed (no total sent)")
+                add(_Point(sample.timestamp, rank, 0, register=sample.energy_kwh,
+                           power_kw=sample.power_kw, current_a=sample.current_a, is_sample=True))
+        elif isinstance(event, ChargingStateChanged):
+            add(_Point(event.timestamp, _RANK_SAMPLE, 0, charging_state=event.charging_state))
+        elif isinstance(event, TransactionEnded):
+            ends.append(event)
+            id_tag = id_tag or event.id_tag
+            add(_Point(event.timestamp, _RANK_STOP, 0, register=event.meter_stop_kwh))
+            if event.matched_from_transaction_id is not None:
+                notes.add(SessionFlag.STOP_MATCHED,
+                          f"stop with transactionId {event.matched_from_transaction_id} matched "
+                          "to the only open transaction")
+
+    if not points:  # pragma: no cover - a state always has at least one event
+        raise ValueError(f"session {state.session_id} has no events")
+    points.sort(key=lambda p: (p.timestamp, p.rank, p.order))
+
+    # Start and end of the session.
+    if starts:
+        start = starts[0].timestamp
+    else:
+        start = points[0].timestamp
+        notes.add(SessionFlag.MISSING_START, "start of the transaction not received")
+    end_event = ends[-1] if ends else None
+    if len(ends) > 1:
+        notes.add(SessionFlag.MULTIPLE_STOPS, f"{len(ends)} stops received, the last one counts")
+    incomplete = end_event is None
+    end = end_event.timestamp if end_event is not None else points[-1].timestamp
+    end = max(end, start)
+    if incomplete and state.closed_idle is not None:
+        notes.add(
+            SessionFlag.CLOSED_IDLE,
+            f"incomplete: no stop received; closed after {config.idle_timeout} without messages "
+            f"(last at {_iso(state.closed_idle.last_received_at)}); billed on the last reading",
+        )
+
+    _fix_mislabelled_units(points, config, notes)
+    _shift_session_relative_values(points, starts, end_event, config, notes)
+    _walk_register(points, config, notes)
+    readings = _readings(points, start, end, notes)
+    total = readings[-1].energy_kwh or ZERO
+
+    _note_seq_no_gaps(state, notes)
+    if any(m.offline for m in state.messages):
+        notes.add(SessionFlag.OFFLINE_EVENTS)
+
+    return CompletedSession(
+        session_id=state.session_id,
+        charge_point_id=state.charge_point_id,
+        transaction_id=state.transaction_id,
+        ocpp_version=state.ocpp_version,
+        ocpi_session_id=ocpi_session_id_for(state.charge_point_id, state.transaction_id),
+        connector_id=connector_id,
+        evse_id=evse_id,
+        id_tag=id_tag,
+        start=start,
+        end=end,
+        readings=readings,
+        total_energy_kwh=total,
+        incomplete=incomplete,
+        stop_reason=end_event.reason if end_event is not None else None,
+        flags=tuple(sorted(notes.flags)),
+        remarks=tuple(notes.remarks),
+        cdr_id=cdr_id_for(state.charge_point_id, state.transaction_id),
+    )
+
+
+def _plausible_limit(dt: timedelta, config: AssemblerConfig) -> Decimal:
+    hours = max(_hours(dt), ZERO)
+    return config.max_power_kw * hours + config.jump_slack_kwh
+
+
+def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes: _Notes) -> None:
+    """Rule 0: periodic values in kWh labelled as Wh (or the reverse).
+
+    The anchors are the registers at the transaction's start and end (1.6 meterStart /
+    meterStop, whose unit the schema fixes as Wh; 2.0.1 Transaction.Begin / .End samples).
+    When every periodic value lies outside the anchors' range but inside it once scaled by
+    1000 (or 1/1000), the periodic values carry the wrong unit label: they are rescaled
+    and flagged (``unit_mislabelled``).
+    """
+    with_register = [p for p in points if p.register is not None]
+    anchors = [p.register for p in with_register if p.rank in (_RANK_START, _RANK_STOP)]
+    if len(anchors) >= 2:  # 1.6 meterStart/meterStop: their unit (Wh) is fixed by the schema
+        periodic = [p for p in with_register if p.rank not in (_RANK_START, _RANK_STOP)]
+    else:  # 2.0.1: Transaction.Begin / Transaction.End samples
+        anchors = [p.register for p in with_register if p.rank in (_RANK_BEGIN, _RANK_END)]
+        periodic = [p for p in with_register if p.rank == _RANK_SAMPLE]
+    if len(anchors) < 2 or not periodic:
+        return
+    if min(anchors) == max(anchors):
+        return  # no energy between the anchors: nothing to fit the values into
+    low, high = min(anchors) - config.jump_slack_kwh, max(anchors) + config.jump_slack_kwh
+
+    def inside(values: list[Decimal]) -> bool:
+        return all(low <= v <= high for v in values)
+
+    raw = [p.register for p in periodic if p.register is not None]
+    if inside(raw):
+        return
+    for exponent, label in ((3, "kWh labelled as Wh"), (-3, "Wh labelled as kWh")):
+        if inside([v.scaleb(exponent) for v in raw]):
+            for p in periodic:
+                assert p.register is not None
+                p.register = p.register.scaleb(exponent)
+            notes.add(SessionFlag.UNIT_MISLABELLED,
+                      f"meter values in {label}: rescaled to fit the start and stop registers")
+            return
+
+
+def _shift_session_relative_values(
+    points: list[_Point],
+    starts: list[TransactionStarted],
+    end_event: TransactionEnded | None,
+    config: AssemblerConfig,
+    notes: _Notes,
+) -> None:
+    """Rule 1 of the module docstring (1.6 lifetime Start/Stop, relative MeterValues)."""
+    if not starts or starts[0].meter_start_kwh is None:
+        return
+    meter_start = starts[0].meter_start_kwh
+    meter_stop = end_event.meter_stop_kwh if end_event is not None else None
+    if meter_start <= 0 or (meter_stop is not None and meter_stop < meter_start):
+        return
+    echoes = {meter_start, meter_stop}
+    relative = [p for p in points if p.is_sample and p.register is not None and p.register not in echoes]
+    if not relative or any(p.register >= meter_start for p in relative):
+        return
+    if meter_stop is not None:
+        if max(p.register for p in relative) > meter_stop - meter_start + config.jump_slack_kwh:
+            return  # not consistent with being offsets of this session: let the walk decide
+    for p in relative:
+        p.register = meter_start + p.register
+    notes.add(
+        SessionFlag.LIFETIME_REGISTER,
+        f"meterStart/meterStop are a lifetime register ({_kwh(meter_start)} kWh at start) "
+        "while meter values count from the session start; meter values shifted",
+    )
+
+
+def _walk_register(points: list[_Point], config: AssemblerConfig, notes: _Notes) -> None:
+    """Rule 2 of the module docstring; sets ``energy`` (session-relative) on every point."""
+    registers = [p for p in points if p.register is not None]
+    if not registers:
+        notes.add(SessionFlag.NO_ENERGY_READING, "no energy reading received; energy 0")
+        return
+    energy = ZERO
+    prev: Decimal | None = None
+    prev_ts: datetime | None = None
+    for index, point in enumerate(registers):
+        value = point.register
+        assert value is not None
+        if prev is None or prev_ts is None:
+            prev, prev_ts = value, point.timestamp
+            point.energy = energy
+            continue
+        delta = value - prev
+        if ZERO <= delta <= _plausible_limit(point.timestamp - prev_ts, config):
+            energy += delta
+            prev, prev_ts = value, point.timestamp
+            point.energy = energy
+            continue
+        following = registers[index + 1] if index + 1 < len(registers) else None
+        at = _iso(point.timestamp)
+        if following is not None and following.register is not None and (
+            ZERO <= following.register - prev <= _plausible_limit(following.timestamp - prev_ts, config)
+        ):
+            notes.add(SessionFlag.OUTLIER_IGNORED,
+                      f"energy register {_kwh(value)} kWh at {at} out of line with its neighbours; ignored")
+        elif delta < 0:
+            if value >= 0 and value * 2 < prev and value <= _plausible_limit(point.timestamp - prev_ts, config):
+                energy += value
+                notes.add(SessionFlag.REGISTER_RESET,
+                          f"energy register reset at {at} ({_kwh(prev)} -> {_kwh(value)} kWh); segments summed")
+            else:
+                notes.add(SessionFlag.REGISTER_DROP,
+                          f"energy register dropped at {at} ({_kwh(prev)} -> {_kwh(value)} kWh); drop not billed")
+            prev, prev_ts = value, point.timestamp
+        else:
+            if index == 1:
+                notes.add(SessionFlag.IMPLAUSIBLE_BASELINE,
+                          f"implausible start value {_kwh(prev)} kWh (next {_kwh(value)} kWh at {at}); "
+                          "energy counted from the next reading")
+            else:
+                notes.add(SessionFlag.IMPLAUSIBLE_JUMP,
+                          f"implausible energy jump at {at} ({_kwh(prev)} -> {_kwh(value)} kWh, above "
+                          f"{_kwh(config.max_power_kw)} kW); jump not billed")
+            prev, prev_ts = value, point.timestamp
+        point.energy = energy
+    # Points without a register keep the last known session energy.
+    last = ZERO
+    for point in points:
+        if point.register is not None:
+            last = point.energy
+        else:
+            point.energy = last
+
+
+def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Notes) -> tuple[MeterReading, ...]:
+    """One reading per instant within [start, end]; first at start (0), last at end."""
+    groups: list[list[_Point]] = []
+    outside = 0
+    for point in points:
+        if point.timestamp < start or point.timestamp > end:
+            outside += 1
+            continue
+        if groups and groups[-1][0].timestamp == point.timestamp:
+            groups[-1].append(point)
+        else:
+            groups.append([point])
+    if outside:
+        notes.add(SessionFlag.READINGS_OUTSIDE_SESSION,
+                  f"{outside} reading(s) outside the session's start and end ignored")
+
+    rows: list[dict] = []
+    state: str | None = None
+    last_energy = ZERO
+    # Energy before start (readings dropped) is the session energy at the first kept point.
+    for group in groups:
+        power = next((p.power_kw for p in reversed(group) if p.power_kw is not None), None)
+        current = next((p.current_a for p in reversed(group) if p.current_a is not None), None)
+        for p in group:
+            if p.charging_state is not None:
+                state = p.charging_state
+        last_energy = group[-1].energy
+        rows.append({"timestamp": group[0].timestamp, "energy_kwh": last_energy,
+                     "power_kw": power, "current_a": current, "state": state})
+    if not rows or rows[0]["timestamp"] > start:
+        rows.insert(0, {"timestamp": start, "energy_kwh": ZERO, "power_kw": None,
+                        "current_a": None, "state": None})
+    else:
+        rows[0]["energy_kwh"] = ZERO if rows[0]["energy_kwh"] is None else rows[0]["energy_kwh"]
+    if rows[-1]["timestamp"] < end:
+        rows.append({"timestamp": end, "energy_kwh": rows[-1]["energy_kwh"], "power_kw": None,
+                     "current_a": None, "state": rows[-1]["state"]})
+
+    readings = []
+    for i, row in enumerate(rows):
+        if row["state"] is not None:
+            charging = row["state"] == "Charging"
+        elif i + 1 < len(rows):
+            charging = rows[i + 1]["energy_kwh"] > row["energy_kwh"] or (row["power_kw"] or ZERO) > 0
+        else:
+            charging = False
+        readings.append(
+            MeterReading(timestamp=row["timestamp"], energy_kwh=row["energy_kwh"],
+                         power_kw=row["power_kw"], current_a=row["current_a"], charging=charging)
+        )
+    return tuple(readings)
+
+
+def _note_seq_no_gaps(state: SessionState, notes: _Notes) -> None:
+    seq_nos = sorted({m.seq_no for m in state.messages if m.seq_no is not None})
+    if len(seq_nos) < 2:
+        return
+    present = set(seq_nos)
+    missing = [n for n in range(seq_nos[0], seq_nos[-1] + 1) if n not in present]
+    if missing:
+        shown = ", ".join(str(n) for n in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        notes.add(SessionFlag.SEQ_NO_GAP, f"seqNo gap: missing {shown}")

@@ -1,0 +1,70 @@
+"""Session identity and the CDR ids derived from it.
+
+A session is (charge point id, transaction id) (see docs/ocpp-sessions.md, "Identity").
+OCPP 1.6 transaction ids are integers assigned by the central system, 2.0.1/2.1 ids are
+strings chosen by the charging station; both are kept as text.
+
+``session_id``: ``<charge point id>/<transaction id>``, readable and used as the Kafka key
+downstream and as the ``sessions`` table key. OCPP-J puts the charge point id in the last
+URL path segment, so it carries no ``/`` and the key is unambiguous.
+
+CDR ids (OCPI 2.2.1 mod_cdrs section 3.1: ``id`` CiString(39), unique per
+country_code/party_id) are derived deterministically, so reprocessing the same events
+yields the same ids:
+
+* base id: ``"S"`` + the first 26 characters of the base32 SHA-256 of the JSON array
+  ``[charge_point_id, transaction_id]`` (130 bits; 27 characters). Base32 upper case
+  because OCPI ids are case-insensitive.
+* the CDR of version 0 (first issue) is the base id;
+* a replacement CDR of version ``v >= 1`` (after a correction) is ``<base>-R<v>``;
+* the credit CDR cancelling the CDR of version ``v`` is ``<base>-C<v>``
+  (its ``credit_reference_id`` is the id of version ``v``).
+
+Versions go up to 99999, so every id is at most 27 + 6 = 33 characters.
+
+``ocpi_session_id``: the same hash with prefix ``"T"``, for the CDR's ``session_id``
+(CiString(36)).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+MAX_VERSION = 99_999
+_HASH_CHARS = 26
+
+
+def session_id_for(charge_point_id: str, transaction_id: str | int) -> str:
+    """``<charge point id>/<transaction id>``."""
+    return f"{charge_point_id}/{transaction_id}"
+
+
+def _digest(charge_point_id: str, transaction_id: str | int) -> str:
+    canonical = json.dumps([charge_point_id, str(transaction_id)], ensure_ascii=False)
+    raw = hashlib.sha256(canonical.encode("utf-8")).digest()
+    return base64.b32encode(raw).decode("ascii")[:_HASH_CHARS]
+
+
+def _check_version(version: int) -> None:
+    if not 0 <= version <= MAX_VERSION:
+        raise ValueError(f"CDR version {version} outside 0..{MAX_VERSION}")
+
+
+def cdr_id_for(charge_point_id: str, transaction_id: str | int, version: int = 0) -> str:
+    """The id of the session's CDR of ``version`` (0: first issue, >= 1: replacement)."""
+    _check_version(version)
+    base = "S" + _digest(charge_point_id, transaction_id)
+    return base if version == 0 else f"{base}-R{version}"
+
+
+def credit_cdr_id_for(charge_point_id: str, transaction_id: str | int, cancelled_version: int) -> str:
+    """The id of the credit CDR that cancels the CDR of ``cancelled_version``."""
+    _check_version(cancelled_version)
+    return "S" + _digest(charge_point_id, transaction_id) + f"-C{cancelled_version}"
+
+
+def ocpi_session_id_for(charge_point_id: str, transaction_id: str | int) -> str:
+    """A deterministic OCPI Session id (CiString(36)) for the CDR's ``session_id``."""
+    return "T" + _digest(charge_point_id, transaction_id)
