@@ -5,6 +5,8 @@
 #   bash infra/kafka.sh start    # idempotent: reuses the jar cache, the storage and a running broker
 #   bash infra/kafka.sh stop     # stops the broker this script started
 #   bash infra/kafka.sh status   # exit 0 when something answers on the broker port
+#   bash infra/kafka.sh reset    # stop, then delete the storage (all topics)
+# CHARGELEDGER_KAFKA_FRESH=1 start: a broker that has to be started begins with empty storage.
 #
 # Everything lives under ${CHARGELEDGER_CACHE:-$HOME/.cache/chargeledger}/kafka:
 #   libs/ (jars), data/ (KRaft log dirs), server.properties, log4j2.properties, broker.log, broker.pid
@@ -164,6 +166,11 @@ start() {
         need_tools
         ensure_libs
         write_config
+        if [[ "${CHARGELEDGER_KAFKA_FRESH:-}" == 1 && -d "$DATA" ]]; then
+            # CI asks for an empty broker: old topics would only slow the start-up (log recovery).
+            say "CHARGELEDGER_KAFKA_FRESH=1: removing the old storage in $DATA"
+            rm -rf "$DATA"
+        fi
         format_storage
         say "starting broker on $HOST:$PORT (controller $CPORT, heap $HEAP, log $LOG)"
         # setsid + all three streams redirected: the broker outlives this script and holds
@@ -228,9 +235,20 @@ status() {
     return 3
 }
 
+reset() {
+    # Stops the broker and deletes its storage (every topic); the next start formats anew.
+    stop
+    if port_open "$PORT"; then
+        die "a broker not started from $KDIR still listens on $HOST:$PORT; not deleting anything"
+    fi
+    rm -rf "$DATA"
+    say "storage deleted ($DATA)"
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: bash infra/kafka.sh start|stop|status" >&2; exit 2 ;;
+    reset) reset ;;
+    *) echo "usage: bash infra/kafka.sh start|stop|status|reset" >&2; exit 2 ;;
 esac
