@@ -36,6 +36,11 @@ CDR_COLUMNS: dict[str, str] = {
 }
 
 
+#: Bounds that keep the scaled int64 columns (and Numeric(18, 4/6) storage) exact.
+MAX_MONEY_UNITS = 10**18  # 10^14 currency units at 1e-4
+MAX_ENERGY_UNITS = 10**18  # 10^12 kWh at 1e-6
+
+
 class FieldError(ValueError):
     """A CDR field that is missing or wrong; ``field`` is its dotted path in the CDR JSON."""
 
@@ -90,11 +95,14 @@ def _money(doc: Mapping[str, Any], path: str, required: bool = True) -> int | No
     if isinstance(v, bool):
         raise FieldError(path, f"not a number: {v!r}")
     try:
-        return money_to_units(v)
+        units = money_to_units(v)
     except PrecisionError as exc:
         raise FieldError(path, str(exc)) from None
     except ValueError as exc:
         raise FieldError(path, str(exc)) from None
+    if abs(units) >= MAX_MONEY_UNITS:
+        raise FieldError(path, f"{v} is out of range (|amount| < 10^14)")
+    return units
 
 
 def _energy(doc: Mapping[str, Any], path: str) -> int:
@@ -102,9 +110,12 @@ def _energy(doc: Mapping[str, Any], path: str) -> int:
     if isinstance(v, bool):
         raise FieldError(path, f"not a number: {v!r}")
     try:
-        return energy_to_units(v)
+        units = energy_to_units(v)
     except ValueError as exc:
         raise FieldError(path, str(exc)) from None
+    if abs(units) >= MAX_ENERGY_UNITS:
+        raise FieldError(path, f"{v} kWh is out of range (< 10^12)")
+    return units
 
 
 def cdr_row(doc: Mapping[str, Any]) -> dict[str, Any]:

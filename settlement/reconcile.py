@@ -119,11 +119,16 @@ def select_for_contract(frame: pd.DataFrame, contract: Contract, period: Period 
     The period is [first instant of the month, first instant of the next) in UTC, by
     ``start_date_time`` (the session start decides the billing month).
     """
+    return frame.loc[contract_mask(frame, contract, period)].reset_index(drop=True)
+
+
+def contract_mask(frame: pd.DataFrame, contract: Contract, period: Period | None) -> np.ndarray:
+    """Boolean mask of :func:`select_for_contract` (to subset data kept beside the frame)."""
     mask = (frame["cpo"] == contract.cpo) & (frame["emsp"] == contract.emsp)
     if period is not None:
         start = frame["start_date_time"]
         mask &= (start >= pd.Timestamp(period.start)) & (start < pd.Timestamp(period.end))
-    return frame.loc[mask].reset_index(drop=True)
+    return mask.to_numpy(dtype=bool)
 
 
 @dataclass
@@ -265,12 +270,18 @@ class Reconciliation:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """Counts and money per class, every class listed (Decimal amounts, 4 decimals)."""
+        """Counts and money per class, every class listed (Decimal amounts, 4 decimals).
+
+        ``difference`` = partner_excl_vat - our_excl_vat. Money of a class is the sum over
+        its lines of each side's total_cost (exact, unrounded).
+        """
         g = self.lines.groupby("cls", observed=False)
         agg = pd.DataFrame({
             "count": g.size(),
             "our_excl": g["our_cost_excl"].sum(min_count=0),
+            "our_incl": g["our_cost_incl"].sum(min_count=0),
             "partner_excl": g["partner_cost_excl"].sum(min_count=0),
+            "partner_incl": g["partner_cost_incl"].sum(min_count=0),
         }).reindex(list(CLASSES), fill_value=0)
         out = pd.DataFrame({
             "class": list(CLASSES),
@@ -279,15 +290,20 @@ class Reconciliation:
             "partner_excl_vat": [units_to_money(int(v)) for v in agg["partner_excl"]],
         })
         out["difference"] = [p - o for o, p in zip(out["our_excl_vat"], out["partner_excl_vat"])]
+        out["our_incl_vat"] = [units_to_money(int(v)) for v in agg["our_incl"]]
+        out["partner_incl_vat"] = [units_to_money(int(v)) for v in agg["partner_incl"]]
         return out
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Lines as dicts with Decimal money/energy and Python datetimes (the edge)."""
-        money = ("our_cost_excl", "our_cost_incl", "partner_cost_excl", "partner_cost_incl")
+        money = ("our_cost_excl", "our_cost_incl", "partner_cost_excl", "partner_cost_incl",
+                 "reprice_excl", "reprice_incl")
         energy = ("our_energy", "partner_energy")
         extra_cols = [c for c in self.lines.columns if c not in LINE_COLUMNS]
         for rec in self.lines[list(LINE_COLUMNS) + extra_cols].to_dict("records"):
             for c in money:
+                if c not in rec:
+                    continue
                 rec[c] = None if pd.isna(rec[c]) else units_to_money(int(rec[c]))
             for c in energy:
                 rec[c] = None if pd.isna(rec[c]) else units_to_energy(int(rec[c]))

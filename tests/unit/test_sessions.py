@@ -822,3 +822,39 @@ def test_21_transaction_event_assembles_like_201():
     )
     [session] = completed_of(outcomes)
     assert session.ocpp_version == "2.1" and session.total_energy_kwh == Decimal("7.5")  # 9,500 - 2,000 Wh
+
+
+def test_16_meter_values_in_kwh_labelled_as_wh_are_rescaled_and_flagged():
+    # The charger reports kWh figures without a unit (default Wh): "12.5" means 12.5 kWh.
+    _, outcomes = run(
+        start16(503, 0, 10_000),
+        mv16(503, 20, {"value": "12.5"}),
+        mv16(503, 40, {"value": "15.0"}),
+        stop16(503, 60, 20_000),
+    )
+    [session] = completed_of(outcomes)
+    # readings 12.5 - 10 = 2.5 and 15 - 10 = 5 kWh; total 20,000 - 10,000 Wh = 10 kWh
+    assert [r.energy_kwh for r in session.readings] == [0, Decimal("2.5"), 5, 10]
+    assert SessionFlag.UNIT_MISLABELLED.value in session.flags
+    assert SessionFlag.LIFETIME_REGISTER.value not in session.flags
+
+
+def test_201_wh_values_labelled_as_kwh_are_rescaled():
+    tx = "tx-wh-as-kwh"
+    _, outcomes = run(
+        te(tx, 0, 0, "Started", wh=10_000, context="Transaction.Begin"),
+        te(tx, 1, 30, sampled=[{"value": 14_000, "unitOfMeasure": {"unit": "kWh"}}]),  # 14,000 Wh really
+        te(tx, 2, 60, "Ended", wh=18_000, context="Transaction.End"),
+    )
+    [session] = completed_of(outcomes)
+    # 14,000 Wh - 10,000 Wh = 4 kWh at 30 min; 18,000 - 10,000 Wh = 8 kWh total
+    assert [r.energy_kwh for r in session.readings] == [0, 4, 8]
+    assert SessionFlag.UNIT_MISLABELLED.value in session.flags
+
+
+def test_negative_energy_register_is_dead_lettered():
+    _, outcomes = run(start16(504, 0, 0), mv16(504, 10, energy_wh(-5)))
+    assert outcomes[1].kind == "dead_lettered"
+    assert "negative energy register value" in outcomes[1].reason
+    _, outcomes = run(start16(505, 0, -1))
+    assert outcomes[0].reason.startswith("StartTransaction: meterStart:")
