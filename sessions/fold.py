@@ -333,8 +333,13 @@ def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes:
     1000 (or 1/1000), the periodic values carry the wrong unit label: they are rescaled
     and flagged (``unit_mislabelled``).
     """
-    anchors = [p.register for p in points if p.register is not None and p.rank != _RANK_SAMPLE]
-    periodic = [p for p in points if p.register is not None and p.rank == _RANK_SAMPLE]
+    with_register = [p for p in points if p.register is not None]
+    anchors = [p.register for p in with_register if p.rank in (_RANK_START, _RANK_STOP)]
+    if len(anchors) >= 2:  # 1.6 meterStart/meterStop: their unit (Wh) is fixed by the schema
+        periodic = [p for p in with_register if p.rank not in (_RANK_START, _RANK_STOP)]
+    else:  # 2.0.1: Transaction.Begin / Transaction.End samples
+        anchors = [p.register for p in with_register if p.rank in (_RANK_BEGIN, _RANK_END)]
+        periodic = [p for p in with_register if p.rank == _RANK_SAMPLE]
     if len(anchors) < 2 or not periodic:
         return
     if min(anchors) == max(anchors):
