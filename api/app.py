@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
             pusher_stop.set()
             if thread is not None:
                 thread.join(timeout=10)
-            app.state.http_client.close()
+            # The engine and the HTTP client stay usable: an app may be started again (tests).
             engine.dispose()
 
     app = FastAPI(

@@ -145,7 +145,7 @@ class CdrPusher:
             headers["OCPI-to-party-id"] = d.to_party_id
         try:
             response = self.http.post(d.url, content=d.payload.encode("utf-8"), headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             return False, None, f"{type(exc).__name__}: {exc}"
         if response.status_code not in (200, 201):
             return False, None, f"HTTP {response.status_code}: {response.text[:300]}"

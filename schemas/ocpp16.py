@@ -16,7 +16,8 @@ accepted (unambiguous)
     (``"1234"``): turned into the integer.
 
 rejected (ambiguous or not a reading), with the field named in the reason
-  * ``meterStart`` / ``meterStop`` with a fraction (``1234.5``): the schema says whole Wh.
+  * ``meterStart`` / ``meterStop`` with a fraction (``1234.5``): the schema says whole Wh;
+    negative ones, and negative energy register values.
   * values with a decimal comma (``"12,5"``), empty values, NaN / Infinity.
   * an energy register in a unit that is not an energy unit (e.g. ``"A"``).
   * timestamps without a UTC offset (OCPP-J timestamps are RFC 3339 with an offset; a
@@ -25,7 +26,6 @@ rejected (ambiguous or not a reading), with the field named in the reason
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -128,7 +128,7 @@ class StartTransaction(_Model):
 
     connector_id: int
     id_tag: str
-    meter_start: int
+    meter_start: int = Field(ge=0)
     reservation_id: int | None = None
     timestamp: AwareDatetime
 
@@ -160,7 +160,7 @@ class StopTransaction(_Model):
     """StopTransaction.req (OCPP 1.6 section 6.49). ``meter_stop`` is in Wh."""
 
     transaction_id: int
-    meter_stop: int
+    meter_stop: int = Field(ge=0)
     timestamp: AwareDatetime
     id_tag: str | None = None
     reason: str = "Local"
@@ -178,44 +178,76 @@ CALL_MODELS: dict[str, type[_Model]] = {
 RESPONSE_MODELS: dict[str, type[_Model]] = {"StartTransaction": StartTransactionResponse}
 
 
-def _normalize_sampled_values(meter_values: Any) -> None:
+def _sampled_value_needs_fix(sv: Any) -> bool:
+    if not isinstance(sv, dict):
+        return False
+    value, unit = sv.get("value"), sv.get("unit")
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return True
+    return isinstance(unit, str) and canonical_unit(unit) != unit
+
+
+def _fixed_sampled_value(sv: dict[str, Any]) -> dict[str, Any]:
+    out = dict(sv)
+    value = out.get("value")
+    if isinstance(value, float):
+        out["value"] = repr(value)
+    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        out["value"] = str(value)
+    if isinstance(out.get("unit"), str):
+        out["unit"] = canonical_unit(out["unit"])
+    return out
+
+
+def _normalized_meter_values(meter_values: Any) -> Any:
+    """The meterValue list with variants fixed; the same object when nothing needs it."""
     if not isinstance(meter_values, list):
-        return
+        return meter_values
+    if not any(
+        isinstance(mv, dict) and isinstance(mv.get("sampledValue"), list)
+        and any(_sampled_value_needs_fix(sv) for sv in mv["sampledValue"])
+        for mv in meter_values
+    ):
+        return meter_values
+    out = []
     for mv in meter_values:
-        if not isinstance(mv, dict) or not isinstance(mv.get("sampledValue"), list):
-            continue
-        for sv in mv["sampledValue"]:
-            if not isinstance(sv, dict):
-                continue
-            value = sv.get("value")
-            if isinstance(value, float):
-                sv["value"] = repr(value)
-            elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-                sv["value"] = str(value)
-            if isinstance(sv.get("unit"), str):
-                sv["unit"] = canonical_unit(sv["unit"])
+        if isinstance(mv, dict) and isinstance(mv.get("sampledValue"), list):
+            mv = dict(mv)
+            mv["sampledValue"] = [
+                _fixed_sampled_value(sv) if _sampled_value_needs_fix(sv) else sv for sv in mv["sampledValue"]
+            ]
+        out.append(mv)
+    return out
 
 
-def _normalize_whole_wh(payload: dict[str, Any], field: str) -> None:
-    value = payload.get(field)
+def _whole_wh(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
-        payload[field] = int(value)
-    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        payload[field] = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        payload[field] = int(value.strip())
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
 
 
 def normalize_call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``payload`` with the unambiguous field variants rewritten (module docstring)."""
-    if action not in CALL_MODELS:
+    """``payload`` with the unambiguous field variants rewritten (module docstring).
+
+    Copy-on-write: the caller's payload is never modified; it is returned as is when it
+    needs no rewrite.
+    """
+    fields = {"MeterValues": ("meterValue", None), "StopTransaction": ("transactionData", "meterStop"),
+              "StartTransaction": (None, "meterStart")}.get(action)
+    if fields is None:
         return payload
-    out = copy.deepcopy(payload)
-    if action == "MeterValues":
-        _normalize_sampled_values(out.get("meterValue"))
-    elif action == "StopTransaction":
-        _normalize_sampled_values(out.get("transactionData"))
-        _normalize_whole_wh(out, "meterStop")
-    elif action == "StartTransaction":
-        _normalize_whole_wh(out, "meterStart")
-    return out
+    list_field, wh_field = fields
+    changes: dict[str, Any] = {}
+    if list_field is not None and list_field in payload:
+        fixed = _normalized_meter_values(payload[list_field])
+        if fixed is not payload[list_field]:
+            changes[list_field] = fixed
+    if wh_field is not None and wh_field in payload:
+        fixed = _whole_wh(payload[wh_field])
+        if fixed is not payload[wh_field]:
+            changes[wh_field] = fixed
+    return {**payload, **changes} if changes else payload

@@ -24,7 +24,6 @@ rejected, with the field named in the reason
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -160,24 +159,45 @@ CALL_MODELS: dict[str, type[_Model]] = {"TransactionEvent": TransactionEvent}
 RESPONSE_MODELS: dict[str, type[_Model]] = {}
 
 
+def _sampled_value_needs_fix(sv: Any) -> bool:
+    if not isinstance(sv, dict):
+        return False
+    if isinstance(sv.get("value"), str):
+        return True
+    uom = sv.get("unitOfMeasure")
+    return isinstance(uom, dict) and isinstance(uom.get("unit"), str) and canonical_unit(uom["unit"]) != uom["unit"]
+
+
 def normalize_call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``payload`` with the unambiguous field variants rewritten (module docstring)."""
+    """``payload`` with the unambiguous field variants rewritten (module docstring).
+
+    Copy-on-write: the caller's payload is never modified; it is returned as is when it
+    needs no rewrite.
+    """
     if action not in ("TransactionEvent", "MeterValues"):
         return payload
-    out = copy.deepcopy(payload)
-    meter_values = out.get("meterValue")
-    if not isinstance(meter_values, list):
-        return out
+    meter_values = payload.get("meterValue")
+    if not isinstance(meter_values, list) or not any(
+        isinstance(mv, dict) and isinstance(mv.get("sampledValue"), list)
+        and any(_sampled_value_needs_fix(sv) for sv in mv["sampledValue"])
+        for mv in meter_values
+    ):
+        return payload
+    fixed_values = []
     for index, mv in enumerate(meter_values):
-        if not isinstance(mv, dict) or not isinstance(mv.get("sampledValue"), list):
-            continue
-        for sv_index, sv in enumerate(mv["sampledValue"]):
-            if not isinstance(sv, dict):
-                continue
-            if isinstance(sv.get("value"), str):
-                where = f"meterValue[{index}].sampledValue[{sv_index}].value"
-                sv["value"] = decimal_from_text(sv["value"], where)
-            uom = sv.get("unitOfMeasure")
-            if isinstance(uom, dict) and isinstance(uom.get("unit"), str):
-                uom["unit"] = canonical_unit(uom["unit"])
-    return out
+        if isinstance(mv, dict) and isinstance(mv.get("sampledValue"), list):
+            mv = dict(mv)
+            samples = []
+            for sv_index, sv in enumerate(mv["sampledValue"]):
+                if _sampled_value_needs_fix(sv):
+                    sv = dict(sv)
+                    if isinstance(sv.get("value"), str):
+                        where = f"meterValue[{index}].sampledValue[{sv_index}].value"
+                        sv["value"] = decimal_from_text(sv["value"], where)
+                    uom = sv.get("unitOfMeasure")
+                    if isinstance(uom, dict) and isinstance(uom.get("unit"), str):
+                        sv["unitOfMeasure"] = {**uom, "unit": canonical_unit(uom["unit"])}
+                samples.append(sv)
+            mv["sampledValue"] = samples
+        fixed_values.append(mv)
+    return {**payload, "meterValue": fixed_values}

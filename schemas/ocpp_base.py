@@ -118,7 +118,7 @@ def convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -
     """``value`` in kWh (energy), kW (power) or A (current) for the measurands we bill on.
 
     Returns None for any other measurand. Raises ValueError when the unit does not fit
-    the measurand (e.g. ``Energy.Active.Import.Register`` in ``A``), because guessing would
+    the measurand, or for a negative energy register (e.g. ``Energy.Active.Import.Register`` in ``A``), because guessing would
     bill the wrong amount.
     """
     table = _UNITS_BY_MEASURAND.get(measurand)
@@ -130,6 +130,8 @@ def convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -
         raise ValueError(
             f"unit {unit!r} is not a unit of {measurand} (expected one of {sorted(units)})"
         )
+    if measurand == ENERGY_IMPORT_REGISTER and value < 0:
+        raise ValueError(f"negative energy register value {value} (an import register only counts up)")
     return value.scaleb(multiplier + units[unit])
 
 

@@ -8,6 +8,10 @@ The energy register values of the session (1.6 meterStart, meter values, meterSt
 2.0.1 Transaction.Begin / periodic / Transaction.End samples), in kWh, are put in time
 order (at equal times: start, Transaction.Begin, samples, Transaction.End, stop). Then:
 
+0. **kWh labelled as Wh** (or the reverse): when all periodic values fall outside the
+   range of the start/end registers but inside it once scaled by 1000 (1/1000), they are
+   rescaled; flag ``unit_mislabelled`` (see :func:`_fix_mislabelled_units`).
+
 1. **Lifetime register in Start/Stop, session-relative MeterValues** (1.6): when
    meterStart > 0, every meter value (other than echoes of meterStart/meterStop) is below
    meterStart, and meterStop (if any) is not below meterStart, the meter values are
@@ -76,6 +80,7 @@ class SessionFlag(StrEnum):
     IMPLAUSIBLE_BASELINE = "implausible_baseline"
     IMPLAUSIBLE_JUMP = "implausible_jump"
     LIFETIME_REGISTER = "lifetime_register_in_start_stop"
+    UNIT_MISLABELLED = "unit_mislabelled"
     PHASES_SUMMED = "phases_summed"
     SEQ_NO_GAP = "seq_no_gap"
     MISSING_START = "missing_start"
@@ -283,6 +288,7 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
             f"(last at {_iso(state.closed_idle.last_received_at)}); billed on the last reading",
         )
 
+    _fix_mislabelled_units(points, config, notes)
     _shift_session_relative_values(points, starts, end_event, config, notes)
     _walk_register(points, config, notes)
     readings = _readings(points, start, end, notes)
@@ -316,6 +322,44 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
 def _plausible_limit(dt: timedelta, config: AssemblerConfig) -> Decimal:
     hours = max(_hours(dt), ZERO)
     return config.max_power_kw * hours + config.jump_slack_kwh
+
+
+def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes: _Notes) -> None:
+    """Rule 0: periodic values in kWh labelled as Wh (or the reverse).
+
+    The anchors are the registers at the transaction's start and end (1.6 meterStart /
+    meterStop, whose unit the schema fixes as Wh; 2.0.1 Transaction.Begin / .End samples).
+    When every periodic value lies outside the anchors' range but inside it once scaled by
+    1000 (or 1/1000), the periodic values carry the wrong unit label: they are rescaled
+    and flagged (``unit_mislabelled``).
+    """
+    with_register = [p for p in points if p.register is not None]
+    anchors = [p.register for p in with_register if p.rank in (_RANK_START, _RANK_STOP)]
+    if len(anchors) >= 2:  # 1.6 meterStart/meterStop: their unit (Wh) is fixed by the schema
+        periodic = [p for p in with_register if p.rank not in (_RANK_START, _RANK_STOP)]
+    else:  # 2.0.1: Transaction.Begin / Transaction.End samples
+        anchors = [p.register for p in with_register if p.rank in (_RANK_BEGIN, _RANK_END)]
+        periodic = [p for p in with_register if p.rank == _RANK_SAMPLE]
+    if len(anchors) < 2 or not periodic:
+        return
+    if min(anchors) == max(anchors):
+        return  # no energy between the anchors: nothing to fit the values into
+    low, high = min(anchors) - config.jump_slack_kwh, max(anchors) + config.jump_slack_kwh
+
+    def inside(values: list[Decimal]) -> bool:
+        return all(low <= v <= high for v in values)
+
+    raw = [p.register for p in periodic if p.register is not None]
+    if inside(raw):
+        return
+    for exponent, label in ((3, "kWh labelled as Wh"), (-3, "Wh labelled as kWh")):
+        if inside([v.scaleb(exponent) for v in raw]):
+            for p in periodic:
+                assert p.register is not None
+                p.register = p.register.scaleb(exponent)
+            notes.add(SessionFlag.UNIT_MISLABELLED,
+                      f"meter values in {label}: rescaled to fit the start and stop registers")
+            return
 
 
 def _shift_session_relative_values(
@@ -378,7 +422,7 @@ def _walk_register(points: list[_Point], config: AssemblerConfig, notes: _Notes)
             notes.add(SessionFlag.OUTLIER_IGNORED,
                       f"energy register {_kwh(value)} kWh at {at} out of line with its neighbours; ignored")
         elif delta < 0:
-            if value * 2 < prev and value <= _plausible_limit(point.timestamp - prev_ts, config):
+            if value >= 0 and value * 2 < prev and value <= _plausible_limit(point.timestamp - prev_ts, config):
                 energy += value
                 notes.add(SessionFlag.REGISTER_RESET,
                           f"energy register reset at {at} ({_kwh(prev)} -> {_kwh(value)} kWh); segments summed")

@@ -36,6 +36,11 @@ CDR_COLUMNS: dict[str, str] = {
 }
 
 
+#: Bounds that keep the scaled int64 columns (and Numeric(18, 4/6) storage) exact.
+MAX_MONEY_UNITS = 10**18  # 10^14 currency units at 1e-4
+MAX_ENERGY_UNITS = 10**18  # 10^12 kWh at 1e-6
+
+
 class FieldError(ValueError):
     """A CDR field that is missing or wrong; ``field`` is its dotted path in the CDR JSON."""
 
@@ -90,11 +95,14 @@ def _money(doc: Mapping[str, Any], path: str, required: bool = True) -> int | No
     if isinstance(v, bool):
         raise FieldError(path, f"not a number: {v!r}")
     try:
-        return money_to_units(v)
+        units = money_to_units(v)
     except PrecisionError as exc:
         raise FieldError(path, str(exc)) from None
     except ValueError as exc:
         raise FieldError(path, str(exc)) from None
+    if abs(units) >= MAX_MONEY_UNITS:
+        raise FieldError(path, f"{v} is out of range (|amount| < 10^14)")
+    return units
 
 
 def _energy(doc: Mapping[str, Any], path: str) -> int:
@@ -102,9 +110,12 @@ def _energy(doc: Mapping[str, Any], path: str) -> int:
     if isinstance(v, bool):
         raise FieldError(path, f"not a number: {v!r}")
     try:
-        return energy_to_units(v)
+        units = energy_to_units(v)
     except ValueError as exc:
         raise FieldError(path, str(exc)) from None
+    if abs(units) >= MAX_ENERGY_UNITS:
+        raise FieldError(path, f"{v} kWh is out of range (< 10^12)")
+    return units
 
 
 def cdr_row(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,20 +178,27 @@ def frame_from_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def conform(df: pd.DataFrame) -> pd.DataFrame:
-    """Check and coerce a CDR frame built elsewhere (benchmarks, the DB) to :data:`CDR_COLUMNS`."""
+    """Check a CDR frame built elsewhere (benchmarks, the DB) against :data:`CDR_COLUMNS`,
+    coercing only what is off (times to UTC ns, numbers to int64, credit to bool); string
+    columns may be object or pandas string dtype."""
     missing = [c for c in CDR_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"CDR frame lacks columns {missing}")
-    out = df[list(CDR_COLUMNS)].copy()
+    out = df[list(CDR_COLUMNS)]
+    fixes = {}
     for c in ("start_date_time", "end_date_time"):
-        out[c] = pd.to_datetime(out[c], utc=True).astype("datetime64[ns, UTC]")
+        if str(out[c].dtype) != "datetime64[ns, UTC]":
+            fixes[c] = pd.to_datetime(out[c], utc=True).astype("datetime64[ns, UTC]")
     for c in ("cost_excl", "cost_incl", "energy"):
-        out[c] = out[c].astype(np.int64)
-    out["credit"] = out["credit"].fillna(False).astype(bool)
-    for c in ("cdr_id", "cpo", "emsp", "evse_id", "currency", "credit_reference_id"):
-        out[c] = out[c].astype(object)
-    out["credit_reference_id"] = out["credit_reference_id"].where(out["credit_reference_id"].notna(), None)
-    return out.reset_index(drop=True)
+        if out[c].dtype != np.int64:
+            fixes[c] = out[c].astype(np.int64)
+    if out["credit"].dtype != bool:
+        fixes["credit"] = out["credit"].fillna(False).astype(bool)
+    if fixes:
+        out = out.assign(**fixes)
+    if not isinstance(out.index, pd.RangeIndex) or out.index.start != 0 or out.index.step != 1:
+        out = out.reset_index(drop=True)
+    return out
 
 
 def cdr_frame(docs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

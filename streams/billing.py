@@ -1,29 +1,136 @@
-"""From a valid envelope to session state and, when a session completes, an issued CDR.
+"""From a valid envelope to session state and, when a session completes, issued CDRs.
 
-This is the thin shell around the pure core: ``schemas.ocpp.validate_call`` (OCPP schema
-validation), ``sessions`` (the event-sourced session aggregate) and ``pricing`` (the OCPI
-tariff engine). It loads state from SQL, calls the core, and writes the results back in the
-caller's transaction (:class:`streams.processor.Processor` owns the transaction). It
-computes first and writes last, so an exception leaves nothing half-written.
+The thin shell around the pure core: ``sessions.SessionAssembler`` (OCPP validation via
+``schemas.ocpp.validate_call``, duplicates, session assembly, corrections) and ``pricing``
+(the OCPI tariff engine, through :mod:`streams.cdrs`). It loads session states from SQL
+(:class:`SqlSessionStore`), calls the core, and writes the results into the caller's
+transaction (:class:`streams.processor.Processor` owns it).
+
+Compute first, write last: an envelope's states and CDRs are only written once every CDR
+of it has been built. If anything fails (no tariff valid at the session's start, a bug),
+the states the envelope touched are evicted from the batch cache and nothing of it is
+written; the processor dead-letters the envelope with the error as reason.
+
+Which tariff: ``settings.default_tariff_id``, the version valid at the session's start
+and published by the session's end (:func:`storage.repositories.tariff_valid_at`), so the
+choice is a function of the event log and the tariff versions (replay-stable). A later
+tariff correction is applied on purpose by ``chargeledger rerate`` (credit + new CDR).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
-from storage.models import EventRecord
+from schemas.ocpi import Cdr, Tariff
+from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
+from storage import repositories as repo
+from storage.models import SessionRecord
+from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
 
-try:  # INTEGRATION POINT (ocpp helper): OCPP schema validation
-    from schemas.ocpp import InvalidMessage, validate_call
-except ImportError:  # pragma: no cover - until schemas/ocpp.py lands
-    validate_call = None
 
-    class InvalidMessage(ValueError):  # type: ignore[no-redef]
-        reason = ""
+class NoTariff(LookupError):
+    """No version of the session's tariff is valid at its start."""
+
+
+class SqlSessionStore:
+    """:class:`sessions.SessionStore` over the ``sessions`` table, cached per batch.
+
+    ``get`` returns the cached state object (the assembler mutates it); ``put`` marks it
+    pending. :meth:`commit_envelope` writes the pending states of one envelope to the ORM
+    session, :meth:`discard_envelope` forgets them (a later ``get`` reloads from SQL).
+    """
+
+    def __init__(self, db: Session, idle_timeout: timedelta) -> None:
+        self.db = db
+        self.idle_timeout = idle_timeout
+        self.cache: dict[str, SessionState] = {}
+        self.records: dict[str, SessionRecord | None] = {}
+        self.touched: set[str] = set()
+        self.pending: dict[str, SessionState] = {}
+        #: Stream time: received_at of the envelope being applied (for sessions_of).
+        self.now: datetime | None = None
+
+    def _record(self, key: str) -> SessionRecord | None:
+        if key not in self.records:
+            self.records[key] = self.db.get(SessionRecord, key)
+        return self.records[key]
+
+    def _load(self, record: SessionRecord) -> SessionState:
+        self.records[record.session_key] = record
+        state = self.cache.get(record.session_key)
+        if state is None:
+            state = SessionState.model_validate_json(record.state_json)
+            self.cache[record.session_key] = state
+        return state
+
+    def get(self, session_id: str) -> SessionState | None:
+        self.touched.add(session_id)
+        if session_id in self.cache:
+            return self.cache[session_id]
+        record = self._record(session_id)
+        return None if record is None else self._load(record)
+
+    def put(self, state: SessionState) -> None:
+        self.cache[state.session_id] = state
+        self.touched.add(state.session_id)
+        self.pending[state.session_id] = state
+
+    def sessions_of(self, charge_point_id: str) -> Iterable[SessionState]:
+        query = select(SessionRecord).where(SessionRecord.charge_point_id == charge_point_id)
+        recent = or_(SessionRecord.status == "open")
+        if self.now is not None:
+            recent = or_(recent, SessionRecord.last_event_at >= self.now - self.idle_timeout)
+        states = {r.session_key: self._load(r) for r in self.db.scalars(query.where(recent))}
+        for key, state in self.cache.items():
+            if state.charge_point_id == charge_point_id:
+                states[key] = state
+        self.touched.update(states)
+        return [states[k] for k in sorted(states)]
+
+    def open_sessions(self) -> Iterable[SessionState]:
+        states = {r.session_key: self._load(r)
+                  for r in self.db.scalars(select(SessionRecord).where(SessionRecord.status == "open"))}
+        states.update({k: s for k, s in self.cache.items()})
+        return [s for k, s in sorted(states.items()) if s.is_open]
+
+    def commit_envelope(self) -> None:
+        for key, state in self.pending.items():
+            record = self._record(key)
+            if record is None:
+                record = SessionRecord(session_key=key, charge_point_id=state.charge_point_id,
+                                       transaction_id=state.transaction_id, ocpp_version=state.ocpp_version)
+                self.db.add(record)
+                self.records[key] = record
+            record.status = state.status
+            record.started_at = state.start_timestamp
+            record.state_json = state.model_dump_json()
+            record.event_count = len(state.messages)
+            record.last_event_at = state.last_received_at
+            record.cdr_id = state.issued[-1].cdr_id if state.issued else None
+            if state.issued and record.ended_at is None:
+                record.ended_at = _end_of(state)
+        self.pending.clear()
+        self.touched.clear()
+
+    def discard_envelope(self) -> None:
+        for key in self.touched | set(self.pending):
+            self.cache.pop(key, None)
+        self.pending.clear()
+        self.touched.clear()
+
+
+def _end_of(state: SessionState) -> datetime | None:
+    ends = [e.timestamp for e in state.events() if getattr(e, "type", None) == "TransactionEnded"]
+    if ends:
+        return ends[-1]
+    return state.closed_idle.last_received_at if state.closed_idle else None
 
 
 class Billing:
@@ -31,28 +138,110 @@ class Billing:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.config = AssemblerConfig.from_settings(settings)
+        self._stores: dict[int, SqlSessionStore] = {}
+        self._tariffs: dict[tuple, Tariff] = {}
+
+    # --- batch hooks (called by the processor) -------------------------------------------
+
+    def begin_batch(self, db: Session) -> None:
+        self._stores[id(db)] = SqlSessionStore(db, self.config.idle_timeout)
+
+    def end_batch(self, db: Session, watermark: datetime | None) -> list[str]:
+        """Close sessions idle for the timeout at stream time ``watermark``; issue their CDRs."""
+        store = self._stores.pop(id(db), None)
+        if store is None or watermark is None:
+            return []
+        closed = SessionAssembler(self.config, store).close_idle(watermark)
+        try:
+            work = [(c, self._documents(db, c)) for c in closed]
+        except NoTariff:
+            store.discard_envelope()  # closed again at a later batch, once a tariff is there
+            return []
+        store.commit_envelope()
+        issued: list[str] = []
+        for completed, documents in work:
+            issued += self._write(db, completed, documents)
+        return issued
+
+    def _store(self, db: Session) -> SqlSessionStore:
+        store = self._stores.get(id(db))
+        if store is None:
+            store = self._stores[id(db)] = SqlSessionStore(db, self.config.idle_timeout)
+        return store
+
+    # --- one envelope ----------------------------------------------------------------------
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
-        if validate_call is not None:
-            try:
-                validate_call(envelope.ocpp_version, envelope.action, envelope.payload)
-            except InvalidMessage as exc:
-                return Outcome.dead_lettered(exc.reason)
-        if self._seen(db, envelope):
-            return Outcome.duplicate()
-        # INTEGRATION POINT (ocpp helper): session assembly from sessions/.
-        # INTEGRATION POINT (pricing helper): price completed sessions, issue CDRs.
-        return Outcome.applied()
+        store = self._store(db)
+        store.now = envelope.received_at
+        try:
+            with db.no_autoflush:
+                outcome = SessionAssembler(self.config, store).apply(envelope)
+                work = [(c, self._documents(db, c)) for c in outcome.completed + outcome.corrections]
+        except NoTariff as exc:
+            store.discard_envelope()
+            return Outcome.dead_lettered(str(exc))
+        except Exception:
+            store.discard_envelope()
+            raise
+        store.commit_envelope()
+        for completed, documents in work:
+            self._write(db, completed, documents)
+        return Outcome(outcome.kind, reason=outcome.reason if outcome.kind == "dead_lettered" else None,
+                       session_key=outcome.session_id)
 
-    def _seen(self, db: Session, envelope: EventEnvelope) -> bool:
-        """The same OCPP message (charge point id, message id) was applied or counted before."""
-        return db.scalar(
-            select(EventRecord.pk).where(
-                EventRecord.charge_point_id == envelope.charge_point_id,
-                EventRecord.message_id == envelope.message_id,
-                EventRecord.outcome != "dead_lettered",
-            ).limit(1)
-        ) is not None
+    def _tariff(self, db: Session, session: CompletedSession):
+        record = repo.tariff_valid_at(db, self.settings.default_tariff_id, session.start, known_at=session.end)
+        if record is None:
+            raise NoTariff(
+                f"no version of tariff {self.settings.default_tariff_id} is valid at the session start "
+                f"{session.start.isoformat()} ({session.session_id}); load it on the tariffs topic and replay"
+            )
+        key = (record.id, record.last_updated)
+        if key not in self._tariffs:
+            self._tariffs[key] = Tariff.model_validate_json(record.tariff_json)
+        return self._tariffs[key]
 
-    def on_tariffs_changed(self, db: Session) -> None:
-        """New tariff versions arrived: price the sessions that were waiting for one."""
+    def _documents(self, db: Session, session: CompletedSession) -> list[Cdr]:
+        """The CDRs to issue for this session version: [credit, replacement] or [cdr]."""
+        tariff = self._tariff(db, session)
+        cdr = session_cdr(session, tariff, self.settings)
+        if session.version == 0:
+            return [cdr]
+        replaced = repo.get_cdr(db, self.settings.country_code, self.settings.party_id, session.replaces_cdr_id)
+        if replaced is None:  # pragma: no cover - the replaced version was issued by us
+            raise LookupError(f"CDR {session.replaces_cdr_id} to credit is not in the database")
+        return [credit_for(Cdr.model_validate_json(replaced.cdr_json), session), cdr]
+
+    def _write(self, db: Session, session: CompletedSession, documents: list[Cdr]) -> list[str]:
+        ids = []
+        for cdr in documents:
+            tariff = cdr.tariffs[0] if cdr.tariffs else None
+            repo.issue_cdr(
+                db,
+                country_code=cdr.country_code,
+                party_id=cdr.party_id,
+                id=cdr.id,
+                start_date_time=cdr.start_date_time,
+                end_date_time=cdr.end_date_time,
+                currency=cdr.currency,
+                total_cost_excl_vat=cdr.total_cost.excl_vat,
+                total_cost_incl_vat=cdr.total_cost.incl_vat,
+                total_energy=cdr.total_energy,
+                total_time=cdr.total_time,
+                total_parking_time=cdr.total_parking_time,
+                credit=bool(cdr.credit),
+                credit_reference_id=cdr.credit_reference_id,
+                emsp_country_code=cdr.cdr_token.country_code,
+                emsp_party_id=cdr.cdr_token.party_id,
+                location_id=cdr.cdr_location.id,
+                evse_uid=cdr.cdr_location.evse_uid,
+                tariff_id=tariff.id if tariff else None,
+                tariff_version=tariff.last_updated if tariff else None,
+                last_updated=cdr.last_updated,
+                session_key=session.session_id,
+                cdr_json=cdr_json(cdr),
+            )
+            ids.append(cdr.id)
+        return ids

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -66,7 +67,12 @@ class Outcome:
 
 
 class EventHandler(Protocol):
-    """Applies one valid envelope to the session state in ``db`` (see :mod:`streams.billing`)."""
+    """Applies one valid envelope to the session state in ``db`` (see :mod:`streams.billing`).
+
+    Optional hooks: ``begin_batch(db)`` before the first record of a batch and
+    ``end_batch(db, watermark)`` after the last (``watermark``: the stream time every
+    partition of the batch has reached, the least of their latest ``received_at``).
+    """
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome: ...
 
@@ -107,21 +113,28 @@ class Processor:
                 by_topic.setdefault(r.topic, set()).add(r.partition)
             positions = {t: self._locked_positions(db, t, ps) for t, ps in by_topic.items()}
             next_offsets: dict[tuple[str, int], int] = {}
+            stream_time: dict[tuple[str, int], datetime] = {}
+            if hasattr(self.handler, "begin_batch"):
+                self.handler.begin_batch(db)
             for record in records:
                 stored = positions[record.topic].get(record.partition, -1)
                 if record.offset < stored:
                     result.skipped += 1
                     continue
-                outcome = self._one(db, record)
+                outcome, received_at = self._one(db, record)
+                if received_at is not None:
+                    stream_time[(record.topic, record.partition)] = received_at
                 result.counters["events_in"] += 1
                 result.counters[COUNTER_OF[outcome.kind]] += 1
                 next_offsets[(record.topic, record.partition)] = record.offset + 1
+            if hasattr(self.handler, "end_batch"):
+                self.handler.end_batch(db, min(stream_time.values()) if stream_time else None)
             for (topic, partition), offset in next_offsets.items():
                 repo.track(db, self.consumer_group, topic, partition, offset)
             repo.add_to_counters(db, self.consumer_group, dict(result.counters))
         return result
 
-    def _one(self, db: Session, record: InRecord) -> Outcome:
+    def _one(self, db: Session, record: InRecord) -> tuple[Outcome, datetime | None]:
         envelope: EventEnvelope | None = None
         try:
             envelope = EventEnvelope.from_bytes(record.value)
@@ -170,7 +183,7 @@ class Processor:
                 original=record.value,
                 received_at=envelope.received_at if envelope else None,
             )
-        return outcome
+        return outcome, envelope.received_at if envelope else None
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -59,3 +59,29 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         return [s.name for s in wanted]
     finally:
         await admin.close()
+
+
+async def read_topic(bootstrap: str, topic: str, timeout_ms: int = 1000) -> list:
+    """Every record of ``topic`` from its beginning to its end now (aiokafka records)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - no public call for it
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out = []
+        while True:
+            behind = [tp for tp in tps if await consumer.position(tp) < end[tp]]
+            if not behind:
+                return out
+            for records in (await consumer.getmany(*behind, timeout_ms=timeout_ms)).values():
+                out.extend(r for r in records if r.offset < end[TopicPartition(r.topic, r.partition)])
+    finally:
+        await consumer.stop()

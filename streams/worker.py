@@ -116,6 +116,7 @@ class Worker:
             max_poll_records=self.settings.worker_batch_size,
             isolation_level="read_committed",
             session_timeout_ms=10_000,
+            group_instance_id=self.settings.worker_instance_id or None,
             heartbeat_interval_ms=1_000,
         )
         await self.consumer.start()

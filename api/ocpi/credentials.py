@@ -87,7 +87,7 @@ class Credentials(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     token: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7E]+$")]
-    url: Annotated[str, Field(max_length=255, pattern=r"^https?://\S+$")]
+    url: Annotated[str, Field(max_length=255, pattern=r"^https?://[\x21-\x7E]+$")]
     roles: Annotated[list[CredentialsRole], Field(min_length=1)]
 
 
@@ -118,7 +118,7 @@ def _ocpi_get(http: httpx.Client, url: str, token: str, plain: bool, request: Re
     }
     try:
         response = http.get(url, headers={k: v for k, v in headers.items() if v})
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise _registration_error(OCPI_UNABLE_TO_USE_CLIENT_API, f"GET {url} failed: {type(exc).__name__}: {exc}")
     if response.status_code != 200:
         raise _registration_error(OCPI_UNABLE_TO_USE_CLIENT_API, f"GET {url} answered HTTP {response.status_code}")

@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from api.security import create_api_key, hash_secret, new_token
 from chargeledger.settings import Settings
@@ -34,8 +36,23 @@ def make_settings(url: str, **overrides) -> Settings:
     return Settings(**values)
 
 
+_TEMPLATE: dict[str, Path] = {}
+
+
 def migrated_sessionmaker(url: str):
-    upgrade(url)
+    """Sessions on ``url`` at the latest schema. A SQLite file is copied from a database
+    migrated once per test run (running every migration per test costs half a second)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        import shutil
+        import tempfile
+
+        if "db" not in _TEMPLATE:
+            folder = Path(tempfile.mkdtemp(prefix="cl-api-template-"))
+            upgrade(f"sqlite:///{folder / 'template.db'}")
+            _TEMPLATE["db"] = folder / "template.db"
+        shutil.copyfile(_TEMPLATE["db"], url[len("sqlite:///"):])
+    else:
+        upgrade(url)
     return make_sessionmaker(make_engine(url))
 
 
@@ -150,3 +167,79 @@ class ServerThread:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class FakePartner:
+    """A stand-in OCPI eMSP platform (a real FastAPI app, served by :class:`ServerThread`).
+
+    It accepts requests carrying ``token`` (Base64), serves versions and version details
+    with a CDRs receiver, and records the CDRs POSTed to it. ``fail_next`` makes the next
+    N CDR POSTs answer HTTP 503.
+    """
+
+    def __init__(self, token: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.token = token
+        self.seen_auth: list[str] = []
+        self.received: list[dict] = []
+        self.attempts = 0
+        self.fail_next = 0
+        self.headers: list[dict] = []
+        app = FastAPI()
+        base = f"http://127.0.0.1:{self.port}"
+
+        def envelope(data=None, code=1000, status=200, headers=None):
+            body = {"status_code": code, "timestamp": "2026-01-01T00:00:00Z"}
+            if data is not None:
+                body["data"] = data
+            return JSONResponse(body, status_code=status, headers=headers)
+
+        def authorized(request: Request) -> bool:
+            auth = request.headers.get("authorization", "")
+            self.seen_auth.append(auth)
+            import base64 as b64
+
+            return auth == "Token " + b64.b64encode(self.token.encode()).decode()
+
+        @app.get("/ocpi/versions")
+        def versions(request: Request):
+            if not authorized(request):
+                return envelope(code=2000, status=401)
+            return envelope([{"version": "2.1.1", "url": f"{base}/ocpi/2.1.1"},
+                             {"version": "2.2.1", "url": f"{base}/ocpi/2.2.1"}])
+
+        @app.get("/ocpi/2.2.1")
+        def details(request: Request):
+            if not authorized(request):
+                return envelope(code=2000, status=401)
+            return envelope({"version": "2.2.1", "endpoints": [
+                {"identifier": "credentials", "role": "SENDER", "url": f"{base}/ocpi/2.2.1/credentials"},
+                {"identifier": "cdrs", "role": "RECEIVER", "url": f"{base}/ocpi/emsp/2.2.1/cdrs"},
+            ]})
+
+        @app.post("/ocpi/emsp/2.2.1/cdrs")
+        async def receive(request: Request):
+            self.attempts += 1
+            if not authorized(request):
+                return envelope(code=2000, status=401)
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return JSONResponse({"detail": "maintenance"}, status_code=503)
+            raw = await request.body()
+            cdr = json.loads(raw, parse_float=Decimal)
+            self.received.append(cdr)
+            self.headers.append(dict(request.headers))
+            return envelope(status=201, headers={"Location": f"{base}/ocpi/emsp/2.2.1/cdrs/{cdr['id']}"})
+
+        self.app = app
+
+    @property
+    def versions_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ocpi/versions"
+
+    @property
+    def cdrs_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ocpi/emsp/2.2.1/cdrs"
+
+    def serve(self) -> ServerThread:
+        return ServerThread(self.app, self.port)

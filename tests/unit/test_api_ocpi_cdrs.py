@@ -17,9 +17,9 @@ def tok(token: str) -> dict:
     return {"Authorization": "Token " + base64.b64encode(token.encode()).decode()}
 
 
-@pytest.fixture()
-def env(tmp_path):
-    url = f"sqlite:///{tmp_path / 'api.db'}"
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}"
     sm = migrated_sessionmaker(url)
     _, de_token = add_partner(sm, "DE eMSP", [("EMSP", "DE", "8AA")])
     _, fr_token = add_partner(sm, "FR eMSP", [("EMSP", "FR", "XYZ")])

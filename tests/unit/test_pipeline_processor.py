@@ -9,12 +9,16 @@ from storage.models import DeadLetterRecord, EventRecord
 from streams.billing import Billing
 from streams.processor import InRecord, Processor
 from streams.simulate import simulate_traffic
+from streams.tariffs import sample_tariff_json, store_tariff_json
 
 
 @pytest.fixture
 def processor(tmp_path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions.begin() as db:
+        store_tariff_json(db, sample_tariff_json())
     return Processor(make_sessionmaker(make_engine(url)), Billing(Settings(database_url=url)), "g")
 
 
@@ -31,7 +35,7 @@ def test_every_input_is_applied_dead_lettered_or_a_duplicate(processor):
         assert db.query(EventRecord).count() == len(traffic.records)
     assert counters["events_in"] == len(traffic.records)
     assert counters["events_in"] == counters["applied"] + counters["dead_lettered"] + counters["duplicates"]
-    assert counters["dead_lettered"] == 5
+    assert counters["dead_lettered"] == 5, [d.reason for d in letters]
     assert counters["duplicates"] == 2
     reasons = " | ".join(d.reason for d in letters)
     assert "not an event envelope" in reasons

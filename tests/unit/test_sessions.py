@@ -822,3 +822,95 @@ def test_21_transaction_event_assembles_like_201():
     )
     [session] = completed_of(outcomes)
     assert session.ocpp_version == "2.1" and session.total_energy_kwh == Decimal("7.5")  # 9,500 - 2,000 Wh
+
+
+def test_16_meter_values_in_kwh_labelled_as_wh_are_rescaled_and_flagged():
+    # The charger reports kWh figures without a unit (default Wh): "12.5" means 12.5 kWh.
+    _, outcomes = run(
+        start16(503, 0, 10_000),
+        mv16(503, 20, {"value": "12.5"}),
+        mv16(503, 40, {"value": "15.0"}),
+        stop16(503, 60, 20_000),
+    )
+    [session] = completed_of(outcomes)
+    # readings 12.5 - 10 = 2.5 and 15 - 10 = 5 kWh; total 20,000 - 10,000 Wh = 10 kWh
+    assert [r.energy_kwh for r in session.readings] == [0, Decimal("2.5"), 5, 10]
+    assert SessionFlag.UNIT_MISLABELLED.value in session.flags
+    assert SessionFlag.LIFETIME_REGISTER.value not in session.flags
+
+
+def test_201_wh_values_labelled_as_kwh_are_rescaled():
+    tx = "tx-wh-as-kwh"
+    _, outcomes = run(
+        te(tx, 0, 0, "Started", wh=10_000, context="Transaction.Begin"),
+        te(tx, 1, 30, sampled=[{"value": 14_000, "unitOfMeasure": {"unit": "kWh"}}]),  # 14,000 Wh really
+        te(tx, 2, 60, "Ended", wh=18_000, context="Transaction.End"),
+    )
+    [session] = completed_of(outcomes)
+    # 14,000 Wh - 10,000 Wh = 4 kWh at 30 min; 18,000 - 10,000 Wh = 8 kWh total
+    assert [r.energy_kwh for r in session.readings] == [0, 4, 8]
+    assert SessionFlag.UNIT_MISLABELLED.value in session.flags
+
+
+def test_negative_energy_register_is_dead_lettered():
+    _, outcomes = run(start16(504, 0, 0), mv16(504, 10, energy_wh(-5)))
+    assert outcomes[1].kind == "dead_lettered"
+    assert "negative energy register value" in outcomes[1].reason
+    _, outcomes = run(start16(505, 0, -1))
+    assert outcomes[0].reason.startswith("StartTransaction: meterStart:")
+
+
+# ======================================================================================
+# Properties
+# ======================================================================================
+
+
+def test_any_arrival_order_of_201_events_ends_in_the_in_order_content():
+    in_order = _201_in_order("tx-perm")
+    [reference] = completed_of(run(*in_order)[1])
+    for permutation in itertools.permutations(in_order):
+        _, outcomes = run(*permutation)
+        issued = completed_of(outcomes) + corrections_of(outcomes)
+        assert issued, permutation
+        # the last version issued bills exactly what in-order delivery bills
+        assert issued[-1].content_hash() == reference.content_hash()
+        assert issued[-1].total_energy_kwh == Decimal("13")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start_wh=st.integers(min_value=0, max_value=10**9),
+    readings_wh=st.lists(st.integers(min_value=0, max_value=10**9), max_size=8),
+    stop_wh=st.integers(min_value=0, max_value=10**9),
+)
+def test_energy_is_never_negative_and_readings_never_decrease(start_wh, readings_wh, stop_wh):
+    traffic = [start16(1501, 0, start_wh)]
+    traffic += [mv16(1501, 5 * (i + 1), energy_wh(v)) for i, v in enumerate(readings_wh)]
+    traffic.append(stop16(1501, 5 * (len(readings_wh) + 1), stop_wh))
+    _, outcomes = run(*traffic)
+    assert kinds(outcomes) == ["applied"] * len(traffic)
+    [session] = completed_of(outcomes)
+    energies = [r.energy_kwh for r in session.readings]
+    assert session.total_energy_kwh >= 0 and energies[0] == 0
+    assert all(a <= b for a, b in zip(energies, energies[1:]))
+    assert energies[-1] == session.total_energy_kwh
+    # no more than the connector could deliver in the session (400 kW) plus slack per step
+    hours = Decimal(5 * (len(readings_wh) + 1)) / 60
+    assert session.total_energy_kwh <= Decimal(400) * hours + Decimal("0.5") * (len(readings_wh) + 1)
+
+
+def test_16_transaction_data_in_kwh_labelled_as_wh_is_rescaled_with_the_meter_values():
+    stop = stop16(506, 60, 20_000)
+    stop = stop.model_copy(update={"payload": {**stop.payload, "transactionData": [
+        {"timestamp": iso(0), "sampledValue": [{"value": "10.0", "context": "Transaction.Begin"}]},
+        {"timestamp": iso(60), "sampledValue": [{"value": "20.0", "context": "Transaction.End"}]}]}})
+    _, outcomes = run(start16(506, 0, 10_000), mv16(506, 30, {"value": "16.0"}), stop)
+    [session] = completed_of(outcomes)
+    # every sampled value is kWh labelled (by default) as Wh: 16 - 10 = 6 kWh at 30 min;
+    # 20,000 - 10,000 Wh = 10 kWh in total
+    assert [r.energy_kwh for r in session.readings] == [0, 6, 10]
+    assert SessionFlag.UNIT_MISLABELLED.value in session.flags

@@ -182,3 +182,26 @@ def test_every_cdr_on_either_side_gets_exactly_one_class():
     s = rec.summary()
     assert s["class"].tolist() == list(CLASSES)
     assert s["count"].sum() == len(rec.lines) == 8
+
+
+def test_nearest_start_rounds_give_the_same_pairs_as_the_exact_method(monkeypatch):
+    # the bounded-memory method used when an EVSE has very many unmatched CDRs
+    import settlement.reconcile as r
+
+    monkeypatch.setattr(r, "EXACT_CANDIDATE_LIMIT", 0)
+    ours = [cdr("O1", evse="E1", start=T0), cdr("O2", evse="E1", start=T0 + timedelta(hours=3)),
+            cdr("O3", evse="E1", start=T0 + timedelta(hours=6))]
+    partner = [cdr("P2", evse="E1", start=T0 + timedelta(hours=3, seconds=10)),
+               cdr("P1", evse="E1", start=T0 + timedelta(seconds=5)),
+               cdr("P3", evse="E1", start=T0 + timedelta(hours=6, seconds=30), kwh="30")]  # other energy
+    rec = run(ours, partner)
+    pairs = {(o, p) for o, p in zip(rec.lines["our_cdr_id"], rec.lines["partner_cdr_id"]) if o and p}
+    assert pairs == {("O1", "P1"), ("O2", "P2")}
+    assert classes(rec, "ours")["O3"] == "missing_at_partner"
+
+
+def test_reservation_cdrs_without_an_evse_match_by_id_only():
+    # evse_id "#NA": a reservation that never became a session (mod_cdrs CdrLocation)
+    rec = run([cdr("R1", evse="#NA"), cdr("R2", evse="#NA")], [cdr("R9", evse="#NA")])
+    assert classes(rec, "ours") == {"R1": "missing_at_partner", "R2": "missing_at_partner"}
+    assert classes(rec, "partner") == {"R9": "missing_at_us"}

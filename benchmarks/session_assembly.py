@@ -1,0 +1,97 @@
+"""Session assembly throughput (pure, in memory): envelopes/s through SessionAssembler.apply.
+
+Usage: PYTHONPATH=. python benchmarks/session_assembly.py [--sessions 2000] [--values 30]
+
+Builds realistic traffic (half OCPP 1.6 Start/MeterValues/Stop, half 2.0.1
+TransactionEvent), validates and assembles it, and prints envelopes/s, the time for schema
+validation alone, and the time per completed session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime, timedelta, timezone
+
+from schemas.envelope import EventEnvelope
+from schemas.ocpp import validate_call
+from sessions import SessionAssembler
+
+T0 = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def traffic(sessions: int, values: int) -> list[EventEnvelope]:
+    out: list[EventEnvelope] = []
+    for n in range(sessions):
+        cp = f"CP-{n % 500:04d}"
+        start = T0 + timedelta(minutes=n)
+        wh = 1_000_000 + n * 100
+
+        def env(action: str, payload: dict, ts: datetime, version: str, response: dict | None = None,
+                _n: int = n) -> EventEnvelope:
+            return EventEnvelope(charge_point_id=cp, ocpp_version=version, action=action,
+                                 message_id=f"{_n}-{len(out)}", received_at=ts + timedelta(seconds=1),
+                                 payload=payload, response=response)
+
+        if n % 2 == 0:
+            out.append(env("StartTransaction", {"connectorId": 1, "idTag": "TAG", "meterStart": wh,
+                                                "timestamp": _iso(start)}, start, "1.6",
+                           {"transactionId": n, "idTagInfo": {"status": "Accepted"}}))
+            for i in range(1, values + 1):
+                ts = start + timedelta(minutes=i)
+                out.append(env("MeterValues", {"connectorId": 1, "transactionId": n, "meterValue": [
+                    {"timestamp": _iso(ts), "sampledValue": [
+                        {"value": str(wh + i * 180), "unit": "Wh"},
+                        {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"}]}]}, ts, "1.6"))
+            end = start + timedelta(minutes=values + 1)
+            out.append(env("StopTransaction", {"transactionId": n, "meterStop": wh + (values + 1) * 180,
+                                               "timestamp": _iso(end), "reason": "EVDisconnected"}, end, "1.6"))
+        else:
+            tx = f"tx-{n}"
+            for i in range(values + 2):
+                ts = start + timedelta(minutes=i)
+                kind = "Started" if i == 0 else "Ended" if i == values + 1 else "Updated"
+                payload = {"eventType": kind, "timestamp": _iso(ts), "triggerReason": "MeterValuePeriodic",
+                           "seqNo": i, "transactionInfo": {"transactionId": tx, "chargingState": "Charging"},
+                           "meterValue": [{"timestamp": _iso(ts), "sampledValue": [
+                               {"value": wh + i * 180.5, "unitOfMeasure": {"unit": "Wh"}}]}]}
+                if kind == "Started":
+                    payload["evse"] = {"id": 1, "connectorId": 1}
+                out.append(env("TransactionEvent", payload, ts, "2.0.1"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--values", type=int, default=30)
+    args = parser.parse_args()
+    envelopes = traffic(args.sessions, args.values)
+
+    began = time.perf_counter()
+    for e in envelopes:
+        validate_call(e.ocpp_version, e.action, e.payload)
+    validation_s = time.perf_counter() - began
+
+    assembler = SessionAssembler()
+    began = time.perf_counter()
+    completed = 0
+    for e in envelopes:
+        outcome = assembler.apply(e)
+        completed += len(outcome.completed)
+    total_s = time.perf_counter() - began
+
+    print(f"envelopes            {len(envelopes)}")
+    print(f"sessions completed   {completed}")
+    print(f"outcomes             {dict(assembler.counts)}")
+    print(f"validation only      {len(envelopes) / validation_s:,.0f} envelopes/s")
+    print(f"validate + assemble  {len(envelopes) / total_s:,.0f} envelopes/s ({total_s:.2f} s)")
+    print(f"per session          {total_s / max(completed, 1) * 1000:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

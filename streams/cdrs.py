@@ -1,0 +1,123 @@
+"""From a completed session to the OCPI CDR documents the pipeline issues.
+
+Pure: a CDR is a function of the completed session (itself a fold of the session's
+events), the tariff version and the location, so reprocessing yields byte-identical JSON.
+No wall-clock time goes in: ``last_updated`` is the session's end (the time of the event
+that completed it).
+
+* :func:`cdr_token_for`: OCPI CdrToken (mod_cdrs 3.4.3) from the OCPP id tag. Our tokens
+  are eMSP contract ids ``<country code><party id>...`` (e.g. ``NLTNMC00012345``): the
+  first five characters name the eMSP. A tag without that shape (a local RFID card) is
+  attributed to ourselves (settings.country_code / party_id) as an OTHER token.
+* :func:`cdr_location_for`: OCPI CdrLocation (mod_cdrs 3.4.2) of the charge point's EVSE at
+  the configured location.
+* :func:`session_cdrs`: the CDR of a session version, and for a correction (version >= 1)
+  first the credit CDR of the version it replaces (mod_cdrs "Credit CDRs": same session,
+  negated costs, ``credit_reference_id`` = the replaced id).
+"""
+
+from __future__ import annotations
+
+import re
+
+from chargeledger.settings import Settings
+from pricing import build_cdr, credit_cdr, price_session
+from schemas.ocpi import (
+    AuthMethod,
+    Cdr,
+    CdrLocation,
+    CdrToken,
+    ConnectorFormat,
+    ConnectorType,
+    GeoLocation,
+    PowerType,
+    Tariff,
+    TokenType,
+)
+from sessions import CompletedSession
+
+_EMSP_PREFIX = re.compile(r"^([A-Z]{2})([A-Z0-9]{3})")
+
+#: The demo's location (an OCPI Location would come from the locations module).
+LOCATION_ADDRESS = {"name": "chargeledger depot", "address": "Stationsplein 1", "city": "Amsterdam",
+                    "postal_code": "1012AB", "country": "NLD"}
+LOCATION_COORDINATES = GeoLocation(latitude="52.37892", longitude="4.90060")
+
+
+def emsp_of_token(uid: str | None) -> tuple[str, str] | None:
+    """(country code, party id) of the eMSP that issued a contract-id token, else None."""
+    if not uid:
+        return None
+    match = _EMSP_PREFIX.match(uid.upper())
+    if match is None:
+        return None
+    return match.group(1), match.group(2)
+
+
+def cdr_token_for(id_tag: str | None, settings: Settings) -> CdrToken:
+    uid = (id_tag or "UNKNOWN")[:36]
+    emsp = emsp_of_token(uid)
+    if emsp is None:
+        return CdrToken(country_code=settings.country_code, party_id=settings.party_id, uid=uid,
+                        type=TokenType.OTHER, contract_id=uid)
+    return CdrToken(country_code=emsp[0], party_id=emsp[1], uid=uid, type=TokenType.RFID, contract_id=uid)
+
+
+def evse_uid_for(charge_point_id: str, evse_id: int | None) -> str:
+    return f"{charge_point_id}-{evse_id or 1}"[-36:]
+
+
+def cdr_location_for(session: CompletedSession, settings: Settings) -> CdrLocation:
+    evse = session.evse_id or 1
+    cp = re.sub(r"[^A-Za-z0-9]", "", session.charge_point_id).upper()
+    return CdrLocation(
+        id=settings.location_id,
+        coordinates=LOCATION_COORDINATES,
+        evse_uid=evse_uid_for(session.charge_point_id, session.evse_id),
+        # eMI3 EVSE id: <country>*<operator>*E<power outlet id>
+        evse_id=f"{settings.country_code}*{settings.party_id}*E{cp}*{evse}"[:48],
+        connector_id=str(session.connector_id or 1),
+        connector_standard=ConnectorType.IEC_62196_T2,
+        connector_format=ConnectorFormat.SOCKET,
+        connector_power_type=PowerType.AC_3_PHASE,
+        **LOCATION_ADDRESS,
+    )
+
+
+def session_cdr(session: CompletedSession, tariff: Tariff, settings: Settings) -> Cdr:
+    """The CDR of this version of the session, priced with ``tariff``."""
+    priced = price_session(
+        session.readings,
+        tariff,
+        time_zone=settings.location_time_zone,
+        session_start=session.start,
+        session_end=session.end,
+    )
+    return build_cdr(
+        priced,
+        id=session.cdr_id,
+        country_code=settings.country_code,
+        party_id=settings.party_id,
+        session_id=session.ocpi_session_id,
+        start_date_time=session.start,
+        end_date_time=session.end,
+        cdr_token=cdr_token_for(session.id_tag, settings),
+        auth_method=AuthMethod.AUTH_REQUEST,
+        cdr_location=cdr_location_for(session, settings),
+        tariff=tariff,
+        last_updated=session.end,
+        remark=session.remark,
+    )
+
+
+def credit_for(replaced: Cdr, session: CompletedSession) -> Cdr:
+    """The credit CDR cancelling ``replaced`` (its last_updated: the later of the replaced
+    CDR's and the corrected session's end, both from the events)."""
+    assert session.credit_cdr_id is not None
+    return credit_cdr(replaced, id=session.credit_cdr_id,
+                      last_updated=max(replaced.last_updated, session.end))
+
+
+def cdr_json(cdr: Cdr) -> str:
+    """The bytes we publish and store (OCPI JSON, exact numbers, no None fields)."""
+    return cdr.model_dump_json()
