@@ -268,6 +268,17 @@ def _side_status(side: _Side, credit_ref_ids: np.ndarray, other_keys: np.ndarray
     return _SideStatus(status, note)
 
 
+def _credited_elsewhere(side: _Side, rows: np.ndarray, other: _Side, other_st: _SideStatus, who: str) -> np.ndarray:
+    """Notes for missing CDRs that the other side has, but credited (so not payable there)."""
+    note = np.full(len(rows), None, dtype=object)
+    credited = np.flatnonzero(other_st.status == _CREDITED)
+    if len(credited) and len(rows):
+        pos = pd.Index(other.key[credited]).get_indexer(side.key[rows])
+        for i in np.flatnonzero(pos >= 0):
+            note[i] = f"{who} credited this CDR ({other_st.note[credited[pos[i]]]})"
+    return note
+
+
 def _empty_pairs() -> pd.DataFrame:
     return pd.DataFrame({"row_a": pd.Series(dtype=np.int64), "row_b": pd.Series(dtype=np.int64)})
 
@@ -519,9 +530,11 @@ def reconcile(
     missing_a = np.setdiff1d(rest_a, fp_a, assume_unique=True)
     missing_b = np.setdiff1d(rest_b, fp_b, assume_unique=True)
     if len(missing_a):
-        parts.append(_side_lines(a, missing_a, "ours", MISSING_AT_PARTNER, None, inv_a))
+        parts.append(_side_lines(a, missing_a, "ours", MISSING_AT_PARTNER,
+                                 _credited_elsewhere(a, missing_a, b, st_b, "the partner"), inv_a))
     if len(missing_b):
-        parts.append(_side_lines(b, missing_b, "partner", MISSING_AT_US, None, inv_b))
+        parts.append(_side_lines(b, missing_b, "partner", MISSING_AT_US,
+                                 _credited_elsewhere(b, missing_b, a, st_a, "we"), inv_b))
 
     # 3. compare pairs
     a_dur = (a.end[ra] - a.start[ra]) // 1_000_000_000

@@ -321,3 +321,53 @@ def load_statement(session: Session, statement_id: str) -> tuple[SettlementState
     if content_hash(content) != row.content_hash:
         raise StatementError(f"statement {statement_id}: content does not match its hash")
     return row, content
+
+
+# ---------------------------------------------------------------- queries (for the API)
+
+
+def list_runs(session: Session, *, contract_id: str | None = None, period: str | None = None,
+              party: str | None = None) -> list[SettlementRun]:
+    """Reconciliation runs, newest first, optionally for one contract / period / party."""
+    q = select(SettlementRun)
+    if contract_id:
+        q = q.where(SettlementRun.contract_id == contract_id)
+    if period:
+        q = q.where(SettlementRun.period == period)
+    if party:
+        q = q.where((SettlementRun.party == party) | (SettlementRun.counterparty == party))
+    return list(session.scalars(q.order_by(SettlementRun.created_at.desc())))
+
+
+def run_classes(session: Session, run_id: str) -> list[SettlementRunClass]:
+    """Counts and money per class of a run (every class, in the order of CLASSES)."""
+    rows = {r.cls: r for r in session.scalars(select(SettlementRunClass).where(SettlementRunClass.run_id == run_id))}
+    return [rows[c] for c in CLASSES if c in rows]
+
+
+def run_results(session: Session, run_id: str, *, cls: str | None = None, offset: int = 0,
+                limit: int = 100) -> tuple[list[SettlementResult], int]:
+    """One page of a run's stored lines (optionally of one class) and the total count."""
+    from sqlalchemy import func
+
+    q = select(SettlementResult).where(SettlementResult.run_id == run_id)
+    if cls:
+        q = q.where(SettlementResult.cls == cls)
+    total = session.scalar(select(func.count()).select_from(q.subquery()))
+    page = session.scalars(q.order_by(SettlementResult.pk).offset(offset).limit(limit))
+    return list(page), int(total or 0)
+
+
+def list_statements(session: Session, *, party: str | None = None, period: str | None = None) -> list[SettlementStatement]:
+    """Issued statements, oldest first, where ``party`` is either side (or the hub)."""
+    q = select(SettlementStatement)
+    if party:
+        q = q.where((SettlementStatement.party == party) | (SettlementStatement.counterparty == party))
+    if period:
+        q = q.where(SettlementStatement.period == period)
+    return list(session.scalars(q.order_by(SettlementStatement.issued_at)))
+
+
+def statement_totals(session: Session, statement_id: str) -> list[SettlementStatementTotal]:
+    q = select(SettlementStatementTotal).where(SettlementStatementTotal.statement_id == statement_id)
+    return list(session.scalars(q.order_by(SettlementStatementTotal.currency, SettlementStatementTotal.party)))

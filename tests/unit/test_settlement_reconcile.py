@@ -205,3 +205,13 @@ def test_reservation_cdrs_without_an_evse_match_by_id_only():
     rec = run([cdr("R1", evse="#NA"), cdr("R2", evse="#NA")], [cdr("R9", evse="#NA")])
     assert classes(rec, "ours") == {"R1": "missing_at_partner", "R2": "missing_at_partner"}
     assert classes(rec, "partner") == {"R9": "missing_at_us"}
+
+
+def test_a_cdr_the_partner_credited_is_missing_at_partner_with_a_note():
+    # we still bill A; the partner holds A and its credit A-C, so A is not payable for them
+    partner = [cdr("A"), cdr("A-C", excl="-10.00", incl="-12.10", credit=True, credit_reference_id="A")]
+    rec = run([cdr("A")], partner)
+    assert classes(rec, "ours") == {"A": "missing_at_partner"}
+    assert classes(rec, "partner") == {"A": "credited", "A-C": "credited"}
+    note = rec.lines.loc[rec.lines["side"] == "ours", "note"].item()
+    assert note == "the partner credited this CDR (credited by A-C)"
