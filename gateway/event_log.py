@@ -34,12 +34,13 @@ class KafkaEventLog:
     """aiokafka producer with ``acks=all`` and idempotence; every send is awaited."""
 
     def __init__(self, bootstrap: str, events_topic: str, dlq_topic: str, *, timeout_s: float = 10.0,
-                 linger_ms: int = 2) -> None:
+                 linger_ms: int = 2, max_batch_size: int = 512 * 1024) -> None:
         self.events_topic = events_topic
         self.dlq_topic = dlq_topic
         self._bootstrap = bootstrap
         self._timeout_s = timeout_s
         self._linger_ms = linger_ms
+        self._max_batch_size = max_batch_size
         self._producer = None
 
     async def start(self) -> None:
@@ -50,6 +51,10 @@ class KafkaEventLog:
             acks="all",
             enable_idempotence=True,
             linger_ms=self._linger_ms,
+            # aiokafka appends to one open batch per partition and makes every sender
+            # wait while a full batch drains (one request in flight with idempotence):
+            # small batches turn thousands of concurrent sends into a retry storm.
+            max_batch_size=self._max_batch_size,
             request_timeout_ms=int(self._timeout_s * 1000),
             client_id="chargeledger-gateway",
         )

@@ -41,9 +41,16 @@ class ChargePointRegistry:
         """Bulk registration (benchmarks, fleet imports); replaces existing passwords."""
         now = datetime.now(timezone.utc)
         with self._sessions.begin() as db:
+            existing = set(db.scalars(select(GatewayChargePoint.charge_point_id).where(
+                GatewayChargePoint.charge_point_id.in_(list(credentials)))))
             for cp_id, password in credentials.items():
-                db.merge(GatewayChargePoint(charge_point_id=cp_id, password_hash=hash_password(password, n=scrypt_n),
-                                            enabled=True, created_at=now, updated_at=now))
+                hashed = hash_password(password, n=scrypt_n)
+                if cp_id in existing:
+                    db.execute(update(GatewayChargePoint).where(GatewayChargePoint.charge_point_id == cp_id)
+                               .values(password_hash=hashed, enabled=True, updated_at=now))
+                else:
+                    db.add(GatewayChargePoint(charge_point_id=cp_id, password_hash=hashed, enabled=True,
+                                              created_at=now, updated_at=now))
 
     def set_enabled(self, charge_point_id: str, enabled: bool) -> bool:
         with self._sessions.begin() as db:

@@ -57,6 +57,7 @@ def _validator(ocpp_version: str, action: str, response: bool):
         return None
 
 
+@lru_cache(maxsize=4096)
 def has_schema(ocpp_version: str, action: str) -> bool:
     """True when OCPP ``ocpp_version`` defines ``action`` (a request schema exists)."""
     return action in known_actions(ocpp_version)

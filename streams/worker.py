@@ -266,5 +266,24 @@ class Worker:
         return self.stats
 
 
+async def publish_outbox(settings: Settings, sessions) -> int:
+    """Produce every CDR and dead letter not yet published (for batch commands such as
+    ``chargeledger rerate``); returns the number of CDRs produced."""
+    worker = Worker(settings, sessions=sessions, handler=_NoHandler())
+    worker.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True,
+                                       acks="all")
+    await worker.producer.start()
+    try:
+        await worker._publish_outbox()  # noqa: SLF001
+    finally:
+        await worker.producer.stop()
+    return worker.stats.cdrs_published
+
+
+class _NoHandler:
+    def handle(self, db, envelope):  # pragma: no cover - never consumes
+        raise NotImplementedError
+
+
 async def run_worker(settings: Settings, **kwargs) -> WorkerStats:
     return await Worker(settings).run(**kwargs)
