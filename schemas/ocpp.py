@@ -8,8 +8,10 @@ Entry point: :func:`validate_call` ``(ocpp_version, action, payload) -> model | 
 2. Unambiguous field variants that real chargers send are rewritten first (see
    :mod:`schemas.ocpp16` and :mod:`schemas.ocpp201` for the accepted and rejected ones).
 3. The payload is validated against the OCA JSON schema (``jsonschema``; one compiled
-   validator per schema, cached). The first, most relevant violation becomes the reason,
-   e.g. ``StartTransaction: meterStart: 'abc' is not of type 'integer'``.
+   validator per schema, cached; a compiled fast check of the same schema,
+   :mod:`schemas.ocpp_fastcheck`, confirms valid payloads first, and ``jsonschema`` decides
+   every payload it refuses). The most relevant violation becomes the reason, e.g.
+   ``StartTransaction: meterStart: 'abc' is not of type 'integer'``.
 4. For the actions we bill on the payload is parsed into an exact pydantic model
    (Decimal values, UTC timestamps): 1.6 StartTransaction / MeterValues / StopTransaction,
    2.0.1 and 2.1 TransactionEvent. Every other known action (BootNotification, Heartbeat,
@@ -33,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import ocpp16, ocpp201
 from schemas.ocpp_base import InvalidMessage, json_path
+from schemas.ocpp_fastcheck import Check, compile_schema
 
 __all__ = [
     "InvalidMessage",
@@ -86,14 +89,17 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
 
 
 @lru_cache(maxsize=None)
-def _validator(version: str, file_name: str) -> Any:
-    """The compiled validator of one OCA schema (cached: one per schema file)."""
+def _validator(version: str, file_name: str) -> tuple[Any, Check | None]:
+    """The compiled validators of one OCA schema (cached: one pair per schema file):
+    ``jsonschema``'s (the authority, writes reasons) and the fast yes-check of
+    :mod:`schemas.ocpp_fastcheck` (None when the schema uses keywords it does not know)."""
     path = resources.files("ocpp") / _SCHEMA_DIRS[version] / "schemas" / file_name
     schema = json.loads(path.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
+    fast = compile_schema(schema, draft4=cls is jsonschema.Draft4Validator)
     if "definitions" in schema:
         schema = _inline_refs(schema, schema["definitions"])
-    return cls(schema)
+    return cls(schema), fast
 
 
 def _check_version_and_action(ocpp_version: str, action: str, response: bool) -> str:
@@ -138,11 +144,11 @@ def _validate(
             payload = module.normalize_call(action, payload)
         except InvalidMessage as exc:
             raise InvalidMessage(f"{action}: {exc.reason}") from None
-    validator = _validator(ocpp_version, file_name)
-    if not validator.is_valid(payload):
+    validator, fast = _validator(ocpp_version, file_name)
+    if fast is None or not fast(payload):
         error = best_match(validator.iter_errors(payload))
-        assert error is not None
-        raise InvalidMessage(_schema_reason(action, error))
+        if error is not None:
+            raise InvalidMessage(_schema_reason(action, error))
     model = models.get(action)
     if model is None:
         return None

@@ -1,0 +1,112 @@
+"""The compiled fast check agrees with jsonschema (the authority) on valid and broken payloads."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.ocpp import _SCHEMA_DIRS, _schema_files, _validator
+
+T = "2026-11-02T08:00:00Z"
+
+BASES = {
+    ("1.6", "StartTransaction.json"): {"connectorId": 1, "idTag": "04A2B3C4D5", "meterStart": 1000, "timestamp": T,
+                                       "reservationId": 3},
+    ("1.6", "MeterValues.json"): {"connectorId": 1, "transactionId": 5, "meterValue": [
+        {"timestamp": T, "sampledValue": [{"value": "12.5", "unit": "kWh", "measurand": "Energy.Active.Import.Register",
+                                           "phase": "L1", "context": "Sample.Periodic", "location": "Outlet",
+                                           "format": "Raw"}]}]},
+    ("1.6", "StopTransaction.json"): {"transactionId": 5, "meterStop": 2000, "timestamp": T, "reason": "Local",
+                                      "idTag": "X", "transactionData": [
+                                          {"timestamp": T, "sampledValue": [{"value": "2000"}]}]},
+    ("1.6", "StatusNotification.json"): {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
+                                         "timestamp": T, "info": "ok"},
+    ("2.0.1", "TransactionEventRequest.json"): {
+        "eventType": "Started", "timestamp": T, "triggerReason": "Authorized", "seqNo": 0, "offline": False,
+        "numberOfPhasesUsed": 3, "cableMaxCurrent": 32,
+        "transactionInfo": {"transactionId": "tx-1", "chargingState": "Charging", "remoteStartId": 1},
+        "evse": {"id": 1, "connectorId": 1}, "idToken": {"idToken": "abc", "type": "ISO14443"},
+        "meterValue": [{"timestamp": T, "sampledValue": [
+            {"value": 12.5, "context": "Transaction.Begin", "measurand": "Energy.Active.Import.Register",
+             "phase": "L2", "unitOfMeasure": {"unit": "kWh", "multiplier": 0}}]}],
+        "customData": {"vendorId": "acme", "x": 1}},
+    ("2.1", "TransactionEventRequest.json"): {
+        "eventType": "Updated", "timestamp": T, "triggerReason": "MeterValuePeriodic", "seqNo": 4,
+        "transactionInfo": {"transactionId": "tx-1", "chargingState": "SuspendedEV"},
+        "meterValue": [{"timestamp": T, "sampledValue": [{"value": 1, "unitOfMeasure": {"unit": "Wh"}}]}]},
+    ("2.0.1", "MeterValuesRequest.json"): {"evseId": 0, "meterValue": [{"timestamp": T, "sampledValue": [{"value": 5}]}]},
+    ("2.0.1", "BootNotificationRequest.json"): {"reason": "PowerUp", "chargingStation": {
+        "model": "M", "vendorName": "V", "modem": {"iccid": "1"}}},
+}
+
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([1.0, 0.5, Decimal("2"), Decimal("2.5"), "", "x" * 40, "Charging", "kWh", "Started", [], {}]),
+    st.text(max_size=25), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _paths(value, prefix + (index,))
+
+
+def _agree(version, file_name, payload):
+    validator, fast = _validator(version, file_name)
+    assert fast is not None
+    assert fast(payload) == validator.is_valid(payload), payload
+
+
+def test_the_fast_check_covers_the_messages_we_receive():
+    for version, file_name in BASES:
+        assert _validator(version, file_name)[1] is not None
+
+
+@pytest.mark.parametrize("version", sorted(_SCHEMA_DIRS))
+def test_fast_check_agrees_on_trivial_payloads_for_every_schema(version):
+    for file_name in sorted(_schema_files(version)):
+        validator, fast = _validator(version, file_name)
+        if fast is None:
+            continue
+        for payload in ({}, {"unexpected": 1}, [], None, "x", 1, {"customData": {"vendorId": "v"}}):
+            assert fast(payload) == validator.is_valid(payload), (file_name, payload)
+
+
+@pytest.mark.parametrize("key", sorted(BASES))
+def test_bases_are_valid(key):
+    assert _validator(*key)[0].is_valid(BASES[key])
+    _agree(*key, BASES[key])
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_fast_check_agrees_with_jsonschema_on_mutated_payloads(data):
+    key = data.draw(st.sampled_from(sorted(BASES)))
+    payload = copy.deepcopy(BASES[key])
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = [p for p in _paths(payload) if p]
+        if not paths:
+            break
+        path = data.draw(st.sampled_from(paths))
+        parent = payload
+        for part in path[:-1]:
+            parent = parent[part]
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "replace":
+            parent[path[-1]] = data.draw(ODD_VALUES)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, dict):
+            parent[data.draw(st.text(min_size=1, max_size=8))] = data.draw(ODD_VALUES)
+        else:
+            parent.append(data.draw(ODD_VALUES))
+    _agree(*key, payload)
