@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 "INSERT INTO cdrs (country_code, party_id, id, start_date_time, end_date_time, currency, "
                 "total_cost_excl_vat, total_cost_incl_vat, total_energy, credit, emsp_country_code, emsp_party_id, "
                 "location_id, evse_uid, tariff_id, last_updated, cdr_json, content_hash, published) "
-                "SELECT 'NL', 'CLG', 'NEW' || g, now(), now(), 'EUR', 1.2345, 1.4937, 3.5, false, 'DE', 'E03', "
+                f"SELECT 'NL', 'CLG', 'N{uuid.uuid4().hex[:8]}-' || g, now(), now(), 'EUR', 1.2345, 1.4937, 3.5, false, 'DE', 'E03', "
                 "'LOC0001', 'LOC0001-E1', 'T1', now(), '{}', repeat('0', 64), true FROM generate_series(1, 1000) g")
         for label in ("after 1,000 new CDRs (incremental)", "and once more (cached)"):
             t0 = time.perf_counter()
