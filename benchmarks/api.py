@@ -195,6 +195,24 @@ async def run_load(port: int, clients: int, requests: int, make_request) -> tupl
     return latencies, errors
 
 
+def cpu_seconds(root_pid: int) -> float:
+    """user+system CPU of a process and its children (the uvicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [root_pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{root_pid}/task/{root_pid}/children").read_text().split()]
+    except OSError:
+        pass
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -295,14 +313,16 @@ def main(argv: list[str] | None = None) -> int:
         ]
         print(f"\n{args.clients} concurrent clients, {args.requests} requests per scenario, "
               f"API with {args.workers} worker process(es)")
-        print(f"{'scenario':40} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>8} {'errors':>7}")
+        print(f"{'scenario':40} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>8} {'errors':>7} "
+              f"{'server CPU ms/req':>18}")
         for label, make in scenarios:
             asyncio.run(run_load(args.port, args.clients, min(200, args.requests), make))  # warm-up
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), cpu_seconds(server.pid)
             latencies, errors = asyncio.run(run_load(args.port, args.clients, args.requests, make))
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, cpu_seconds(server.pid) - cpu0
             print(f"{label:40} {pct(latencies, 50):8.1f} {pct(latencies, 99):8.1f} {max(latencies):8.1f} "
-                  f"{len(latencies) / wall:8.0f} {errors:7d}")
+                  f"{len(latencies) / wall:8.0f} {errors:7d} {cpu * 1000 / len(latencies):18.2f}")
+        print(f"(load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
         # New CDRs arrive: the cached report is brought up to date from the new rows only.
         import psycopg
