@@ -69,6 +69,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.http_client = httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
     app.state.report_cache = None
+    from api.ocpi.cdrs import CountCache
+
+    app.state.cdr_count_cache = CountCache()
 
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)

@@ -29,9 +29,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, cast, func, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
+from api.jsonutil import dumps
 from storage.models import CdrRecord
 
 PERIODS = ("day", "week", "month", "total")
@@ -276,25 +277,28 @@ class ReportCache:
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[ReportQuery, tuple[Any, float, dict]] = {}
+        self._entries: dict[ReportQuery, tuple[Any, float, dict, bytes]] = {}
         self._locks: dict[ReportQuery, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, db: Session, q: ReportQuery) -> dict:
+    def get(self, db: Session, q: ReportQuery) -> tuple[dict, bytes]:
+        """(report, its JSON bytes) for ``q``, computed at most once per data version and TTL."""
         if self.ttl_s <= 0:
-            return build_report(db, q)
+            report = build_report(db, q)
+            return report, dumps(report).encode("utf-8")
         version = data_version(db)
         entry = self._entries.get(q)
         if entry and entry[0] == version and time.monotonic() - entry[1] < self.ttl_s:
-            return entry[2]
+            return entry[2], entry[3]
         with self._guard:
             lock = self._locks.setdefault(q, threading.Lock())
         with lock:
             entry = self._entries.get(q)
             if entry and entry[0] == version and time.monotonic() - entry[1] < self.ttl_s:
-                return entry[2]
+                return entry[2], entry[3]
             report = build_report(db, q)
+            rendered = dumps(report).encode("utf-8")
             if len(self._entries) > 1000:
                 self._entries.clear()
-            self._entries[q] = (version, time.monotonic(), report)
-            return report
+            self._entries[q] = (version, time.monotonic(), report, rendered)
+            return report, rendered

@@ -182,20 +182,26 @@ def ocpi_client(
     if not candidates:
         raise _unauthorized("Authorization header must be 'Token <Base64 of your credentials token>'")
     for token, was_base64 in candidates:
-        partner = db.execute(select(Partner).where(Partner.token_hash == hash_secret(token))).scalar_one_or_none()
-        if partner is None or partner.status == PARTNER_UNREGISTERED:
+        rows = db.execute(
+            select(Partner.id, Partner.name, Partner.status, Partner.token_kind, Partner.allow_plain_token,
+                   PartnerRole.role, PartnerRole.country_code, PartnerRole.party_id)
+            .outerjoin(PartnerRole, PartnerRole.partner_id == Partner.id)
+            .where(Partner.token_hash == hash_secret(token))
+            .order_by(PartnerRole.id)
+        ).all()
+        if not rows or rows[0].status == PARTNER_UNREGISTERED:
             continue
-        if not was_base64 and not partner.allow_plain_token:
+        first = rows[0]
+        if not was_base64 and not first.allow_plain_token:
             raise _unauthorized(
                 "Credentials token must be Base64-encoded in the Authorization header (OCPI 2.2.1)"
             )
-        roles = db.execute(select(PartnerRole).where(PartnerRole.partner_id == partner.id)).scalars().all()
         client = OcpiClient(
-            partner_id=partner.id,
-            name=partner.name,
-            token_kind=partner.token_kind,
-            status=partner.status,
-            roles=tuple(PartyRole(r.role, r.country_code, r.party_id) for r in roles),
+            partner_id=first.id,
+            name=first.name,
+            token_kind=first.token_kind,
+            status=first.status,
+            roles=tuple(PartyRole(r.role, r.country_code, r.party_id) for r in rows if r.role is not None),
         )
         request.state.ocpi_client = client
         request.state.ocpi_token = token

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from schemas.ocpi import (
     CdrDimensionType,
@@ -31,6 +31,7 @@ from .restrictions import (
     PeriodContext,
     active_element_for,
     compile_tariff,
+    restrictions_hold,
     zone_for,
 )
 
@@ -53,6 +54,14 @@ _ENERGY = TariffDimensionType.ENERGY
 _TIME = TariffDimensionType.TIME
 _PARKING = TariffDimensionType.PARKING_TIME
 _FLAT = TariffDimensionType.FLAT
+_CDR_ENERGY = CdrDimensionType.ENERGY
+_CDR_TIME = CdrDimensionType.TIME
+_CDR_PARKING = CdrDimensionType.PARKING_TIME
+_CDR_RESERVATION = CdrDimensionType.RESERVATION_TIME
+_CDR_MAX_POWER = CdrDimensionType.MAX_POWER
+_CDR_MIN_POWER = CdrDimensionType.MIN_POWER
+_CDR_MAX_CURRENT = CdrDimensionType.MAX_CURRENT
+_CDR_MIN_CURRENT = CdrDimensionType.MIN_CURRENT
 
 
 class PricingError(ValueError):
@@ -80,8 +89,7 @@ RESERVATION_GROUP = "reservation"
 GROUPS = (FIXED_GROUP, ENERGY_GROUP, TIME_GROUP, PARKING_GROUP, RESERVATION_GROUP)
 
 
-@dataclass(frozen=True, slots=True)
-class BreakdownLine:
+class BreakdownLine(NamedTuple):
     """One line of the audit trail: what priced which quantity, for how much.
 
     ``kind`` is "period" (a period's quantity of one dimension), "step_size" (the
@@ -134,13 +142,14 @@ class Finding:
         return f"{self.code}: {where}{self.message}"
 
 
-@dataclass(slots=True)
+@dataclass
 class PricedSession:
     """A priced session: the periods, every OCPI total (rounded, rule 9), the breakdown.
 
     Totals are ``Price`` (excl_vat, incl_vat) rounded to 4 decimals ROUND_HALF_UP, each
     the rounding of its exact sum (``exact`` keeps the unrounded values). ``total_cost``
     is bounded by the tariff's min/max price; the group totals are not (rule 8).
+    ``lines`` is the breakdown (built when first read: pricing keeps compact records).
     """
 
     currency: str
@@ -158,10 +167,26 @@ class PricedSession:
     total_time: Decimal
     total_parking_time: Decimal
     total_reservation_time: Decimal
-    lines: list[BreakdownLine]
     findings: list[Finding]
     exact: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     tariff_alt_text: list[Any] = field(default_factory=list)
+    #: (period index, group, dimension, element, component index, component, quantity)
+    period_records: list[tuple] = field(default_factory=list, repr=False)
+    #: step_size and min/max lines (already BreakdownLines)
+    adjustment_lines: list[BreakdownLine] = field(default_factory=list, repr=False)
+    _lines: list[BreakdownLine] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def lines(self) -> list[BreakdownLine]:
+        """Every breakdown line: per period and dimension, then step_size, then min/max."""
+        if self._lines is None:
+            out = []
+            for i, group, dimension, el, ci, component, qty in self.period_records:
+                excl = component.price if dimension == "FLAT" else qty * component.price
+                out.append(_line("period", group, dimension, i, el, ci, component, qty, excl,
+                                 "reservation fee" if group == RESERVATION_GROUP and dimension == "FLAT" else ""))
+            self._lines = out + self.adjustment_lines
+        return self._lines
 
     @property
     def warnings(self) -> list[str]:
@@ -326,18 +351,12 @@ class _DimensionTally:
 
 def _line(kind, group, dimension, period_index, el, ci, component, quantity, excl, note=""):
     return BreakdownLine(
-        kind=kind,
-        group=group,
-        dimension=dimension,
-        period_index=period_index,
-        element_index=None if el is None else el.index,
-        component_index=ci,
-        quantity=quantity,
-        unit_price=None if component is None else component.price,
-        vat=None if component is None else component.vat,
-        excl_vat=excl,
-        incl_vat=excl if component is None else apply_vat(excl, component),
-        note=note,
+        kind, group, dimension, period_index, None if el is None else el.index, ci, quantity,
+        None if component is None else component.price,
+        None if component is None else component.vat,
+        excl,
+        excl if component is None else apply_vat(excl, component),
+        note,
     )
 
 
@@ -456,12 +475,37 @@ def price_periods(
         return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
 
 
+def _select(candidates, ctx: PeriodContext, memo: dict) -> CompiledElement | None:
+    """Rule 1 with a per-period memo (an element's restrictions are evaluated once per
+    period even when several dimensions look at it)."""
+    for el in candidates:
+        ok = memo.get(el.index)
+        if ok is None:
+            ok = memo[el.index] = restrictions_hold(el, ctx)
+        if ok:
+            return el
+    return None
+
+
 def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, findings, check_boundaries):
     tariff = compiled.tariff
-    lines: list[BreakdownLine] = []
+    records: list[tuple] = []
+    record = records.append
+    #: (group, element index, component index) -> [element, component index, component, quantity, is FLAT]
+    billed: dict[tuple, list] = {}
     tallies = {d: _DimensionTally() for d in ("ENERGY", "TIME", "PARKING_TIME", "RESERVATION_TIME")}
     needs_local = compiled.needs_local_time
-    session_flat_found = False
+    needs_power = compiled.uses_power
+    needs_current = compiled.uses_current
+    needs_duration = compiled.uses_duration
+    session_candidates = compiled.session_candidates
+    flat_candidates = session_candidates[_FLAT]
+    period_dims = (
+        (_ENERGY, session_candidates[_ENERGY], ENERGY_GROUP, "ENERGY", tallies["ENERGY"]),
+        (_TIME, session_candidates[_TIME], TIME_GROUP, "TIME", tallies["TIME"]),
+        (_PARKING, session_candidates[_PARKING], PARKING_GROUP, "PARKING_TIME", tallies["PARKING_TIME"]),
+    )
+    session_flat_found = not flat_candidates
     reservation_flat_found = False
 
     # A reservation expired when the session has reservation time and nothing else.
@@ -470,99 +514,98 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     for p in periods:
         for d in p.dimensions:
             t = d.type
-            if t is CdrDimensionType.RESERVATION_TIME:
+            if t is _CDR_RESERVATION:
                 if d.volume > 0:
                     has_reservation = True
-            elif t in (CdrDimensionType.ENERGY, CdrDimensionType.TIME, CdrDimensionType.PARKING_TIME):
+            elif t is _CDR_ENERGY or t is _CDR_TIME or t is _CDR_PARKING:
                 has_session_part = True
     expired = has_reservation and not has_session_part
 
-    total_energy = ZERO
-    total_charging = ZERO
-    total_parking = ZERO
-    total_reservation = ZERO
+    total_energy = total_charging = total_parking = total_reservation = ZERO
     kwh_so_far = ZERO
-    previous_start = None
-    unknown_power_reported = False
+    previous_start = session_start
+    not_evaluable_reported = False
 
     for i, p in enumerate(periods):
         start = p.start_date_time
-        if previous_start is not None and start < previous_start:
-            findings.append(Finding("periods_out_of_order", "period starts before the previous one", i))
-        if start < session_start or start > session_end:
-            findings.append(Finding("period_outside_session", f"period starts {format_ocpi_datetime(start)}, outside the session", i))
+        if start < previous_start or start > session_end:
+            if start < session_start or start > session_end:
+                findings.append(Finding("period_outside_session", f"period starts {format_ocpi_datetime(start)}, outside the session", i))
+            else:
+                findings.append(Finding("periods_out_of_order", "period starts before the previous one", i))
         previous_start = start
         energy = charging = parking = reservation = None
         max_power = min_power = max_current = min_current = None
         for d in p.dimensions:
             t = d.type
-            if t is CdrDimensionType.ENERGY:
+            if t is _CDR_ENERGY:
                 energy = d.volume
-            elif t is CdrDimensionType.TIME:
+            elif t is _CDR_TIME:
                 charging = d.volume
-            elif t is CdrDimensionType.PARKING_TIME:
+            elif t is _CDR_PARKING:
                 parking = d.volume
-            elif t is CdrDimensionType.RESERVATION_TIME:
+            elif t is _CDR_RESERVATION:
                 reservation = d.volume
-            elif t is CdrDimensionType.MAX_POWER:
+            elif t is _CDR_MAX_POWER:
                 max_power = d.volume
-            elif t is CdrDimensionType.MIN_POWER:
+            elif t is _CDR_MIN_POWER:
                 min_power = d.volume
-            elif t is CdrDimensionType.MAX_CURRENT:
+            elif t is _CDR_MAX_CURRENT:
                 max_current = d.volume
-            elif t is CdrDimensionType.MIN_CURRENT:
+            elif t is _CDR_MIN_CURRENT:
                 min_current = d.volume
         local = start.astimezone(zone) if needs_local else None
-        duration_s = seconds_between(session_start, start)
-        power = power_for_restrictions(max_power, min_power, energy, charging, parking)
-        current = current_for_restrictions(max_current, min_current)
+        duration_s = seconds_between(session_start, start) if needs_duration else ZERO
+        power = power_for_restrictions(max_power, min_power, energy, charging, parking) if needs_power else None
+        current = current_for_restrictions(max_current, min_current) if needs_current else None
+        memo: dict[int, bool] = {}
 
-        is_session_part = energy is not None or charging is not None or parking is not None or not reservation
-        if is_session_part:
+        if energy is not None or charging is not None or parking is not None or not reservation:
             ctx = PeriodContext(local, kwh_so_far, duration_s, power, current)
-            matched: dict[TariffDimensionType, CompiledElement | None] = {}
-            for dim, qty, group, tally_key in (
-                (_ENERGY, energy, ENERGY_GROUP, "ENERGY"),
-                (_TIME, charging, TIME_GROUP, "TIME"),
-                (_PARKING, parking, PARKING_GROUP, "PARKING_TIME"),
-            ):
+            for qty, (dim, candidates, group, name, tally) in zip((energy, charging, parking), period_dims):
                 if not qty:
                     continue
-                el = active_element_for(dim, compiled, ctx)
-                matched[dim] = el
+                el = _select(candidates, ctx, memo)
                 if el is None:
                     continue
                 ci, component = el.components[dim]
-                excl = qty * component.price
-                lines.append(_line("period", group, dim.value, i, el, ci, component, qty, excl))
-                tally = tallies[tally_key]
+                record((i, group, name, el, ci, component, qty))
+                key = (group, el.index, ci)
+                acc = billed.get(key)
+                if acc is None:
+                    billed[key] = [el, ci, component, qty, False]
+                else:
+                    acc[3] += qty
                 tally.billed += qty
                 tally.last = (el, ci, component)
                 tally.last_period = i
             if not session_flat_found:
-                el = active_element_for(_FLAT, compiled, ctx)
+                el = _select(flat_candidates, ctx, memo)
                 if el is not None:
                     session_flat_found = True
                     ci, component = el.components[_FLAT]
-                    lines.append(_line("period", FIXED_GROUP, "FLAT", i, el, ci, component, ONE, flat_cost(component)))
-            if not unknown_power_reported and (power is None or current is None):
-                for el in compiled.elements:
-                    if (el.uses_power and power is None) or (el.uses_current and current is None):
-                        findings.append(Finding(
-                            "restriction_not_evaluable",
-                            f"element {el.index} has a power/current restriction but the period has no "
-                            "power/current data; the element was skipped",
-                            i,
-                        ))
-                        unknown_power_reported = True
-                        break
+                    record((i, FIXED_GROUP, "FLAT", el, ci, component, ONE))
+                    billed[(FIXED_GROUP, el.index, ci)] = [el, ci, component, ONE, True]
+            if not not_evaluable_reported and ((needs_power and power is None) or (needs_current and current is None)):
+                not_evaluable_reported = True
+                findings.append(Finding(
+                    "restriction_not_evaluable",
+                    "an element has a power/current restriction but the period has no power/current data; "
+                    "such elements were skipped",
+                    i,
+                ))
         if reservation:
             rctx = PeriodContext(local, kwh_so_far, duration_s, power, current, reservation=True, expired=expired)
             el = active_element_for(_TIME, compiled, rctx)
             if el is not None:
                 ci, component = el.components[_TIME]
-                lines.append(_line("period", RESERVATION_GROUP, "RESERVATION_TIME", i, el, ci, component,
-                                   reservation, time_cost(reservation, component)))
+                record((i, RESERVATION_GROUP, "RESERVATION_TIME", el, ci, component, reservation))
+                key = (RESERVATION_GROUP, el.index, ci)
+                acc = billed.get(key)
+                if acc is None:
+                    billed[key] = [el, ci, component, reservation, False]
+                else:
+                    acc[3] += reservation
                 tally = tallies["RESERVATION_TIME"]
                 tally.billed += reservation
                 tally.last = (el, ci, component)
@@ -572,8 +615,8 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 if el is not None:
                     reservation_flat_found = True
                     ci, component = el.components[_FLAT]
-                    lines.append(_line("period", RESERVATION_GROUP, "FLAT", i, el, ci, component, ONE, flat_cost(component),
-                                       note="reservation fee"))
+                    record((i, RESERVATION_GROUP, "FLAT", el, ci, component, ONE))
+                    billed[(RESERVATION_GROUP, el.index, ci, "fee")] = [el, ci, component, ONE, True]
 
         if energy is not None:
             kwh_so_far += energy
@@ -585,16 +628,24 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         if reservation is not None:
             total_reservation += reservation
 
-    apply_step_size(tallies, lines)
-
+    # Costs per component: the sum of the quantities it priced x its price (rules 4, 5),
+    # VAT on that (rule 7). Exact: the same as summing the per-period lines.
     sums = {g: [ZERO, ZERO] for g in GROUPS}
-    for line in lines:
+    for key, (el, ci, component, qty, is_flat) in billed.items():
+        excl = flat_cost(component) if is_flat else qty * component.price
+        acc = sums[key[0]]
+        acc[0] += excl
+        acc[1] += apply_vat(excl, component)
+
+    adjustments: list[BreakdownLine] = []
+    apply_step_size(tallies, adjustments)
+    for line in adjustments:
         acc = sums[line.group]
         acc[0] += line.excl_vat
         acc[1] += line.incl_vat
     exact_excl = sum((v[0] for v in sums.values()), ZERO)
     exact_incl = sum((v[1] for v in sums.values()), ZERO)
-    bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, lines)
+    bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
     def price(pair) -> Price:
         return Price(excl_vat=cdr_amount(pair[0]), incl_vat=cdr_amount(pair[1]))
@@ -623,10 +674,11 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         total_time=cdr_amount(total_charging + total_parking),
         total_parking_time=cdr_amount(total_parking),
         total_reservation_time=cdr_amount(total_reservation),
-        lines=lines,
         findings=findings,
         exact=exact,
         tariff_alt_text=list(tariff.tariff_alt_text or ()),
+        period_records=records,
+        adjustment_lines=adjustments,
     )
 
 

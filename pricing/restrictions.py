@@ -84,6 +84,8 @@ class CompiledElement:
     unrestricted: bool = True
     uses_power: bool = False
     uses_current: bool = False
+    #: The restriction functions below that apply to this element (filled by compile_element).
+    checks: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,18 @@ class CompiledTariff:
     duration_thresholds: tuple[int, ...]
     power_thresholds: tuple[Decimal, ...] = field(default=())
     current_thresholds: tuple[Decimal, ...] = field(default=())
+
+    @property
+    def uses_power(self) -> bool:
+        return bool(self.power_thresholds)
+
+    @property
+    def uses_current(self) -> bool:
+        return bool(self.current_thresholds)
+
+    @property
+    def uses_duration(self) -> bool:
+        return bool(self.duration_thresholds)
 
 
 def compile_element(index: int, element) -> CompiledElement:
@@ -128,7 +142,7 @@ def compile_element(index: int, element) -> CompiledElement:
             r.max_current, r.min_power, r.max_power, r.min_duration, r.max_duration, r.reservation,
         )
     )
-    return CompiledElement(
+    element = CompiledElement(
         index=index,
         components=components,
         restrictions=r,
@@ -151,6 +165,33 @@ def compile_element(index: int, element) -> CompiledElement:
         uses_power=r.min_power is not None or r.max_power is not None,
         uses_current=r.min_current is not None or r.max_current is not None,
     )
+    checks = [reservation_restriction_holds]
+    if start_s is not None or end_s is not None:
+        checks.append(_local(time_of_day_restriction_holds))
+    if start_date is not None or end_date is not None:
+        checks.append(_local(date_restriction_holds))
+    if days is not None:
+        checks.append(_local(day_of_week_restriction_holds))
+    if r.min_kwh is not None or r.max_kwh is not None:
+        checks.append(lambda el, ctx: energy_restriction_holds(el, ctx.kwh))
+    if r.min_duration is not None or r.max_duration is not None:
+        checks.append(lambda el, ctx: duration_restriction_holds(el, ctx.duration_s))
+    if element.uses_power:
+        checks.append(lambda el, ctx: power_restriction_holds(el, ctx.power))
+    if element.uses_current:
+        checks.append(lambda el, ctx: current_restriction_holds(el, ctx.current))
+    object.__setattr__(element, "checks", tuple(checks))
+    return element
+
+
+def _local(rule):
+    """Adapt a local-time restriction function to (element, context)."""
+
+    def check(el: CompiledElement, ctx: PeriodContext) -> bool:
+        return ctx.local is not None and rule(el, ctx.local)
+
+    check.__name__ = rule.__name__
+    return check
 
 
 _COMPILED: dict[int, CompiledTariff] = {}
@@ -329,27 +370,14 @@ def reservation_restriction_holds(el: CompiledElement, ctx: PeriodContext) -> bo
 
 
 def restrictions_hold(el: CompiledElement, ctx: PeriodContext) -> bool:
-    """All restrictions of the element hold at the period start (logical AND)."""
+    """All restrictions of the element hold at the period start (logical AND). Only the
+    functions of the restrictions the element has are called (``el.checks``)."""
     if el.unrestricted:
         return not ctx.reservation
-    if not reservation_restriction_holds(el, ctx):
-        return False
-    if el.needs_local_time:
-        local = ctx.local
-        if local is None:
+    for check in el.checks:
+        if not check(el, ctx):
             return False
-        if not (
-            time_of_day_restriction_holds(el, local)
-            and date_restriction_holds(el, local)
-            and day_of_week_restriction_holds(el, local)
-        ):
-            return False
-    return (
-        energy_restriction_holds(el, ctx.kwh)
-        and duration_restriction_holds(el, ctx.duration_s)
-        and power_restriction_holds(el, ctx.power)
-        and current_restriction_holds(el, ctx.current)
-    )
+    return True
 
 
 def candidates_for(compiled: CompiledTariff, dimension: TariffDimensionType, ctx: PeriodContext):

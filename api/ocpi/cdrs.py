@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Request
@@ -61,28 +61,63 @@ def emsp_party_filter(parties: set[tuple[str, str]]):
     return tuple_(CdrRecord.emsp_country_code, CdrRecord.emsp_party_id).in_(sorted(parties))
 
 
-def cdr_page(db: Session, parties: set[tuple[str, str]], page: PageRequest, limit: int) -> tuple[list[str], int]:
-    """(CDR JSON texts of the page, total matching) for a partner's parties."""
+class CountCache:
+    """``X-Total-Count`` per (parties, window), valid while the CDR table's version (highest
+    pk; CDRs are insert-only) is unchanged, so a crawl does not count 100k rows per page."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple, tuple[Any, int]] = {}
+
+    def get(self, key: tuple, version: Any) -> int | None:
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] == version else None
+
+    def put(self, key: tuple, version: Any, total: int) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (version, total)
+
+
+def cdr_page(db: Session, parties: set[tuple[str, str]], page: PageRequest, limit: int,
+             counts: CountCache | None = None) -> tuple[list[str], int]:
+    """(CDR JSON texts of the page, total matching) for a partner's parties.
+
+    The page is found on the (eMSP, last_updated, pk) index alone and only its rows' JSON is
+    read ("deferred join"), so a deep offset does not fetch the JSON of the rows it skips.
+    """
     conditions = [emsp_party_filter(parties)]
     if page.date_from is not None:
         conditions.append(CdrRecord.last_updated >= page.date_from)
     if page.date_to is not None:
         conditions.append(CdrRecord.last_updated < page.date_to)
-    total = db.execute(select(func.count()).select_from(CdrRecord).where(*conditions)).scalar_one()
+    total = None
+    if counts is not None:
+        version = db.execute(select(func.max(CdrRecord.pk))).scalar_one()
+        key = (tuple(sorted(parties)), page.date_from, page.date_to)
+        total = counts.get(key, version)
+    if total is None:
+        total = int(db.execute(select(func.count()).select_from(CdrRecord).where(*conditions)).scalar_one())
+        if counts is not None:
+            counts.put(key, version, total)
     if page.offset >= total:
-        return [], int(total)
+        return [], total
+    keys = (
+        select(CdrRecord.pk.label("pk"), CdrRecord.last_updated.label("lu")).where(*conditions)
+        .order_by(CdrRecord.last_updated, CdrRecord.pk).offset(page.offset).limit(limit).subquery()
+    )
     rows = db.execute(
-        select(CdrRecord.cdr_json).where(*conditions)
-        .order_by(CdrRecord.last_updated, CdrRecord.pk).offset(page.offset).limit(limit)
+        select(CdrRecord.cdr_json).join(keys, CdrRecord.pk == keys.c.pk).order_by(keys.c.lu, keys.c.pk)
     ).scalars().all()
-    return list(rows), int(total)
+    return list(rows), total
 
 
 def _get_cdrs(request: Request, page: PageRequest, client: OcpiClient, db: Session):
     settings = request.app.state.settings
     parties = routing_parties(request, client, our_party(request))
     limit = page.effective_limit(settings.ocpi_page_limit)
-    texts, total = cdr_page(db, parties, page, limit)
+    counts = request.app.state.cdr_count_cache
+    texts, total = cdr_page(db, parties, page, limit, counts)
     headers = pagination_headers(request, page, total, limit, len(texts))
     headers.update(response_routing_headers(request, our_party(request), client))
     return ocpi_response([RawJSON(t) for t in texts], headers=headers)

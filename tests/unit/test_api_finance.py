@@ -188,3 +188,21 @@ def test_openapi_is_served_without_authentication(env):
     client = env[0]
     doc = client.get("/openapi.json").json()
     assert "/ocpi/cpo/2.2.1/cdrs" in doc["paths"] and "Cdr" in doc["components"]["schemas"]
+
+
+def test_cached_report_is_recomputed_when_a_cdr_is_added(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    sm = migrated_sessionmaker(url)
+    key = add_api_key(sm, "read")
+    with sm() as db:
+        insert_cdr(db, cdr_json("K1", excl="1.0000"))
+        db.commit()
+    with TestClient(create_app(make_settings(url, report_cache_ttl_s=600))) as client:
+        first = exact(client.get("/reports/revenue", headers={"X-API-Key": key}))["totals"][0]
+        assert first["revenue_excl_vat"] == Decimal("1.00")
+        with sm() as db:
+            insert_cdr(db, cdr_json("K2", excl="2.0000"))
+            db.commit()
+        # 1.0000 + 2.0000 = 3.00: the new CDR changes the table's version, the cache misses
+        second = exact(client.get("/reports/revenue", headers={"X-API-Key": key}))["totals"][0]
+        assert second["revenue_excl_vat"] == Decimal("3.00")

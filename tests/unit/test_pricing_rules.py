@@ -384,6 +384,21 @@ def test_rule6_time_rounded_when_no_parking_component_is_used():
     assert [l.kind for l in p.lines].count("step_size") == 1
 
 
+def test_rule6_more_energy_can_cost_less_when_the_last_component_is_cheaper():
+    # A consequence of rule 6 (mod_cdrs: the step_size and price of the *last* component):
+    # day ENERGY 1.00/kWh step 500 Wh, night 0.01/kWh step 500 Wh (night from 22:00 local).
+    # A: 0.1 kWh by day only: billed 0.1 -> 0.5 kWh, extra 0.4 at 1.00: 0.10 + 0.40 = 0.50
+    # B: the same plus 0.1 kWh at night: billed 0.2 -> 0.5, extra 0.3 at the night price 0.01:
+    #    0.10 + 0.001 + 0.003 = 0.104
+    t = tariff(element(component("ENERGY", "0.01", 500), start_time="22:00"), element(component("ENERGY", "1.00", 500)))
+    s = at("2026-11-23 20:00")  # 21:00 Amsterdam
+    day = period(s, ENERGY="0.1", TIME="1")
+    a = price(t, [day], s, s + minutes(60))
+    b = price(t, [day, period(s + minutes(60), ENERGY="0.1", TIME="1")], s, s + minutes(120))
+    assert a.total_cost.excl_vat == D("0.5000")
+    assert b.total_cost.excl_vat == D("0.1040")
+
+
 # ----------------------------------------------------------------------------- rule 7: VAT
 
 
