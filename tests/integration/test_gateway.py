@@ -36,6 +36,13 @@ def ts(minutes: float) -> str:
 
 
 @pytest.fixture(scope="module")
+def settings(settings):
+    """The session's settings with topics of our own: other integration tests read whole
+    topics of the session prefix (every record on ocpp-events / the DLQ is theirs)."""
+    return settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}gateway-"})
+
+
+@pytest.fixture(scope="module")
 def engine(pg_url):
     upgrade(pg_url)
     engine = make_engine(pg_url)
