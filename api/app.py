@@ -118,6 +118,9 @@ def _include_optional(app: FastAPI) -> None:
     app.include_router(cdrs.sender_router)
     app.include_router(cdrs.receiver_router)
     app.include_router(tariffs.router)
+    from api import settlement
+
+    app.include_router(settlement.router)
 
 
 def app_from_env() -> FastAPI:

@@ -21,7 +21,7 @@ from api.app import create_app
 from schemathesis import GenerationMode
 from tests.apitools import add_api_key, add_partner, cdr_json, insert_cdr, make_settings, migrated_sessionmaker
 
-EXAMPLES = 10
+EXAMPLES = 6
 
 
 @pytest.fixture(scope="module")
@@ -76,5 +76,5 @@ def test_no_generated_request_gets_a_server_error(api, authenticated):
         run()
         timings.append((time.perf_counter() - started, f"{operation.method} {operation.path}"))
     print(sorted(timings, reverse=True)[:5])
-    assert tried > 50
+    assert tried > 40
     assert failures == []
