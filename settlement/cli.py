@@ -134,7 +134,17 @@ def reconcile_main(argv: list[str]) -> int:
             f"partner {len(partner_sel):,} of {len(theirs.frame):,}")
 
         say("reconciling")
-        inv_frame = None if invoices is None else invoices.frame[["invoice_id", "cdr_id", "cpo", "amount_excl_vat"]]
+        inv_frame = None
+        if invoices is not None:
+            inv_frame = invoices.frame[["invoice_id", "cdr_id", "cpo", "amount_excl_vat"]]
+            # An invoice line naming a CDR that is in the files but of another pair or period
+            # belongs to that reconciliation, not to this one (it is not "not delivered").
+            selected = set(ours_sel["cdr_id"]) | set(partner_sel["cdr_id"])
+            elsewhere = (set(ours_frame["cdr_id"]) | set(theirs.frame["cdr_id"])) - selected
+            other = inv_frame["cdr_id"].isin(elsewhere).to_numpy()
+            if other.any():
+                say(f"  {int(other.sum()):,} invoice line(s) name CDRs of another pair or period: left out")
+                inv_frame = inv_frame.loc[~other]
         rec = reconcile(ours_sel, partner_sel, contract, invoices=inv_frame, period=period.label)
         n_am = int((rec.lines["cls"] == AMOUNT_MISMATCH).sum())
         if n_am:

@@ -158,9 +158,10 @@ def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def _json_objects(text: str, errors: _Errors) -> Iterator[tuple[int, Any]]:
-    """(line, value) of each element of a JSON document: an object, an array, or an OCPI
-    response envelope ``{"data": ...}``. Lines are where each element starts."""
+def _json_objects(text: str, errors: _Errors) -> Iterator[tuple[int, Any, str | None]]:
+    """(line, value, source text) of each element of a JSON document: an object, an array,
+    or an OCPI response envelope ``{"data": ...}`` (no source text then). Lines are where
+    each element starts."""
     dec = json.JSONDecoder(parse_float=Decimal)
     i = len(text) - len(text.lstrip())
     if i >= len(text):
@@ -176,15 +177,23 @@ def _json_objects(text: str, errors: _Errors) -> Iterator[tuple[int, Any]]:
             data = obj["data"]
             line = _line_of(text, text.find('"data"', i))
             for el in data if isinstance(data, list) else [data]:
-                yield line, el  # an envelope: element lines are not tracked individually
+                yield line, el, None  # an envelope: element lines are not tracked individually
             return
-        yield _line_of(text, i), obj
+        yield _line_of(text, i), obj, text[i:].strip()
         return
     if text[i] != "[":
         errors.add(_line_of(text, i), "(json)", "expected a JSON object or array")
         return
     i += 1
     ws = " \t\r\n"
+    line, seen = 1, 0  # line number at text position ``seen`` (counted incrementally: O(n))
+
+    def line_at(pos: int) -> int:
+        nonlocal line, seen
+        line += text.count("\n", seen, pos)
+        seen = pos
+        return line
+
     while True:
         while i < len(text) and text[i] in ws:
             i += 1
@@ -195,7 +204,7 @@ def _json_objects(text: str, errors: _Errors) -> Iterator[tuple[int, Any]]:
         except json.JSONDecodeError as exc:
             errors.add(exc.lineno, "(json)", exc.msg)
             return
-        yield _line_of(text, i), obj
+        yield line_at(i), obj, text[i:end]
         i = end
         while i < len(text) and text[i] in ws:
             i += 1
@@ -204,16 +213,16 @@ def _json_objects(text: str, errors: _Errors) -> Iterator[tuple[int, Any]]:
             continue
         if i < len(text) and text[i] == "]":
             return
-        errors.add(_line_of(text, i), "(json)", "expected ',' or ']'")
+        errors.add(line_at(i), "(json)", "expected ',' or ']'")
         return
 
 
-def _jsonl_objects(text: str, errors: _Errors) -> Iterator[tuple[int, Any]]:
+def _jsonl_objects(text: str, errors: _Errors) -> Iterator[tuple[int, Any, str | None]]:
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            yield n, json.loads(raw, parse_float=Decimal)
+            yield n, json.loads(raw, parse_float=Decimal), raw.strip()
         except json.JSONDecodeError as exc:
             errors.add(n, "(json)", exc.msg)
 
@@ -306,7 +315,7 @@ def read_partner_cdrs(path: str | Path, *, fmt: str | None = None,
         from schemas.ocpi import ocpi_dumps
 
         objects = _json_objects(text, errors) if kind == "json" else _jsonl_objects(text, errors)
-        for n, (line, doc) in enumerate(objects, start=1):
+        for n, (line, doc, raw) in enumerate(objects, start=1):
             if progress and n % 100_000 == 0:
                 progress(n)
             bad = _validate_ocpi_cdr(doc)
@@ -319,7 +328,7 @@ def read_partner_cdrs(path: str | Path, *, fmt: str | None = None,
                 errors.add(line, exc.field, exc.message)
                 continue
             lines.append(line)
-            docs.append(ocpi_dumps(doc))
+            docs.append(raw if raw is not None else ocpi_dumps(doc))  # the partner's own bytes
     errors.raise_if_any()
     return PartnerCdrs(str(path), sha, frame_from_rows(rows), lines, docs)
 
@@ -378,7 +387,7 @@ def read_invoices(path: str | Path, *, fmt: str | None = None, issuer: str | Non
                 errors.add(line, exc.field, exc.message)
     else:
         objects = _json_objects(text, errors) if kind == "json" else _jsonl_objects(text, errors)
-        for line, rec in objects:
+        for line, rec, _raw in objects:
             try:
                 if not isinstance(rec, dict):
                     raise FieldError("(record)", "an Invoice Reconciliation record must be a JSON object")

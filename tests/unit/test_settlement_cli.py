@@ -71,3 +71,21 @@ def test_reconcile_refuses_a_currency_mismatch(tmp_path, capsys):
                "--contracts", str(tmp_path / "contracts.json"), "--no-db", "--quiet"])
     assert rc == 2
     assert "not in the contract currency EUR" in capsys.readouterr().err
+
+
+def test_invoice_lines_for_cdrs_of_another_period_are_left_out(tmp_path, capsys):
+    from datetime import datetime, timezone
+
+    (tmp_path / "contracts.json").write_text(json.dumps(CONTRACTS))
+    nov = datetime(2026, 11, 3, 9, tzinfo=timezone.utc)
+    (tmp_path / "ours.jsonl").write_text(json.dumps(cdr("A")) + "\n" + json.dumps(cdr("N", start=nov)))
+    (tmp_path / "theirs.jsonl").write_text(json.dumps(cdr("A")) + "\n" + json.dumps(cdr("N", start=nov)))
+    (tmp_path / "inv.csv").write_text("invoice_id,cdr_id\nINV-1,A\nINV-1,N\n")
+    rc = main(["reconcile", "--party", "DE*MSP", "--us", "NL*CPO", "--period", "2026-10", "--ours",
+               str(tmp_path / "ours.jsonl"), "--partner-cdrs", str(tmp_path / "theirs.jsonl"),
+               "--invoices", str(tmp_path / "inv.csv"), "--contracts", str(tmp_path / "contracts.json"), "--no-db"])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "1 invoice line(s) name CDRs of another pair or period: left out" in captured.err
+    counts = {ln.split()[0]: ln.split()[1] for ln in captured.out.splitlines()[2:] if ln and not ln.startswith("-")}
+    assert counts["matched"] == "1" and counts["invoiced_not_delivered"] == "0"
