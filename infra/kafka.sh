@@ -172,6 +172,7 @@ start() {
             rm -rf "$DATA"
         fi
         format_storage
+        [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"  # keep the previous run's log, not all of them
         say "starting broker on $HOST:$PORT (controller $CPORT, heap $HEAP, log $LOG)"
         # setsid + all three streams redirected: the broker outlives this script and holds
         # no pipe of the caller open (a CI runner waiting for EOF would hang otherwise).

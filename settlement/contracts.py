@@ -211,7 +211,7 @@ def _req(obj: Mapping[str, Any], key: str, where: str) -> Any:
     return obj[key]
 
 
-def contract_from_json(obj: Mapping[str, Any], where: str = "contract") -> Contract:
+def contract_from_json(obj: Mapping[str, Any], where: str = "contract", base: Path | None = None) -> Contract:
     """One contract from its JSON/TOML table (field names as in :meth:`Contract.to_json`)."""
     try:
         tol = obj.get("tolerances") or {}
@@ -222,8 +222,17 @@ def contract_from_json(obj: Mapping[str, Any], where: str = "contract") -> Contr
             start_s=int(tol.get("start_s", 120)),
         )
         tariff = obj.get("tariff")
-        if isinstance(tariff, str):  # allow a path or a JSON string
-            tariff = json.loads(tariff)
+        if isinstance(tariff, str):  # a JSON text, or a file (relative to the contracts file)
+            if tariff.lstrip().startswith("{"):
+                tariff = json.loads(tariff)
+            else:
+                tariff_path = (base or Path(".")) / tariff
+                try:
+                    tariff = json.loads(tariff_path.read_text(encoding="utf-8"))
+                except (OSError, json.JSONDecodeError) as exc:
+                    raise ContractError(f"{where}: tariff {tariff_path}: {exc}") from None
+        if tariff is not None and not isinstance(tariff, Mapping):
+            raise ContractError(f"{where}: tariff must be an OCPI Tariff object, a JSON text or a file name")
         cid = str(_req(obj, "id", where))
         return Contract(
             id=cid,
@@ -245,7 +254,7 @@ def contract_from_json(obj: Mapping[str, Any], where: str = "contract") -> Contr
         raise ContractError(f"{where}: {exc}") from None
 
 
-def book_from_json(data: Mapping[str, Any], source: str = "contracts") -> ContractBook:
+def book_from_json(data: Mapping[str, Any], source: str = "contracts", base: Path | None = None) -> ContractBook:
     parties = []
     for i, p in enumerate(data.get("parties") or []):
         where = f"{source}: parties[{i}]"
@@ -256,7 +265,7 @@ def book_from_json(data: Mapping[str, Any], source: str = "contracts") -> Contra
             raise ContractError(f"{where}: role must be CPO, EMSP or HUB") from None
         parties.append(Party(cc, pid, role, str(p.get("name", ""))))
     contracts = tuple(
-        contract_from_json(c, f"{source}: contracts[{i}]") for i, c in enumerate(data.get("contracts") or [])
+        contract_from_json(c, f"{source}: contracts[{i}]", base) for i, c in enumerate(data.get("contracts") or [])
     )
     ids = [c.id for c in contracts]
     if len(set(ids)) != len(ids):
@@ -272,4 +281,4 @@ def load_contracts(path: str | Path) -> ContractBook:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ContractError(f"{path}: {exc}") from None
-    return book_from_json(data, str(path))
+    return book_from_json(data, str(path), path.parent)

@@ -235,6 +235,10 @@ def _side_status(side: _Side, credit_ref_ids: np.ndarray, other_keys: np.ndarray
         for c, o in zip(c_first, o_rows):
             note[c] = f"credits {side.cdr_id[o]}"
             note[o] = f"credited by {side.cdr_id[c]}"
+            net_excl, net_incl = side.excl[c] + side.excl[o], side.incl[c] + side.incl[o]
+            if net_excl or net_incl:  # mod_cdrs: the credit carries the negated total_cost
+                note[c] += (f"; does not net it: {units_to_money(net_excl)} excl,"
+                            f" {units_to_money(net_incl)} incl VAT left")
         status[c_again] = _DUP
         for c in c_again:
             note[c] = f"second credit for {credit_ref_ids[c]}"

@@ -106,18 +106,27 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def settings(kafka_bootstrap: str, topic_prefix: str, pg_url: str) -> Settings:
-    """Settings pointing at the real services, with this session's topic prefix and app id."""
+@pytest.fixture(scope="module")
+def settings(request: pytest.FixtureRequest, kafka_bootstrap: str, topic_prefix: str, pg_url: str) -> Settings:
+    """Settings pointing at the real services; topics and app id are this test module's own.
+
+    Module-scoped with prefix ``<session prefix><module>-``: two test modules that both
+    produce onto ``settings.topic("ocpp-events")`` would otherwise count each other's records
+    (it happened: the gateway tests' events showed up in the pipeline's count). Tests in one
+    module share topics; give a test its own with ``settings.model_copy(update=...)``.
+    The database (``pg_url``) is shared by the whole session.
+    """
+    module = request.module.__name__.rpartition(".")[2].removeprefix("test_").replace("_", "-")
+    prefix = f"{topic_prefix}{module}-"
     return Settings(
         kafka_bootstrap=kafka_bootstrap,
         database_url=pg_url,
-        topic_prefix=topic_prefix,
-        app_id=f"{topic_prefix}chargeledger",
+        topic_prefix=prefix,
+        app_id=f"{prefix}chargeledger",
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as CHARGELEDGER_* environment variables, for tests that run a subprocess."""
     env = dict(os.environ)

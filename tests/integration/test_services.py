@@ -96,3 +96,10 @@ def test_postgres_numeric_keeps_decimal_exact(pg_url: str) -> None:
 def test_ensure_kafka_reuses_the_running_broker(kafka_bootstrap: str) -> None:
     ensure_kafka(kafka_bootstrap)  # already up: returns without starting anything
     assert kafka_reachable(kafka_bootstrap)
+
+
+def test_settings_topics_belong_to_this_module(settings, topic_prefix: str) -> None:
+    # Other test modules get "<session prefix><their module>-", so nobody reads our records.
+    assert settings.topic_prefix == f"{topic_prefix}services-"
+    assert settings.topic("ocpp-events") == f"{topic_prefix}services-ocpp-events"
+    assert settings.app_id == f"{topic_prefix}services-chargeledger"

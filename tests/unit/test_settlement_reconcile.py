@@ -215,3 +215,11 @@ def test_a_cdr_the_partner_credited_is_missing_at_partner_with_a_note():
     assert classes(rec, "partner") == {"A": "credited", "A-C": "credited"}
     note = rec.lines.loc[rec.lines["side"] == "ours", "note"].item()
     assert note == "the partner credited this CDR (credited by A-C)"
+
+
+def test_a_credit_that_does_not_net_its_original_says_what_is_left():
+    # original 10.00 / 12.10, credit only -9.00 / -10.89: 1.00 / 1.21 left
+    partner = [cdr("A"), cdr("A-C", excl="-9.00", incl="-10.89", credit=True, credit_reference_id="A")]
+    rec = run([], partner)
+    note = rec.lines.loc[rec.lines["partner_cdr_id"] == "A-C", "note"].item()
+    assert note == "credits A; does not net it: 1.0000 excl, 1.2100 incl VAT left"
