@@ -121,3 +121,68 @@ def post_api_key(body: ApiKeyIn, db: Session = Depends(get_db), user: FinanceUse
     key = create_api_key(db, body.name, body.role)
     db.commit()
     return ExactJSONResponse({"name": body.name, "role": body.role, "key": key}, status_code=201)
+
+
+class RegisterIn(BaseModel):
+    """What the partner gave us out of band: its versions URL and a CREDENTIALS_TOKEN_A."""
+
+    versions_url: Annotated[str, Field(max_length=255, pattern=r"^https?://[\x21-\x7E]+$")]
+    token: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7E]+$")]
+
+
+@router.post("/partners/{partner_id}/register",
+             summary="Register with a partner as the credentials Sender (we start the handshake)")
+def register_with_partner(partner_id: Annotated[int, Path(ge=1, le=2**62)], body: RegisterIn, request: Request,
+                          db: Session = Depends(get_db), user: FinanceUser = Depends(finance_admin)):
+    """credentials.asciidoc, Registration, with us as the Sender: GET the partner's versions
+    and details with its token A, create token B for it, POST our credentials to its
+    credentials endpoint, keep the token C it answers with for our requests to it."""
+    import json as _json
+
+    import httpx
+
+    from api.errors import OcpiError
+    from api.ocpi.credentials import fetch_partner_endpoints, our_credentials, _cdrs_receiver
+    from api.security import encode_ocpi_token
+
+    partner = db.get(Partner, partner_id)
+    if partner is None:
+        raise ProblemError(404, f"No partner {partner_id}")
+    if partner.status == "REGISTERED":
+        raise ProblemError(409, f"Partner {partner_id} is already registered; it can update with PUT")
+    try:
+        endpoints = fetch_partner_endpoints(request, body.versions_url, body.token, partner.send_plain_token)
+    except OcpiError as exc:
+        raise ProblemError(422, f"Partner's API not usable (OCPI {exc.status_code}): {exc.message}")
+    credentials_url = next((e.get("url") for e in endpoints if e.get("identifier") == "credentials"), None)
+    if not isinstance(credentials_url, str):
+        raise ProblemError(422, "Partner's version details list no credentials endpoint")
+    # Token B: the partner's key to our API. Valid from now on, since the partner may call our
+    # versions endpoint with it while it handles our POST.
+    token_b = new_token()
+    partner.token_hash = hash_secret(token_b)
+    partner.token_kind = "C"
+    partner.updated_at = datetime.now(timezone.utc)
+    db.commit()
+    http: httpx.Client = request.app.state.http_client
+    auth = f"Token {body.token}" if partner.send_plain_token else encode_ocpi_token(body.token)
+    try:
+        response = http.post(credentials_url, json=our_credentials(request, token_b),
+                             headers={"Authorization": auth})
+        answer = response.json()
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        raise ProblemError(422, f"POST {credentials_url} failed: {type(exc).__name__}: {exc}")
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if response.status_code != 200 or answer.get("status_code") != 1000 or not isinstance(data, dict) \
+            or not isinstance(data.get("token"), str):
+        raise ProblemError(422, f"Partner refused our credentials: HTTP {response.status_code}, "
+                                f"{str(answer)[:300]}")
+    partner.token_b = data["token"]  # its token C: what we present from now on
+    partner.versions_url = data.get("url") if isinstance(data.get("url"), str) else body.versions_url
+    partner.version = "2.2.1"
+    partner.endpoints_json = _json.dumps(endpoints)
+    partner.cdrs_receiver_url = _cdrs_receiver(endpoints)
+    partner.status = "REGISTERED"
+    partner.updated_at = datetime.now(timezone.utc)
+    db.commit()
+    return ExactJSONResponse(_partner_view(db, partner))

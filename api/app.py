@@ -35,7 +35,8 @@ chargeledger's HTTP API.
 def _engine_kwargs(url: str) -> dict:
     if url.startswith("sqlite"):
         return {}
-    return {"pool_size": 20, "max_overflow": 30, "pool_pre_ping": True}
+    # No pre-ping (one round trip per request); connections are recycled after 30 minutes.
+    return {"pool_size": 20, "max_overflow": 30, "pool_recycle": 1800}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -67,6 +68,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.read_sessionmaker = (
+        make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+        if engine.dialect.name == "postgresql" else app.state.sessionmaker
+    )
     app.state.http_client = httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
     app.state.report_cache = None
     from api.ocpi.cdrs import CountCache

@@ -128,7 +128,7 @@ def _filters(q: ReportQuery) -> list:
     return conditions
 
 
-def _aggregate_sql(db: Session, q: ReportQuery, dims: list[tuple[str, Any]]) -> list[tuple]:
+def _aggregate_sql(db: Session, q: ReportQuery, dims: list[tuple[str, Any]], extra: list) -> list[tuple]:
     """PostgreSQL: one GROUP BY query; bucket computed in a subquery (binds used once)."""
     sign = case((CdrRecord.credit.is_(True), -1), else_=1)
     if q.period == "total":
@@ -143,7 +143,7 @@ def _aggregate_sql(db: Session, q: ReportQuery, dims: list[tuple[str, Any]]) -> 
         CdrRecord.total_energy.label("energy"),
         CdrRecord.total_cost_excl_vat.label("excl"),
         CdrRecord.total_cost_incl_vat.label("incl"),
-    ).where(*_filters(q)).subquery()
+    ).where(*_filters(q), *extra).subquery()
     keys = [inner.c.bucket, inner.c.currency, *[inner.c[name] for name, _ in dims]]
     stmt = select(
         *keys,
@@ -163,13 +163,13 @@ def _aggregate_sql(db: Session, q: ReportQuery, dims: list[tuple[str, Any]]) -> 
     return out
 
 
-def _aggregate_python(db: Session, q: ReportQuery, dims: list[tuple[str, Any]]) -> list[tuple]:
+def _aggregate_python(db: Session, q: ReportQuery, dims: list[tuple[str, Any]], extra: list) -> list[tuple]:
     """Any database: stream the CDR columns and group in Python."""
     zone = ZoneInfo(q.tz)
     stmt = select(
         CdrRecord.start_date_time, CdrRecord.currency, *[col for _, col in dims], CdrRecord.credit,
         CdrRecord.total_energy, CdrRecord.total_cost_excl_vat, CdrRecord.total_cost_incl_vat,
-    ).where(*_filters(q))
+    ).where(*_filters(q), *extra)
     groups: dict[tuple, _Acc] = {}
     n = len(dims)
     for row in db.execute(stmt.execution_options(yield_per=5000)):
@@ -213,36 +213,56 @@ def _metrics(currency: str, sessions, cdrs, energy, excl, incl, incl_count) -> d
     }
 
 
-def build_report(db: Session, q: ReportQuery) -> dict:
-    """The report as plain data (rows + per-currency totals)."""
+Groups = dict[tuple, list]  # (bucket, currency, *dims) -> [sessions, cdrs, energy, excl, incl, incl_count]
+
+
+def compute_groups(db: Session, q: ReportQuery, extra: list | None = None) -> Groups:
+    """Sums per group key for the CDRs matching ``q`` (and ``extra`` conditions)."""
     dims = dimension_columns(q.by)
-    if db.get_bind().dialect.name == "postgresql":
-        raw = _aggregate_sql(db, q, dims)
-    else:
-        raw = _aggregate_python(db, q, dims)
-    rows = []
-    totals: dict[str, _Acc] = {}
+    aggregate = _aggregate_sql if db.get_bind().dialect.name == "postgresql" else _aggregate_python
     n = len(dims)
-    for r in raw:
-        bucket, currency = r[0], r[1]
-        dim_values = r[2:2 + n]
+    groups: Groups = {}
+    for r in aggregate(db, q, dims, extra or []):
         sessions, cdrs, energy, excl, incl, incl_count = r[2 + n:]
+        groups[tuple(r[:2 + n])] = [int(sessions or 0), int(cdrs or 0), Decimal(energy or 0), Decimal(excl or 0),
+                                    Decimal(incl or 0), int(incl_count or 0)]
+    return groups
+
+
+def merge_groups(into: Groups, delta: Groups) -> Groups:
+    """``into`` plus ``delta`` (sums add: CDRs are only ever added, never changed)."""
+    merged = {k: list(v) for k, v in into.items()}
+    for key, values in delta.items():
+        acc = merged.setdefault(key, [0, 0, Decimal(0), Decimal(0), Decimal(0), 0])
+        for i, v in enumerate(values):
+            acc[i] += v
+    return merged
+
+
+def _sort_key(key: tuple) -> tuple:
+    return tuple((v is not None, v if v is not None else "") for v in key)
+
+
+def render_report(q: ReportQuery, groups: Groups) -> dict:
+    """The report as plain data (rows + per-currency totals), rounded as the module says."""
+    dims = dimension_columns(q.by)
+    n = len(dims)
+    rows = []
+    totals: dict[str, list] = {}
+    for key in sorted(groups, key=_sort_key):
+        sessions, cdrs, energy, excl, incl, incl_count = groups[key]
+        bucket, currency, dim_values = key[0], key[1], key[2:2 + n]
         item: dict[str, Any] = {}
         if q.period != "total":
             item["period_start"] = bucket.isoformat() if bucket is not None else None
         item["currency"] = currency
         for (name, _), value in zip(dims, dim_values):
             item[name] = value
-        item.update(_metrics(currency, sessions, cdrs, energy, excl, incl, incl_count))
+        item.update(_metrics(currency, sessions, cdrs, energy, excl, incl if incl_count else None, incl_count))
         rows.append(item)
-        t = totals.setdefault(currency, _Acc())
-        t.sessions += int(sessions or 0)
-        t.cdrs += int(cdrs or 0)
-        t.energy += Decimal(energy or 0)
-        t.excl += Decimal(excl or 0)
-        if incl is not None:
-            t.incl += Decimal(incl)
-        t.incl_count += int(incl_count or 0)
+        t = totals.setdefault(currency, [0, 0, Decimal(0), Decimal(0), Decimal(0), 0])
+        for i, v in enumerate(groups[key]):
+            t[i] += v
     return {
         "period": q.period,
         "by": list(q.by),
@@ -251,11 +271,14 @@ def build_report(db: Session, q: ReportQuery) -> dict:
         "date_to": q.date_to.isoformat() if q.date_to else None,
         "rows": rows,
         "totals": [
-            {"currency": c, **_metrics(c, t.sessions, t.cdrs, t.energy, t.excl,
-                                       t.incl if t.incl_count else None, t.incl_count)}
+            {"currency": c, **_metrics(c, t[0], t[1], t[2], t[3], t[4] if t[5] else None, t[5])}
             for c, t in sorted(totals.items())
         ],
     }
+
+
+def build_report(db: Session, q: ReportQuery) -> dict:
+    return render_report(q, compute_groups(db, q))
 
 
 def csv_columns(q: ReportQuery) -> list[str]:
@@ -271,34 +294,57 @@ def data_version(db: Session) -> Any:
     return db.execute(select(func.max(CdrRecord.pk))).scalar_one()
 
 
+@dataclass
+class _Entry:
+    version: Any  # highest CDR pk included
+    computed_at: float  # monotonic time of the last full computation
+    groups: Groups
+    report: dict
+    rendered: bytes
+
+
 class ReportCache:
-    """Reports keyed by query and :func:`data_version`, kept at most ``ttl_s``; concurrent
-    requests for the same report wait for one computation instead of each running it."""
+    """Reports kept per query and brought up to date incrementally.
+
+    CDRs are insert-only (a correction is a new credit CDR), so when the CDR table's version
+    (its highest pk) moved from v1 to v2, the report is the cached sums plus the sums of the
+    CDRs with v1 < pk <= v2: a few rows, read through the primary key. Every ``ttl_s`` the
+    report is recomputed in full, which also picks up a CDR whose transaction committed
+    after a higher pk had been seen (so a report is at most ``ttl_s`` behind in that race).
+    Concurrent requests for one report wait for one computation instead of each running it.
+    """
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[ReportQuery, tuple[Any, float, dict, bytes]] = {}
+        self._entries: dict[ReportQuery, _Entry] = {}
         self._locks: dict[ReportQuery, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def get(self, db: Session, q: ReportQuery) -> tuple[dict, bytes]:
-        """(report, its JSON bytes) for ``q``, computed at most once per data version and TTL."""
+        """(report, its JSON bytes) for ``q``."""
         if self.ttl_s <= 0:
             report = build_report(db, q)
             return report, dumps(report).encode("utf-8")
         version = data_version(db)
         entry = self._entries.get(q)
-        if entry and entry[0] == version and time.monotonic() - entry[1] < self.ttl_s:
-            return entry[2], entry[3]
+        if entry and entry.version == version and time.monotonic() - entry.computed_at < self.ttl_s:
+            return entry.report, entry.rendered
         with self._guard:
             lock = self._locks.setdefault(q, threading.Lock())
         with lock:
             entry = self._entries.get(q)
-            if entry and entry[0] == version and time.monotonic() - entry[1] < self.ttl_s:
-                return entry[2], entry[3]
-            report = build_report(db, q)
+            fresh = entry is not None and time.monotonic() - entry.computed_at < self.ttl_s
+            if fresh and entry.version == version:
+                return entry.report, entry.rendered
+            if fresh and entry.version is not None and version is not None and version > entry.version:
+                delta = compute_groups(db, q, [CdrRecord.pk > entry.version, CdrRecord.pk <= version])
+                groups, computed_at = merge_groups(entry.groups, delta), entry.computed_at
+            else:
+                groups, computed_at = compute_groups(db, q, [CdrRecord.pk <= version] if version else []), \
+                    time.monotonic()
+            report = render_report(q, groups)
             rendered = dumps(report).encode("utf-8")
             if len(self._entries) > 1000:
                 self._entries.clear()
-            self._entries[q] = (version, time.monotonic(), report, rendered)
+            self._entries[q] = _Entry(version, computed_at, groups, report, rendered)
             return report, rendered

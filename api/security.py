@@ -58,8 +58,11 @@ def encode_ocpi_token(token: str) -> str:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One SQLAlchemy session per request (from ``app.state.sessionmaker``)."""
-    with request.app.state.sessionmaker() as session:
+    """One SQLAlchemy session per request. GET requests only read, so they get an autocommit
+    session (``app.state.read_sessionmaker``): no BEGIN / ROLLBACK round trips."""
+    state = request.app.state
+    maker = state.read_sessionmaker if request.method in ("GET", "HEAD") else state.sessionmaker
+    with maker() as session:
         yield session
 
 

@@ -83,28 +83,20 @@ def _negate(price: Price | None) -> Price | None:
 
 
 def credit_cdr(original: Cdr, *, id: str, last_updated: datetime) -> Cdr:
-    """A Credit CDR for ``original`` (mod_cdrs "Credit CDRs"): the same session with every
-    cost negated, ``credit`` true and ``credit_reference_id`` the original's id. Quantities
-    (energy, time, the charging periods) are kept as they were."""
-    negated = {
-        name: _negate(getattr(original, name))
-        for name in (
-            "total_cost",
-            "total_fixed_cost",
-            "total_energy_cost",
-            "total_time_cost",
-            "total_parking_cost",
-            "total_reservation_cost",
-        )
-    }
+    """The Credit CDR of an issued CDR (mod_cdrs "Credit CDRs"): a new ``id``, ``credit``
+    true, ``credit_reference_id`` = the original's id, and otherwise all the data of the
+    original, where "Only the values in the total_cost field SHALL contain the negative
+    amounts of the original CDR". The other total_*_cost fields, quantities and charging
+    periods stay as they were: sum credits by ``total_cost`` (or by the ``credit`` flag)."""
+    if original.credit:
+        raise ValueError(f"CDR {original.id} is itself a credit CDR")
     return original.model_copy(
         update={
             "id": id,
             "credit": True,
             "credit_reference_id": original.id,
             "last_updated": last_updated,
-            "invoice_reference_id": None,
-            **negated,
+            "total_cost": _negate(original.total_cost),
         }
     )
 

@@ -554,6 +554,8 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 max_current = d.volume
             elif t is _CDR_MIN_CURRENT:
                 min_current = d.volume
+        if (energy is not None and energy < 0) or (charging is not None and charging < 0) or (parking is not None and parking < 0):
+            findings.append(Finding("negative_quantity", "a negative ENERGY/TIME/PARKING_TIME volume is priced as given", i))
         local = start.astimezone(zone) if needs_local else None
         duration_s = seconds_between(session_start, start) if needs_duration else ZERO
         power = power_for_restrictions(max_power, min_power, energy, charging, parking) if needs_power else None

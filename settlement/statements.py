@@ -122,9 +122,10 @@ def build_statement(
     positions: dict[tuple[str, str], dict[str, Any]] = {}
 
     def pos(currency: str, p: str) -> dict[str, Any]:
+        zero = round_to_minor_unit(Decimal(0), currency)  # "0.00" in EUR, "0" in JPY
         return positions.setdefault((currency, p), {
-            "currency": currency, "party": p, "cdr_count": 0, "net_excl_vat": Decimal(0),
-            "vat": Decimal(0), "total_incl_vat": Decimal(0), "net_position": Decimal(0)})
+            "currency": currency, "party": p, "cdr_count": 0, "net_excl_vat": zero,
+            "vat": zero, "total_incl_vat": zero, "net_position": zero})
 
     for cp in sorted(contract_periods, key=lambda x: x.contract.id):
         c = cp.contract

@@ -231,6 +231,19 @@ class FakePartner:
             self.headers.append(dict(request.headers))
             return envelope(status=201, headers={"Location": f"{base}/ocpi/emsp/2.2.1/cdrs/{cdr['id']}"})
 
+        self.credentials_posted: list[dict] = []
+        self.token_c = "partner-token-c"
+
+        @app.post("/ocpi/2.2.1/credentials")
+        async def credentials(request: Request):
+            if not authorized(request):
+                return envelope(code=2000, status=401)
+            body = json.loads(await request.body())
+            self.credentials_posted.append(body)
+            self.token = self.token_c  # from now on we accept only token C
+            return envelope({"token": self.token_c, "url": f"{base}/ocpi/versions", "roles": [
+                {"role": "EMSP", "party_id": "8AA", "country_code": "DE", "business_details": {"name": "DE"}}]})
+
         self.app = app
 
     @property

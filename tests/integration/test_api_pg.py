@@ -74,3 +74,20 @@ def test_ocpi_page_and_outbox_on_postgres(pg_env):
         assert enqueue_cdr_push(db, row) == 1
         assert enqueue_cdr_push(db, row) == 0  # idempotent by CDR id
         db.commit()
+
+
+def test_incremental_report_equals_a_full_recomputation(pg_env):
+    from api.reports import ReportCache, ReportQuery, build_report
+
+    sm = pg_env[3]
+    q = ReportQuery(period="day", by=("location", "party"), tz="Europe/Amsterdam", date_from=None, date_to=None,
+                    currency=None)
+    cache = ReportCache(ttl_s=600)
+    with sm() as db:
+        before, _ = cache.get(db, q)
+        insert_cdr(db, cdr_json("PG-INC-1", start="2026-01-15T11:00:00Z", excl="0.0049", energy="0.010"))
+        insert_cdr(db, cdr_json("PG-INC-2", start="2026-05-05T05:00:00Z", excl="2.5000", location="L-NEW"))
+        db.commit()
+        after, _ = cache.get(db, q)  # cached sums + the two new CDRs only
+        assert after == build_report(db, q)
+        assert after != before

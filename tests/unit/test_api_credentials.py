@@ -134,3 +134,30 @@ def test_malformed_credentials_are_400_2001(ours, body):
     token_a = create_partner(client, admin)["token_a"]
     r = client.post("/ocpi/2.2.1/credentials", headers=tok(token_a), json=body)
     assert r.status_code == 400 and r.json()["status_code"] == 2001
+
+
+def test_we_register_with_a_partner_as_the_sender(ours, tmp_path):
+    client, admin = ours
+    created = create_partner(client, admin)
+    partner = FakePartner(token="their-token-a")
+    with partner.serve():
+        r = client.post(f"/admin/partners/{created['id']}/register", headers={"X-API-Key": admin},
+                        json={"versions_url": partner.versions_url, "token": "their-token-a"})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "REGISTERED" and r.json()["cdrs_receiver_url"] == partner.cdrs_url
+        # We sent them a token B and our versions URL; that token B opens our API.
+        sent = partner.credentials_posted[0]
+        assert sent["url"] == "http://testserver/ocpi/versions"
+        assert client.get("/ocpi/cpo/2.2.1/cdrs", headers=tok(sent["token"])).status_code == 200
+        # Their old token A is no longer used towards them: a second registration is refused.
+        again = client.post(f"/admin/partners/{created['id']}/register", headers={"X-API-Key": admin},
+                            json={"versions_url": partner.versions_url, "token": "their-token-a"})
+        assert again.status_code == 409
+
+
+def test_registering_with_an_unreachable_partner_is_a_422_problem(ours):
+    client, admin = ours
+    created = create_partner(client, admin)
+    r = client.post(f"/admin/partners/{created['id']}/register", headers={"X-API-Key": admin},
+                    json={"versions_url": "http://127.0.0.1:1/ocpi/versions", "token": "a"})
+    assert r.status_code == 422 and "not usable" in r.json()["detail"]

@@ -507,8 +507,14 @@ def test_build_cdr_and_its_credit():
     assert cdr.tariffs == [t] and cdr.credit is None
     assert Cdr.model_validate_json(cdr.model_dump_json()) == cdr
 
+    # mod_cdrs Credit CDRs: all the data of the original; only total_cost negated
     credit = credit_cdr(cdr, id="CDR-1-C", last_updated=s + minutes(120))
     assert credit.credit is True and credit.credit_reference_id == "CDR-1"
     assert credit.total_cost == Price(excl_vat=D("-3.0865"), incl_vat=D("-3.7347"))
+    assert credit.total_energy_cost == cdr.total_energy_cost
     assert credit.total_energy == cdr.total_energy
+    assert credit.charging_periods == cdr.charging_periods
     assert credit.id == "CDR-1-C"
+    assert Cdr.model_validate_json(credit.model_dump_json()) == credit
+    with pytest.raises(ValueError):
+        credit_cdr(credit, id="CDR-1-C-C", last_updated=s + minutes(121))

@@ -80,6 +80,7 @@ def test_pair_net_position_nets_both_directions():
     pos = {t["party"]: D(t["net_position"]) for t in s["totals"]}
     # NL*CPO: receives 121.00, pays 24.20 -> +96.80; DE*MSP the opposite
     assert pos == {"NL*CPO": D("96.80"), "DE*MSP": D("-96.80")}
+    assert {t["party"]: t["net_excl_vat"] for t in s["totals"]} == {"NL*CPO": "100.00", "DE*MSP": "20.00"}
 
 
 def test_hub_net_positions_across_its_parties_sum_to_zero_per_currency():
