@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from urllib.parse import urlencode
 
@@ -30,7 +31,10 @@ MAX_PAGE = 1000
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    try:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ProblemError(400, f"{value.isoformat()} is out of the representable range")
 
 
 def _party(value: str) -> tuple[str, str]:
@@ -149,7 +153,12 @@ def revenue_report(
     dims = tuple(dict.fromkeys(by or ()))
     q = ReportQuery(period=period, by=dims, tz=tz, date_from=date_from, date_to=date_to,
                     currency=currency.upper() if currency else None)
-    report, rendered = _report_cache(request).get(db, q)
+    try:
+        report, rendered = _report_cache(request).get(db, q)
+    except DBAPIError as exc:  # a zone Python knows but the database server does not
+        if "time zone" not in str(exc.orig):
+            raise
+        raise ProblemError(400, f"Time zone {tz!r} is not known to the database server")
     want_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if want_csv:
         filename = f"revenue_{period}{'_by_' + '_'.join(dims) if dims else ''}.csv"

@@ -162,7 +162,7 @@ async def _cdr_from_body(request: Request) -> tuple[Cdr, str]:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
         summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5])
         raise OcpiError(400, OCPI_INVALID_PARAMETERS, f"Invalid CDR: {summary}", data=errors)
-    except ValueError as exc:  # not JSON at all (json.JSONDecodeError, UnicodeDecodeError)
+    except (ValueError, OverflowError, TypeError) as exc:  # not JSON at all, or values out of range
         raise OcpiError(400, OCPI_INVALID_PARAMETERS, f"Request body is not valid JSON: {exc}")
     return cdr, cdr.model_dump_json()
 

@@ -38,7 +38,10 @@ def as_utc(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise OcpiError(400, OCPI_INVALID_PARAMETERS, f"{value.isoformat()} is out of the representable range")
 
 
 @dataclass(frozen=True)

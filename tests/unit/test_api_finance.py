@@ -94,6 +94,12 @@ def test_malformed_finance_parameters_are_400_problems(env, params):
     assert r.json()["errors"][0]["field"].startswith("query.")
 
 
+def test_dates_beyond_the_calendar_are_400_not_500(env):
+    client, key, _ = env
+    r = client.get("/cdrs", params={"date_from": "9999-12-31T23:59:59-05:00"}, headers={"X-API-Key": key})
+    assert r.status_code == 400 and "out of the representable range" in r.json()["detail"]
+
+
 def test_monthly_report_in_amsterdam_nets_credits_and_keeps_currencies_apart(env):
     client, key, _ = env
     r = client.get("/reports/revenue", params={"period": "month", "tz": "Europe/Amsterdam"},

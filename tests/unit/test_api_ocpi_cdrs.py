@@ -137,6 +137,7 @@ def test_token_a_is_refused_outside_versions_and_credentials(env):
 @pytest.mark.parametrize("params", [
     {"limit": "abc"}, {"limit": "0"}, {"offset": "-1"}, {"date_from": "yesterday"},
     {"date_from": "2026-01-02T00:00:00Z", "date_to": "2026-01-01T00:00:00Z"}, {"limit": "99999999999999999999"},
+    {"date_from": "9999-12-31T23:59:59-05:00"}, {"date_to": "0001-01-01T00:00:00+05:00"},
 ])
 def test_malformed_parameters_are_400_with_status_2001(env, params):
     client, de, _, _ = env
@@ -207,7 +208,16 @@ def test_partner_cannot_push_someone_elses_cdr(env):
     assert r.status_code == 403 and "not one of your parties" in r.json()["status_message"]
 
 
-@pytest.mark.parametrize("body", ["{not json", "[]", '{"id": "x"}', ""])
+def _cdr_with_start(start: str) -> str:
+    from schemas.ocpi import ocpi_dumps
+
+    cdr = partner_cdr("P-9")
+    cdr["start_date_time"] = start
+    return ocpi_dumps(cdr)
+
+
+@pytest.mark.parametrize("body", ["{not json", "[]", '{"id": "x"}', "", _cdr_with_start("0001-01-01T00:00:00+05:00"),
+                                  _cdr_with_start("9999-12-31T23:59:59-05:00")])
 def test_invalid_cdr_bodies_are_400_with_2001(env, body):
     client, de, _, _ = env
     r = client.post("/ocpi/emsp/2.2.1/cdrs", content=body, headers={**tok(de), "Content-Type": "application/json"})
