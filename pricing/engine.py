@@ -479,6 +479,8 @@ def _select(candidates, ctx: PeriodContext, memo: dict) -> CompiledElement | Non
     """Rule 1 with a per-period memo (an element's restrictions are evaluated once per
     period even when several dimensions look at it)."""
     for el in candidates:
+        if el.unrestricted:
+            return el
         ok = memo.get(el.index)
         if ok is None:
             ok = memo[el.index] = restrictions_hold(el, ctx)

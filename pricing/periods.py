@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ from .restrictions import CompiledTariff, PeriodContext, active_element_for, com
 _UTC = timezone.utc
 _ONE_DAY = timedelta(days=1)
 _MICRO = Decimal("0.000001")
+_INTERPOLATION_QUANTUM = Decimal("1e-9")
 
 
 # ------------------------------------------------------------------------------------
@@ -124,7 +125,10 @@ class _EnergyCurve:
             return self.values[i]
         t0, t1 = self.times[i], self.times[i + 1]
         e0, e1 = self.values[i], self.values[i + 1]
-        return e0 + (e1 - e0) * seconds_between(t0, t) / seconds_between(t0, t1)
+        # Interpolated energy is kept to a micro-Wh (1e-9 kWh), so that period energies are
+        # short exact decimals that add up to the readings in any Decimal context.
+        value = e0 + (e1 - e0) * seconds_between(t0, t) / seconds_between(t0, t1)
+        return value.quantize(_INTERPOLATION_QUANTUM, rounding=ROUND_HALF_UP)
 
     def crossing(self, kwh: Decimal) -> datetime | None:
         """The first instant where the energy reaches ``kwh`` (exactly ``kwh`` there)."""

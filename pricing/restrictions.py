@@ -197,6 +197,14 @@ def _local(rule):
 _COMPILED: dict[int, CompiledTariff] = {}
 
 
+def _up_to_first_unrestricted(candidates: list[CompiledElement]) -> tuple[CompiledElement, ...]:
+    """Elements after an unrestricted one can never be the first match (rule 1): drop them."""
+    for i, el in enumerate(candidates):
+        if el.unrestricted:
+            return tuple(candidates[: i + 1])
+    return tuple(candidates)
+
+
 def compile_tariff(tariff: Tariff) -> CompiledTariff:
     """Compile (and cache, per tariff object) the tariff's elements for fast matching."""
     cached = _COMPILED.get(id(tariff))
@@ -235,7 +243,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     compiled = CompiledTariff(
         tariff=tariff,
         elements=elements,
-        session_candidates={d: tuple(v) for d, v in session.items()},
+        session_candidates={d: _up_to_first_unrestricted(v) for d, v in session.items()},
         reservation_candidates={d: tuple(v) for d, v in reservation.items()},
         expired_candidates={d: tuple(expires_first[d] + expires_then[d]) for d in TariffDimensionType},
         needs_local_time=any(el.needs_local_time for el in elements),
