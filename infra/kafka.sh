@@ -15,6 +15,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 POM_DIR="$HERE/kafka"
+export HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE_ROOT="${CHARGELEDGER_CACHE:-$HOME/.cache/chargeledger}"
 KDIR="$CACHE_ROOT/kafka"
 LIBS="$KDIR/libs"

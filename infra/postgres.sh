@@ -25,7 +25,7 @@ elif [[ -n "${CHARGELEDGER_CACHE:-}" ]]; then
 elif [[ "$(id -u)" == 0 ]]; then
     PGDIR=/var/lib/chargeledger/postgres
 else
-    PGDIR="$HOME/.cache/chargeledger/postgres"
+    PGDIR="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/chargeledger/postgres"
 fi
 DATA="$PGDIR/data"
 LOG="$PGDIR/postgres.log"
