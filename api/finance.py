@@ -9,7 +9,9 @@ from datetime import date, datetime, timezone
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
+from starlette.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
@@ -19,7 +21,14 @@ from urllib.parse import urlencode
 from api.errors import ProblemError
 from api.jsonutil import ExactJSONResponse, RawJSON, format_decimal
 from api.reports import DIMENSIONS, ReportCache, ReportQuery, csv_columns
-from api.security import FinanceUser, finance_user, get_db
+from api.security import (
+    FinanceUser,
+    api_key_header,
+    authenticate_finance,
+    bearer_header,
+    finance_user,
+    get_db,
+)
 from storage.models import CdrRecord
 
 router = APIRouter(tags=["finance"])
@@ -128,7 +137,7 @@ def _stream_csv(columns: list[str], rows: list[dict]):
     responses={200: {"description": "JSON report, or CSV with format=csv / Accept: text/csv",
                      "content": {"application/json": {}, "text/csv": {}}}},
 )
-def revenue_report(
+async def revenue_report(
     request: Request,
     period: Annotated[Literal["day", "week", "month", "total"], Query(description="Bucket size in tz")] = "month",
     by: Annotated[list[Literal["location", "evse", "party", "tariff"]] | None,
@@ -138,9 +147,21 @@ def revenue_report(
     date_to: Annotated[date | None, Query(description="Last local date (exclusive)")] = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="json (default) or csv")] = None,
-    user: FinanceUser = Depends(finance_user),
-    db: Session = Depends(get_db),
+    api_key: str | None = Security(api_key_header),
+    bearer: HTTPAuthorizationCredentials | None = Security(bearer_header),
 ):
+    return await run_in_threadpool(_serve_report, request, period, by, tz, date_from, date_to, currency, format,
+                                   api_key, bearer)
+
+
+def _serve_report(request, period, by, tz, date_from, date_to, currency, format, api_key, bearer):
+    """Authentication and the (cached) report in one worker thread and one session."""
+    with request.app.state.read_sessionmaker() as db:
+        authenticate_finance(db, api_key, bearer)
+        return _report(request, db, period, by, tz, date_from, date_to, currency, format)
+
+
+def _report(request, db, period, by, tz, date_from, date_to, currency, format):
     try:
         ZoneInfo(tz)
     except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError, OSError for odd keys

@@ -20,7 +20,7 @@ import binascii
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -57,9 +57,12 @@ def encode_ocpi_token(token: str) -> str:
     return "Token " + base64.b64encode(token.encode("utf-8")).decode("ascii")
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One SQLAlchemy session per request. GET requests only read, so they get an autocommit
-    session (``app.state.read_sessionmaker``): no BEGIN / ROLLBACK round trips."""
+    session (``app.state.read_sessionmaker``): no BEGIN / ROLLBACK round trips.
+
+    ``async`` only so FastAPI does not hop to a worker thread to create it (no I/O happens
+    here); the session is used by the sync dependencies and endpoints in their threads."""
     state = request.app.state
     maker = state.read_sessionmaker if request.method in ("GET", "HEAD") else state.sessionmaker
     with maker() as session:
@@ -82,6 +85,10 @@ class FinanceUser:
     role: str
 
 
+api_key_header = _api_key_header
+bearer_header = _bearer
+
+
 def finance_user(
     request: Request,
     db: Session = Depends(get_db),
@@ -89,6 +96,11 @@ def finance_user(
     bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
 ) -> FinanceUser:
     """Any valid, unrevoked finance API key (roles read and admin)."""
+    return authenticate_finance(db, api_key, bearer)
+
+
+def authenticate_finance(db: Session, api_key: str | None,
+                         bearer: HTTPAuthorizationCredentials | None) -> FinanceUser:
     key = api_key or (bearer.credentials if bearer else None)
     challenge = {"WWW-Authenticate": 'Bearer realm="chargeledger"'}
     if not key:
@@ -99,7 +111,7 @@ def finance_user(
     return FinanceUser(key_id=row.id, name=row.name, role=row.role)
 
 
-def finance_admin(user: FinanceUser = Depends(finance_user)) -> FinanceUser:
+async def finance_admin(user: FinanceUser = Depends(finance_user)) -> FinanceUser:
     """A finance API key with the admin role."""
     if user.role != ROLE_ADMIN:
         raise ProblemError(403, f"API key {user.name!r} has role {user.role!r}; this needs role 'admin'")
@@ -173,12 +185,19 @@ def _unauthorized(message: str) -> OcpiError:
     return OcpiError(401, OCPI_CLIENT_ERROR, message, headers={"WWW-Authenticate": "Token"})
 
 
+ocpi_auth_header = _ocpi_auth_header
+
+
 def ocpi_client(
     request: Request,
     db: Session = Depends(get_db),
     authorization: str | None = Security(_ocpi_auth_header),
 ) -> OcpiClient:
     """The partner behind the credentials token (token A or C)."""
+    return authenticate_ocpi(request, db, authorization)
+
+
+def authenticate_ocpi(request: Request, db: Session, authorization: str | None) -> OcpiClient:
     if not authorization:
         raise _unauthorized("Missing Authorization header: send 'Authorization: Token <Base64 of your token>'")
     candidates = token_candidates(authorization)
@@ -212,9 +231,13 @@ def ocpi_client(
     raise _unauthorized("Unknown credentials token")
 
 
-def ocpi_registered_client(client: OcpiClient = Depends(ocpi_client)) -> OcpiClient:
+async def ocpi_registered_client(client: OcpiClient = Depends(ocpi_client)) -> OcpiClient:
     """A partner that finished registration (token C); token A is refused outside
     versions/credentials (transport_and_format.asciidoc, "Authorization header")."""
+    return require_token_c(client)
+
+
+def require_token_c(client: OcpiClient) -> OcpiClient:
     if client.token_kind != "C":
         raise _unauthorized("CREDENTIALS_TOKEN_A is only valid for the versions and credentials modules")
     return client

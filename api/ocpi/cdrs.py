@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Security
+from starlette.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +38,14 @@ from api.ocpi.common import (
     response_routing_headers,
     routing_parties,
 )
-from api.security import OcpiClient, get_db, ocpi_registered_client
+from api.security import (
+    OcpiClient,
+    authenticate_ocpi,
+    get_db,
+    ocpi_auth_header,
+    ocpi_registered_client,
+    require_token_c,
+)
 from schemas.ocpi import Cdr
 from storage.api_tables import ReceivedCdr
 from storage.models import CdrRecord
@@ -135,16 +143,23 @@ PAGINATED = {
 }
 
 
+def _serve_cdrs(request: Request, page: PageRequest, authorization: str | None):
+    """Authentication and the page in one worker thread and one session (the hot path)."""
+    with request.app.state.read_sessionmaker() as db:
+        client = require_token_c(authenticate_ocpi(request, db, authorization))
+        return _get_cdrs(request, page, client, db)
+
+
 @sender_router.get("/cdrs", summary="Our CDRs where you are the eMSP (paginated)", responses=PAGINATED)
-def get_cdrs(request: Request, page: PageRequest = Depends(page_request),
-             client: OcpiClient = Depends(ocpi_registered_client), db: Session = Depends(get_db)):
-    return _get_cdrs(request, page, client, db)
+async def get_cdrs(request: Request, page: PageRequest = Depends(page_request),
+                   authorization: str | None = Security(ocpi_auth_header)):
+    return await run_in_threadpool(_serve_cdrs, request, page, authorization)
 
 
 @sender_router.get("/cdrs/", include_in_schema=False)
-def get_cdrs_slash(request: Request, page: PageRequest = Depends(page_request),
-                   client: OcpiClient = Depends(ocpi_registered_client), db: Session = Depends(get_db)):
-    return _get_cdrs(request, page, client, db)
+async def get_cdrs_slash(request: Request, page: PageRequest = Depends(page_request),
+                         authorization: str | None = Security(ocpi_auth_header)):
+    return await run_in_threadpool(_serve_cdrs, request, page, authorization)
 
 
 # ------------------------------------------------------------------------------ receiver
@@ -183,8 +198,6 @@ async def post_cdr(request: Request, client: OcpiClient = Depends(ocpi_registere
     if owner not in client.parties():
         raise OcpiError(403, OCPI_CLIENT_ERROR,
                         f"CDR belongs to {owner[0]}*{owner[1]}, which is not one of your parties")
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(_store_received, request, client, cdr, canonical)
 
 

@@ -57,7 +57,7 @@ class PageRequest:
         return server_max if self.limit is None else min(self.limit, server_max)
 
 
-def page_request(
+async def page_request(
     date_from: Annotated[datetime | None, Query(description="Only objects with last_updated >= this (inclusive)")] = None,
     date_to: Annotated[datetime | None, Query(description="Only objects with last_updated < this (exclusive)")] = None,
     offset: Annotated[int, Query(ge=0, le=2_000_000_000, description="Index of the first object, default 0")] = 0,
