@@ -32,6 +32,7 @@ from .restrictions import (
     active_element_for,
     compile_tariff,
     restrictions_hold,
+    session_selection,
     zone_for,
 )
 
@@ -475,20 +476,6 @@ def price_periods(
         return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
 
 
-def _select(candidates, ctx: PeriodContext, memo: dict) -> CompiledElement | None:
-    """Rule 1 with a per-period memo (an element's restrictions are evaluated once per
-    period even when several dimensions look at it)."""
-    for el in candidates:
-        if el.unrestricted:
-            return el
-        ok = memo.get(el.index)
-        if ok is None:
-            ok = memo[el.index] = restrictions_hold(el, ctx)
-        if ok:
-            return el
-    return None
-
-
 def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, findings, check_boundaries):
     tariff = compiled.tariff
     records: list[tuple] = []
@@ -562,15 +549,11 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         duration_s = seconds_between(session_start, start) if needs_duration else ZERO
         power = power_for_restrictions(max_power, min_power, energy, charging, parking) if needs_power else None
         current = current_for_restrictions(max_current, min_current) if needs_current else None
-        memo: dict[int, bool] = {}
-
         if energy is not None or charging is not None or parking is not None or not reservation:
             ctx = PeriodContext(local, kwh_so_far, duration_s, power, current)
-            for qty, (dim, candidates, group, name, tally) in zip((energy, charging, parking), period_dims):
-                if not qty:
-                    continue
-                el = _select(candidates, ctx, memo)
-                if el is None:
+            selected = session_selection(compiled, ctx)
+            for qty, el, (dim, candidates, group, name, tally) in zip((energy, charging, parking), selected, period_dims):
+                if not qty or el is None:
                     continue
                 ci, component = el.components[dim]
                 record((i, group, name, el, ci, component, qty))
@@ -584,7 +567,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 tally.last = (el, ci, component)
                 tally.last_period = i
             if not session_flat_found:
-                el = _select(flat_candidates, ctx, memo)
+                el = selected[3]
                 if el is not None:
                     session_flat_found = True
                     ci, component = el.components[_FLAT]

@@ -11,6 +11,7 @@ Rules cited as "rule N" are in ../shared/docs/ocpi-pricing.md.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -106,6 +107,13 @@ class CompiledTariff:
     duration_thresholds: tuple[int, ...]
     power_thresholds: tuple[Decimal, ...] = field(default=())
     current_thresholds: tuple[Decimal, ...] = field(default=())
+    #: Sorted seconds of the day where a time-of-day restriction starts or ends.
+    time_cuts: tuple[int, ...] = field(default=())
+    #: Sorted dates where a date restriction starts or ends.
+    date_cuts: tuple[date, ...] = field(default=())
+    uses_days: bool = False
+    #: (bucket key) -> the active elements for (ENERGY, TIME, PARKING_TIME, FLAT) of a session period.
+    selections: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def uses_power(self) -> bool:
@@ -252,6 +260,9 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         duration_thresholds=tuple(sorted(durations)),
         power_thresholds=tuple(sorted(powers)),
         current_thresholds=tuple(sorted(currents)),
+        time_cuts=tuple(sorted({s for el in elements for s in (el.start_s, el.end_s) if s is not None})),
+        date_cuts=tuple(sorted({d for el in elements for d in (el.start_date, el.end_date) if d is not None})),
+        uses_days=any(el.days is not None for el in elements),
     )
     if len(_COMPILED) > 1024:
         _COMPILED.clear()
@@ -394,6 +405,58 @@ def candidates_for(compiled: CompiledTariff, dimension: TariffDimensionType, ctx
     if ctx.expired:
         return compiled.expired_candidates[dimension]
     return compiled.reservation_candidates[dimension]
+
+
+_SESSION_DIMENSIONS = (
+    TariffDimensionType.ENERGY,
+    TariffDimensionType.TIME,
+    TariffDimensionType.PARKING_TIME,
+    TariffDimensionType.FLAT,
+)
+
+
+def _bucket(cuts, value) -> int:
+    """Which interval between the sorted cuts holds ``value`` (min inclusive, max
+    exclusive restrictions are constant inside one); -1 for an unknown value."""
+    return -1 if value is None else bisect_right(cuts, value)
+
+
+def selection_key(compiled: CompiledTariff, ctx: PeriodContext) -> tuple:
+    """The restriction-relevant facts of a period, reduced to the buckets between the
+    tariff's own thresholds: two periods with the same key have the same active elements."""
+    local = ctx.local
+    if compiled.needs_local_time and local is not None:
+        seconds = local.hour * 3600 + local.minute * 60 + local.second
+        if local.microsecond:
+            seconds += local.microsecond / 1_000_000
+        time_key = (
+            bisect_right(compiled.time_cuts, seconds) if compiled.time_cuts else 0,
+            local.weekday() if compiled.uses_days else 0,
+            bisect_right(compiled.date_cuts, local.date()) if compiled.date_cuts else 0,
+        )
+    else:
+        time_key = None
+    return (
+        time_key,
+        bisect_right(compiled.kwh_thresholds, ctx.kwh) if compiled.kwh_thresholds else 0,
+        bisect_right(compiled.duration_thresholds, ctx.duration_s) if compiled.duration_thresholds else 0,
+        _bucket(compiled.power_thresholds, ctx.power) if compiled.power_thresholds else 0,
+        _bucket(compiled.current_thresholds, ctx.current) if compiled.current_thresholds else 0,
+    )
+
+
+def session_selection(compiled: CompiledTariff, ctx: PeriodContext) -> tuple:
+    """Rule 1 for the four session dimensions at once (ENERGY, TIME, PARKING_TIME,
+    FLAT), remembered per tariff by ``selection_key``: the same answer as
+    ``active_element_for`` for each dimension, computed once per bucket."""
+    key = selection_key(compiled, ctx)
+    found = compiled.selections.get(key)
+    if found is None:
+        found = tuple(active_element_for(d, compiled, ctx) for d in _SESSION_DIMENSIONS)
+        if len(compiled.selections) > 65536:
+            compiled.selections.clear()
+        compiled.selections[key] = found
+    return found
 
 
 def active_element_for(

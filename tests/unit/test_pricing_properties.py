@@ -223,3 +223,25 @@ def test_periods_from_readings_cover_the_session_and_keep_the_energy(tariff, sta
                 for cp in p.charging_periods)
     assert abs(hours * 3600 - D((t - start).total_seconds())) < D("0.000001")
     assert sum(cp.volume(CdrDimensionType.ENERGY) for cp in p.charging_periods) == energy
+
+
+@SETTINGS
+@given(tariffs(), st.lists(st.tuples(
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31)),
+    st.decimals(min_value=0, max_value=60, places=2),
+    st.integers(min_value=0, max_value=30000),
+    st.one_of(st.none(), st.decimals(min_value=0, max_value=150, places=1)),
+), min_size=1, max_size=20))
+def test_remembered_selection_equals_rule_1_evaluated_afresh(tariff, contexts):
+    # session_selection caches per bucket between the tariff's thresholds; it must give
+    # exactly what active_element_for gives for every dimension
+    from pricing.restrictions import PeriodContext, active_element_for, session_selection
+    from schemas.ocpi import TariffDimensionType as T
+
+    compiled = compile_tariff(tariff)
+    zone = zone_for(ZONE)
+    for when, kwh, seconds, power in contexts:
+        ctx = PeriodContext(when.replace(tzinfo=timezone.utc).astimezone(zone), kwh, D(seconds), power, None)
+        expected = tuple(active_element_for(d, compiled, ctx) for d in (T.ENERGY, T.TIME, T.PARKING_TIME, T.FLAT))
+        assert session_selection(compiled, ctx) == expected
+        assert session_selection(compiled, ctx) == expected  # from the cache
