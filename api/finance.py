@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from api.errors import ProblemError
 from api.jsonutil import ExactJSONResponse, RawJSON, format_decimal
-from api.reports import DIMENSIONS, ReportCache, ReportQuery, csv_columns
+from api.reports import ReportCache, ReportQuery, csv_columns
 from api.security import (
     FinanceUser,
     api_key_header,

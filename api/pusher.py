@@ -33,7 +33,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from storage.api_tables import PARTNER_REGISTERED, CdrOutbox, Partner
+from storage.api_tables import PARTNER_REGISTERED, CdrOutbox, Partner, PartnerRole
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,6 @@ class CdrPusher:
             ).scalar_one_or_none()
             if head is None or head.next_attempt_at > self.clock():
                 return None
-            from storage.api_tables import PartnerRole
-
             role = db.execute(
                 select(PartnerRole).where(PartnerRole.partner_id == partner_id).order_by(PartnerRole.id).limit(1)
             ).scalar_one_or_none()

@@ -26,10 +26,8 @@ import argparse
 import asyncio
 import base64
 import io
-import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import time

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Request, Security
 from starlette.concurrency import run_in_threadpool
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
