@@ -8,6 +8,7 @@ import contextlib
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -42,12 +43,19 @@ def settings(settings):
     return settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}gateway-"})
 
 
+_ENGINES: dict[str, object] = {}
+
+
+def engine_for(s):
+    if s.database_url not in _ENGINES:
+        _ENGINES[s.database_url] = make_engine(s.database_url)
+    return _ENGINES[s.database_url]
+
+
 @pytest.fixture(scope="module")
 def engine(pg_url):
     upgrade(pg_url)
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
+    return engine_for(SimpleNamespace(database_url=pg_url))
 
 
 @pytest.fixture(scope="module")
@@ -297,3 +305,100 @@ async def test_simulated_traffic_via_the_gateway_lands_with_gateway_assigned_tra
                 current = envelope.response["transactionId"]
             elif envelope.ocpp_version == "1.6" and envelope.action in ("MeterValues", "StopTransaction"):
                 assert envelope.payload["transactionId"] == current  # the id the gateway assigned
+
+
+#: A tariff made for hand arithmetic (the pipeline test's): no restrictions, VAT 20 %.
+#: FLAT EUR 0.50 per session, ENERGY EUR 0.30/kWh (step 1 Wh), PARKING_TIME EUR 6.00/h (step 60 s).
+HAND_TARIFF = {
+    "country_code": "NL", "party_id": "CLG", "id": "GW-HAND", "currency": "EUR",
+    "elements": [
+        {"price_components": [{"type": "FLAT", "price": 0.50, "vat": 20.0, "step_size": 1}]},
+        {"price_components": [{"type": "ENERGY", "price": 0.30, "vat": 20.0, "step_size": 1}]},
+        {"price_components": [{"type": "PARKING_TIME", "price": 6.00, "vat": 20.0, "step_size": 60}]},
+    ],
+    "last_updated": "2026-01-01T00:00:00Z",
+}
+
+
+@pytest.mark.timeout(180)
+async def test_sessions_through_the_gateway_end_as_cdrs_with_hand_computed_totals(settings, gateway, registry):
+    """Two sessions driven by the ocpp package's clients end as CDRs through the worker.
+
+    A, OCPP 1.6 (transaction id assigned by the gateway), charging the whole hour, with a
+    reconnect after the first MeterValues:
+      meterStart 1,000,000 Wh at T, 1,010,000 Wh at T+30 min, meterStop 1,020,000 Wh at T+60 min
+      energy 20 kWh, no parking
+      excl = FLAT 0.50 + 20 x 0.30 = 6.50; incl = 6.50 x 1.20 = 7.80
+    B, OCPP 2.0.1, charging T..T+60 min, then SuspendedEV (full) until T+90 min:
+      register 5,000 Wh at T, 16,000 at T+45, 20,000 at T+60 and at T+90
+      energy 15 kWh, parking 0.5 h
+      excl = 0.50 + 15 x 0.30 + 0.5 x 6.00 = 0.50 + 4.50 + 3.00 = 8.00; incl = 8.00 x 1.20 = 9.60
+    T is three hours before now: the gateway stamps received_at with the wall clock and
+    the assembler refuses timestamps too far from it.
+    """
+    from sqlalchemy import select
+
+    from storage.db import make_sessionmaker
+    from storage.models import CdrRecord
+    from streams.tariffs import publish_tariff
+    from streams.topics import ensure_topics as ensure_pipeline_topics
+    from streams.worker import Worker
+
+    s = settings.model_copy(update={"default_tariff_id": "GW-HAND", "app_id": f"{settings.topic_prefix}worker"})
+    await ensure_pipeline_topics(s)
+    await publish_tariff(s.kafka_bootstrap, s.topic(s.topic_tariffs), json.dumps(HAND_TARIFF))
+    t = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(hours=3)
+
+    def at(minutes: int) -> str:
+        return (t + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    token = "NLTNMC00000042"
+    a = SimpleNamespace(id=f"GWA-{uuid.uuid4().hex[:8]}", password="pw-a")
+    b = SimpleNamespace(id=f"GWB-{uuid.uuid4().hex[:8]}", password="pw-b")
+    registry.register_many({a.id: a.password, b.id: b.password}, scrypt_n=FAST_SCRYPT)
+
+    def energy(wh: int, minutes: int) -> list[dict]:
+        return [{"timestamp": at(minutes), "sampled_value": [
+            {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+             "context": "Sample.Periodic"}]}]
+
+    async with ocpp_client(gateway.port, a) as cp:
+        start = await cp.call(call16.StartTransaction(connector_id=1, id_tag=token, meter_start=1_000_000,
+                                                      timestamp=at(0)))
+        tx = start.transaction_id
+        await cp.call(call16.MeterValues(connector_id=1, transaction_id=tx, meter_value=energy(1_010_000, 30)))
+    async with ocpp_client(gateway.port, a) as cp:  # reconnected
+        await cp.call(call16.StopTransaction(meter_stop=1_020_000, timestamp=at(60), transaction_id=tx,
+                                             reason="EVDisconnected", id_tag=token))
+
+    def event(kind, seq, minutes, wh, state, trigger, context, **extra):
+        info = {"transaction_id": "gw-b", "charging_state": state, **extra.pop("info", {})}
+        return call201.TransactionEvent(
+            event_type=kind, timestamp=at(minutes), trigger_reason=trigger, seq_no=seq, transaction_info=info,
+            meter_value=[{"timestamp": at(minutes), "sampled_value": [
+                {"value": wh, "measurand": "Energy.Active.Import.Register", "context": context,
+                 "unit_of_measure": {"unit": "Wh"}}]}], **extra)
+
+    async with ocpp_client(gateway.port, b, ChargePoint201, "ocpp2.0.1") as cp:
+        await cp.call(event("Started", 0, 0, 5_000, "Charging", "Authorized", "Transaction.Begin",
+                            id_token={"id_token": token, "type": "eMAID"}, evse={"id": 1, "connector_id": 1}))
+        await cp.call(event("Updated", 1, 45, 16_000, "Charging", "MeterValuePeriodic", "Sample.Periodic"))
+        await cp.call(event("Updated", 2, 60, 20_000, "SuspendedEV", "ChargingStateChanged", "Sample.Periodic"))
+        await cp.call(event("Ended", 3, 90, 20_000, "Idle", "EVDeparted", "Transaction.End",
+                            info={"stopped_reason": "EVDisconnected"}))
+
+    keys = {f"{a.id}/{tx}", f"{b.id}/gw-b"}
+    db = make_sessionmaker(engine_for(s))
+
+    def cdrs() -> dict[str, CdrRecord]:
+        with db() as session:
+            return {r.session_key: r for r in session.scalars(select(CdrRecord).where(CdrRecord.session_key.in_(keys)))}
+
+    await asyncio.wait_for(Worker(s, sessions=db).run(until=lambda: len(cdrs()) == 2), timeout=150)
+    rows = cdrs()
+    ra, rb = rows[f"{a.id}/{tx}"], rows[f"{b.id}/gw-b"]
+    assert (ra.total_energy, ra.total_cost_excl_vat, ra.total_cost_incl_vat) == (
+        Decimal("20"), Decimal("6.50"), Decimal("7.80"))
+    assert (rb.total_energy, rb.total_cost_excl_vat, rb.total_cost_incl_vat) == (
+        Decimal("15"), Decimal("8.00"), Decimal("9.60"))
+    assert rb.total_parking_time == Decimal("0.5")

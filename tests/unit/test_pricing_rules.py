@@ -518,3 +518,43 @@ def test_build_cdr_and_its_credit():
     assert Cdr.model_validate_json(credit.model_dump_json()) == credit
     with pytest.raises(ValueError):
         credit_cdr(credit, id="CDR-1-C-C", last_updated=s + minutes(121))
+
+
+def test_our_cdr_reprices_to_its_own_totals():
+    # price_session -> build_cdr -> reprice_cdr: the CDR's periods give back its totals.
+    # day 0.40/kWh until 18:00 local, then 0.25; parking 3.00/h step 900 s; FLAT 1.00 (21 %)
+    # 17:00-18:00 local: 11 kWh x 0.40 = 4.40; 18:00-18:30: 5.5 kWh x 0.25 = 1.375;
+    # parking 18:30-18:40 (10 min -> 15 min) = 0.25 h x 3.00 = 0.75; FLAT 1.00
+    # total 7.525 excl, x 1.21 = 9.10525 incl -> 9.1053
+    t = tariff(
+        element(component("FLAT", "1.00", vat="21")),
+        element(component("ENERGY", "0.40", vat="21"), end_time="18:00"),
+        element(component("ENERGY", "0.25", vat="21"), component("PARKING_TIME", "3.00", 900, vat="21")),
+    )
+    s = at("2026-11-23 16:00")
+    readings = [reading(s, "0", kw="11"), reading(s + minutes(90), "16.5", kw="0", charging=False)]
+    priced = price_session(readings, t, time_zone=AMS, session_start=s, session_end=s + minutes(100))
+    assert priced.total_cost == Price(excl_vat=D("7.5250"), incl_vat=D("9.1053"))
+    example = Cdr.model_validate_json((FIXTURES / "cdr_example.json").read_text())
+    cdr = build_cdr(
+        priced, id="CDR-2", country_code="NL", party_id="CLG", session_id="S-2", start_date_time=s,
+        end_date_time=s + minutes(100), cdr_token=example.cdr_token, auth_method=AuthMethod.AUTH_REQUEST,
+        cdr_location=example.cdr_location, tariff=t, last_updated=s + minutes(101),
+    )
+    again = reprice_cdr(cdr, t, time_zone=AMS)
+    assert again.totals() == priced.totals()
+    assert again.findings == []
+
+
+def test_breakdown_as_table_and_json():
+    # 10 kWh x 0.30 = 3.00, step 500 Wh: nothing extra; TIME 1 h x 1.00
+    t = tariff(element(component("ENERGY", "0.30", 500), component("TIME", "1.00")))
+    p = one_hour_energy(t, "2026-11-23 09:00")
+    from pricing import explain
+    from schemas.ocpi import ocpi_loads
+
+    table = explain(p)
+    assert "ENERGY" in table and "total_cost" in table
+    data = ocpi_loads(p.to_json())
+    assert [(l["dimension"], l["excl_vat"]) for l in data["breakdown"]] == [("ENERGY", D("3.00")), ("TIME", D("1.00"))]
+    assert data["total_cost"] == {"excl_vat": D("4.0000"), "incl_vat": D("4.0000")}
