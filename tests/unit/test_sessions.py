@@ -979,3 +979,18 @@ def test_random_traffic_never_crashes_and_every_input_is_accounted_for(steps):
     # deterministic
     _, again = run(*traffic)
     assert [(o.kind, o.reason) for o in again] == [(o.kind, o.reason) for o in outcomes]
+
+
+def test_id_tag_rejected_by_the_central_system_is_flagged():
+    start = start16(1701, 0, 0).model_copy(update={"response": {"transactionId": 1701, "idTagInfo": {"status": "Blocked"}}})
+    _, outcomes = run(start, stop16(1701, 1, 0))
+    [session] = completed_of(outcomes)
+    assert session.id_tag_status == "Blocked"
+    assert SessionFlag.ID_TAG_NOT_ACCEPTED.value in session.flags
+    assert "id tag not accepted by the central system (Blocked)" in session.remark
+
+    started = te("tx-tok", 0, 0, "Started", wh=0, context="Transaction.Begin").model_copy(
+        update={"response": {"idTokenInfo": {"status": "Accepted"}}})
+    _, outcomes = run(started, te("tx-tok", 1, 10, "Ended", wh=1_000, context="Transaction.End"))
+    [session] = completed_of(outcomes)
+    assert session.id_tag_status == "Accepted" and SessionFlag.ID_TAG_NOT_ACCEPTED.value not in session.flags
