@@ -92,6 +92,7 @@ class SessionFlag(StrEnum):
     READINGS_OUTSIDE_SESSION = "readings_outside_session"
     NO_ENERGY_READING = "no_energy_reading"
     CORRECTED = "corrected"
+    ID_TAG_NOT_ACCEPTED = "id_tag_not_accepted"
 
 
 #: Not part of the content hash: the version and its ids, and the notes (flags, remarks),
@@ -122,6 +123,9 @@ class CompletedSession(BaseModel):
     evse_id: int | None
     #: 1.6 idTag, 2.0.1 idToken.idToken.
     id_tag: str | None
+    #: The central system's answer on the id tag (``Accepted``, ``Blocked``, ``Invalid``,
+    #: ...), when known. Not ``Accepted``: flag ``id_tag_not_accepted``; billing decides.
+    id_tag_status: str | None = None
     start: datetime
     end: datetime
     readings: tuple[MeterReading, ...]
@@ -221,6 +225,7 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
     ends: list[TransactionEnded] = []
     connector_id = evse_id = None
     id_tag = None
+    id_tag_status: str | None = None
     order = 0
 
     def add(point: _Point) -> None:
@@ -243,6 +248,7 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
                 evse_id = evse_id if evse_id is not None else event.evse_id
                 connector_id = connector_id if connector_id is not None else event.connector_id
             id_tag = id_tag or event.id_tag
+            id_tag_status = id_tag_status or event.id_tag_status
         elif isinstance(event, MeterValuesRecorded):
             if event.matched_by_connector:
                 notes.add(SessionFlag.METER_VALUES_MATCHED,
@@ -295,6 +301,8 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
     total = readings[-1].energy_kwh or ZERO
 
     _note_seq_no_gaps(state, notes)
+    if id_tag_status is not None and id_tag_status != "Accepted":
+        notes.add(SessionFlag.ID_TAG_NOT_ACCEPTED, f"id tag not accepted by the central system ({id_tag_status})")
     if any(m.offline for m in state.messages):
         notes.add(SessionFlag.OFFLINE_EVENTS)
 
@@ -307,6 +315,7 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
         connector_id=connector_id,
         evse_id=evse_id,
         id_tag=id_tag,
+        id_tag_status=id_tag_status,
         start=start,
         end=end,
         readings=readings,

@@ -6,7 +6,9 @@ strings chosen by the charging station; both are kept as text.
 
 ``session_id``: ``<charge point id>/<transaction id>``, readable and used as the Kafka key
 downstream and as the ``sessions`` table key. OCPP-J puts the charge point id in the last
-URL path segment, so it carries no ``/`` and the key is unambiguous.
+URL path segment, so it normally carries no ``/``; should one arrive anyway, ``%`` and
+``/`` in the charge point id are percent-encoded, so the first ``/`` always separates the
+two parts and the key is unambiguous.
 
 CDR ids (OCPI 2.2.1 mod_cdrs section 3.1: ``id`` CiString(39), unique per
 country_code/party_id) are derived deterministically, so reprocessing the same events
@@ -37,8 +39,10 @@ _HASH_CHARS = 26
 
 
 def session_id_for(charge_point_id: str, transaction_id: str | int) -> str:
-    """``<charge point id>/<transaction id>``."""
-    return f"{charge_point_id}/{transaction_id}"
+    """``<charge point id>/<transaction id>`` (``%`` and ``/`` in the charge point id
+    percent-encoded)."""
+    escaped = charge_point_id.replace("%", "%25").replace("/", "%2F")
+    return f"{escaped}/{transaction_id}"
 
 
 def _digest(charge_point_id: str, transaction_id: str | int) -> str:

@@ -756,6 +756,8 @@ def test_cdr_ids_are_deterministic_and_within_39_characters():
     assert cdr_id_for("a/b", "c") != cdr_id_for("a", "b/c")
     assert len({cdr_id_for(CP, 1, v) for v in range(5)} | {credit_cdr_id_for(CP, 1, v) for v in range(5)}) == 10
     assert session_id_for(CP, 1) == f"{CP}/1"
+    assert session_id_for("a/b", "c") != session_id_for("a", "b/c")
+    assert session_id_for("a%2Fb", "c") != session_id_for("a/b", "c")
     with pytest.raises(ValueError):
         cdr_id_for(CP, 1, 100_000)
 
@@ -914,3 +916,111 @@ def test_16_transaction_data_in_kwh_labelled_as_wh_is_rescaled_with_the_meter_va
     # 20,000 - 10,000 Wh = 10 kWh in total
     assert [r.energy_kwh for r in session.readings] == [0, 6, 10]
     assert SessionFlag.UNIT_MISLABELLED.value in session.flags
+
+
+def _random_message(draw_kind, tx16, tx201, minute, value, seq, state):
+    if draw_kind == "start16":
+        return start16(tx16, minute, value)
+    if draw_kind == "mv16":
+        return mv16(tx16, minute, energy_wh(value))
+    if draw_kind == "mv16-none":
+        return mv16(None, minute, {"value": str(value), "phase": "L1"}, {"value": str(value), "phase": "L2"})
+    if draw_kind == "stop16":
+        return stop16(tx16, minute, value)
+    if draw_kind == "stop16-unknown":
+        return stop16(-1, minute, value)
+    if draw_kind == "heartbeat":
+        return envelope("Heartbeat", {}, minute)
+    if draw_kind == "invalid":
+        return envelope("MeterValues", {"connectorId": 1, "meterValue": []}, minute)
+    event_type = {"te-start": "Started", "te-end": "Ended"}.get(draw_kind, "Updated")
+    return te(tx201, seq, minute, event_type, wh=value, state=state,
+              context={"Started": "Transaction.Begin", "Ended": "Transaction.End"}.get(event_type))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(
+    st.tuples(
+        st.sampled_from(["start16", "mv16", "mv16-none", "stop16", "stop16-unknown", "heartbeat", "invalid",
+                         "te-start", "te-update", "te-end"]),
+        st.sampled_from([1601, 1602]),
+        st.sampled_from(["tx-a", "tx-b"]),
+        st.integers(0, 600),
+        st.integers(0, 10**8),
+        st.integers(0, 6),
+        st.sampled_from([None, "Charging", "SuspendedEV", "EVConnected"]),
+        st.booleans(),
+    ),
+    max_size=25,
+))
+def test_random_traffic_never_crashes_and_every_input_is_accounted_for(steps):
+    traffic = []
+    for kind, tx16, tx201, minute, value, seq, state, resend in steps:
+        env = _random_message(kind, tx16, tx201, minute, value, seq, state)
+        traffic.append(env)
+        if resend:
+            traffic.append(env.model_copy(update={"message_id": env.message_id + "-r"}))
+    assembler, outcomes = run(*traffic)
+    assert len(outcomes) == len(traffic)
+    assert sum(assembler.counts[k] for k in ("applied", "duplicate", "dead_lettered")) == len(traffic)
+    assert all(o.reason for o in outcomes if o.kind == "dead_lettered")
+    closed = assembler.close_idle(at(600) + timedelta(days=3))
+    issued = completed_of(outcomes) + corrections_of(outcomes) + closed
+    for session in issued:
+        energies = [r.energy_kwh for r in session.readings]
+        assert session.total_energy_kwh >= 0 and energies[-1] == session.total_energy_kwh
+        assert all(a <= b for a, b in zip(energies, energies[1:]))
+        assert session.start <= session.end and len(session.cdr_id) <= 39
+    # every session ends up issued exactly once per version, versions consecutive
+    versions: dict[str, list[int]] = {}
+    for session in issued:
+        versions.setdefault(session.session_id, []).append(session.version)
+    assert all(v == list(range(len(v))) for v in versions.values())
+    # deterministic
+    _, again = run(*traffic)
+    assert [(o.kind, o.reason) for o in again] == [(o.kind, o.reason) for o in outcomes]
+
+
+def test_id_tag_rejected_by_the_central_system_is_flagged():
+    start = start16(1701, 0, 0).model_copy(update={"response": {"transactionId": 1701, "idTagInfo": {"status": "Blocked"}}})
+    _, outcomes = run(start, stop16(1701, 1, 0))
+    [session] = completed_of(outcomes)
+    assert session.id_tag_status == "Blocked"
+    assert SessionFlag.ID_TAG_NOT_ACCEPTED.value in session.flags
+    assert "id tag not accepted by the central system (Blocked)" in session.remark
+
+    started = te("tx-tok", 0, 0, "Started", wh=0, context="Transaction.Begin").model_copy(
+        update={"response": {"idTokenInfo": {"status": "Accepted"}}})
+    _, outcomes = run(started, te("tx-tok", 1, 10, "Ended", wh=1_000, context="Transaction.End"))
+    [session] = completed_of(outcomes)
+    assert session.id_tag_status == "Accepted" and SessionFlag.ID_TAG_NOT_ACCEPTED.value not in session.flags
+
+
+def test_201_session_without_any_energy_reading_bills_zero_and_says_so():
+    assembler = SessionAssembler()
+    assembler.apply(te("tx-none", 0, 0, "Started", state="EVConnected", trigger="CablePluggedIn"))
+    [closed] = assembler.close_idle(at(0) + timedelta(days=3))
+    assert closed.total_energy_kwh == 0 and closed.incomplete
+    assert {SessionFlag.NO_ENERGY_READING.value, SessionFlag.CLOSED_IDLE.value} <= set(closed.flags)
+    assert [r.energy_kwh for r in closed.readings] == [0]
+
+
+def test_second_stop_with_other_values_corrects_and_the_last_stop_counts():
+    assembler, outcomes = run(
+        start16(1801, 0, 0),
+        stop16(1801, 30, 4_000),
+        stop16(1801, 32, 4_500, reason="Local", received=at(40)),
+    )
+    [first] = completed_of(outcomes)
+    [second] = corrections_of(outcomes)
+    assert first.total_energy_kwh == Decimal("4") and second.total_energy_kwh == Decimal("4.5")
+    assert SessionFlag.MULTIPLE_STOPS.value in second.flags and second.end == at(32)
+
+
+def test_readings_stamped_after_the_stop_are_left_out():
+    _, outcomes = run(start16(1901, 0, 0), mv16(1901, 10, energy_wh(2_000)), stop16(1901, 20, 3_000),
+                      mv16(1901, 25, energy_wh(3_500), received=at(21)))
+    [session] = completed_of(outcomes)
+    assert session.total_energy_kwh == Decimal("3")  # 3,000 Wh at the stop
+    # the late reading after the stop changes nothing billed: no correction
+    assert corrections_of(outcomes) == []
