@@ -994,3 +994,33 @@ def test_id_tag_rejected_by_the_central_system_is_flagged():
     _, outcomes = run(started, te("tx-tok", 1, 10, "Ended", wh=1_000, context="Transaction.End"))
     [session] = completed_of(outcomes)
     assert session.id_tag_status == "Accepted" and SessionFlag.ID_TAG_NOT_ACCEPTED.value not in session.flags
+
+
+def test_201_session_without_any_energy_reading_bills_zero_and_says_so():
+    assembler = SessionAssembler()
+    assembler.apply(te("tx-none", 0, 0, "Started", state="EVConnected", trigger="CablePluggedIn"))
+    [closed] = assembler.close_idle(at(0) + timedelta(days=3))
+    assert closed.total_energy_kwh == 0 and closed.incomplete
+    assert {SessionFlag.NO_ENERGY_READING.value, SessionFlag.CLOSED_IDLE.value} <= set(closed.flags)
+    assert [r.energy_kwh for r in closed.readings] == [0]
+
+
+def test_second_stop_with_other_values_corrects_and_the_last_stop_counts():
+    assembler, outcomes = run(
+        start16(1801, 0, 0),
+        stop16(1801, 30, 4_000),
+        stop16(1801, 32, 4_500, reason="Local", received=at(40)),
+    )
+    [first] = completed_of(outcomes)
+    [second] = corrections_of(outcomes)
+    assert first.total_energy_kwh == Decimal("4") and second.total_energy_kwh == Decimal("4.5")
+    assert SessionFlag.MULTIPLE_STOPS.value in second.flags and second.end == at(32)
+
+
+def test_readings_stamped_after_the_stop_are_left_out():
+    _, outcomes = run(start16(1901, 0, 0), mv16(1901, 10, energy_wh(2_000)), stop16(1901, 20, 3_000),
+                      mv16(1901, 25, energy_wh(3_500), received=at(21)))
+    [session] = completed_of(outcomes)
+    assert session.total_energy_kwh == Decimal("3")  # 3,000 Wh at the stop
+    # the late reading after the stop changes nothing billed: no correction
+    assert corrections_of(outcomes) == []
