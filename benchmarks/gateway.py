@@ -164,6 +164,25 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def host_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle (from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid(bootstrap: str) -> int | None:
+    """The pid of the local process listening on the broker's port (None if not ours to see)."""
+    port = bootstrap.split(",")[0].rsplit(":", 1)[1]
+    try:
+        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for part in out.split("pid=")[1:]:
+        return int(part.split(",")[0])
+    return None
+
+
 def proc_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -182,6 +201,7 @@ def main() -> int:
     parser.add_argument("--connect-concurrency", type=int, default=100, help="handshakes in flight per client")
     parser.add_argument("--kafka-bootstrap", default=os.environ.get("CHARGELEDGER_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--keep-topics", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, write the stats to FILE")
     args = parser.parse_args()
 
     nofile = raise_open_files_limit()
@@ -204,7 +224,8 @@ def main() -> int:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), CHARGELEDGER_DATABASE_URL=db_url, CHARGELEDGER_TOPIC_PREFIX=prefix,
                CHARGELEDGER_KAFKA_BOOTSTRAP=args.kafka_bootstrap, CHARGELEDGER_GATEWAY_PORT=str(port))
-    gateway = subprocess.Popen([sys.executable, "-m", "chargeledger.cli", "gateway", "--log-level", "WARNING"],
+    profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+    gateway = subprocess.Popen([sys.executable, *profile, "-m", "chargeledger.cli", "gateway", "--log-level", "WARNING"],
                                env=env, stdout=subprocess.PIPE, text=True)
     try:
         line = gateway.stdout.readline()
@@ -235,12 +256,15 @@ def main() -> int:
         print(f"gateway memory: {rss0:.0f} MB idle -> {rss1:.0f} MB with {connected} connections "
               f"({(rss1 - rss0) * 1024 / max(connected, 1):.1f} KB per connection)")
 
+        bpid = broker_pid(args.kafka_bootstrap)
         cpu0, w0 = proc_cpu_seconds(gateway.pid), time.perf_counter()
         ccpu0 = sum(proc_cpu_seconds(w.pid) for w in workers)
+        bcpu0, host0 = (proc_cpu_seconds(bpid) if bpid else 0.0), host_busy_seconds()
         go.set()
         time.sleep(args.duration)
         cpu1, w1 = proc_cpu_seconds(gateway.pid), time.perf_counter()
         ccpu1 = sum(proc_cpu_seconds(w.pid) for w in workers)
+        bcpu1, host1 = (proc_cpu_seconds(bpid) if bpid else 0.0), host_busy_seconds()
         load = os.getloadavg()[0]
         results = [out.get(timeout=600) for _ in workers]
         for w in workers:
@@ -257,9 +281,13 @@ def main() -> int:
             q = statistics.quantiles(lat, n=100)
             print(f"answer latency (send -> CALLRESULT, Kafka ack included): p50 {q[49] * 1000:.1f} ms, "
                   f"p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms")
-        print(f"CPU during the message phase: gateway {(cpu1 - cpu0) / (w1 - w0) * 100:.0f}% of one core, "
-              f"{args.clients} client processes {(ccpu1 - ccpu0) / (w1 - w0) * 100:.0f}% in total; "
-              f"host: {os.cpu_count()} cores, load average {load:.1f} (broker and anything else running)")
+        wall = w1 - w0
+        gw, cl, br, host = ((cpu1 - cpu0) / wall, (ccpu1 - ccpu0) / wall, (bcpu1 - bcpu0) / wall,
+                            (host1 - host0) / wall)
+        print(f"CPU during the message phase (100% = one core): gateway {gw:.0%}, {args.clients} client processes "
+              f"{cl:.0%}, Kafka broker {br:.0%}{'' if bpid else ' (not visible)'}, everything else "
+              f"{max(host - gw - cl - br, 0):.0%}; host busy {host:.0%} of {os.cpu_count() * 100}%, "
+              f"load average {load:.1f}")
     finally:
         gateway.send_signal(signal.SIGTERM)
         try:

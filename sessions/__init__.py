@@ -31,6 +31,7 @@ What it gets back (:class:`AssemblyOutcome`, one per envelope)
 
 A :class:`CompletedSession` carries: ``session_id``, ``charge_point_id``,
 ``transaction_id``, ``ocpi_session_id``, ``connector_id``, ``evse_id``, ``id_tag``,
+``id_tag_status`` (central system's verdict; not ``Accepted`` is flagged),
 ``start`` / ``end`` (UTC), ``readings`` (``schemas.readings.MeterReading``, session-relative
 kWh, charging flag), ``total_energy_kwh`` (Decimal, exact), ``incomplete``,
 ``stop_reason``, ``flags`` (:class:`SessionFlag` values), ``remarks`` and ``remark`` (for

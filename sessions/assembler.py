@@ -297,6 +297,7 @@ class SessionAssembler:
             evse_id=msg.connector_id,
             id_tag=msg.id_tag,
             meter_start_kwh=Decimal(msg.meter_start).scaleb(-3),
+            id_tag_status=answer.id_tag_info.status,
         )
         return self._record(state, envelope, fingerprint, (event,))
 
@@ -410,13 +411,14 @@ class SessionAssembler:
         evse_id = msg.evse.id if msg.evse else None
         connector_id = msg.evse.connector_id if msg.evse else None
         id_tag = msg.id_token.id_token if msg.id_token else None
+        id_tag_status = _id_token_status(envelope) if id_tag is not None else None
         events: list[DomainEvent] = []
         if msg.event_type == "Started":
             events.append(TransactionStarted(timestamp=msg.timestamp, connector_id=connector_id,
-                                             evse_id=evse_id, id_tag=id_tag))
+                                             evse_id=evse_id, id_tag=id_tag, id_tag_status=id_tag_status))
         elif evse_id is not None or id_tag is not None:
             events.append(TransactionDetailsReported(timestamp=msg.timestamp, connector_id=connector_id,
-                                                     evse_id=evse_id, id_tag=id_tag))
+                                                     evse_id=evse_id, id_tag=id_tag, id_tag_status=id_tag_status))
         if msg.transaction_info.charging_state is not None:
             events.append(ChargingStateChanged(timestamp=msg.timestamp,
                                                charging_state=msg.transaction_info.charging_state))
@@ -428,6 +430,20 @@ class SessionAssembler:
         if not events:
             events.append(TransactionUpdated(timestamp=msg.timestamp, trigger_reason=msg.trigger_reason))
         return self._record(state, envelope, fingerprint, tuple(events), seq_no=msg.seq_no, offline=msg.offline)
+
+
+def _id_token_status(envelope: EventEnvelope) -> str | None:
+    """idTokenInfo.status of a 2.0.1/2.1 TransactionEventResponse, when the envelope has it.
+
+    Read leniently: the answer is ours (the central system's), not the charger's input, so
+    a malformed one is ignored rather than dead-lettering the charger's message.
+    """
+    response = envelope.response
+    if not isinstance(response, dict):
+        return None
+    info = response.get("idTokenInfo")
+    status = info.get("status") if isinstance(info, dict) else None
+    return status if isinstance(status, str) else None
 
 
 def replay(

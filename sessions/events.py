@@ -52,6 +52,9 @@ class TransactionStarted(_Value):
     id_tag: str | None = None
     #: 1.6 meterStart (Wh in the message), in kWh. 2.0.1 sends a Transaction.Begin sample.
     meter_start_kwh: Decimal | None = None
+    #: The central system's verdict on the id tag (1.6 StartTransaction.conf idTagInfo.status;
+    #: 2.0.1 TransactionEventResponse idTokenInfo.status when the envelope carries it).
+    id_tag_status: str | None = None
 
 
 class TransactionDetailsReported(_Value):
@@ -62,6 +65,7 @@ class TransactionDetailsReported(_Value):
     connector_id: int | None = None
     evse_id: int | None = None
     id_tag: str | None = None
+    id_tag_status: str | None = None
 
 
 class TransactionUpdated(_Value):

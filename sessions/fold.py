@@ -36,8 +36,11 @@ order (at equal times: start, Transaction.Begin, samples, Transaction.End, stop)
 3. Readings without an energy value (SoC-only or clock-aligned batches, state changes)
    keep the last known session energy; they never reset it to zero.
 
-Charging vs parking: 2.0.1 ``chargingState`` (Charging = charging; EVConnected,
-SuspendedEV, SuspendedEVSE, Idle = not); before any state is known, and for 1.6, from the
+Charging vs parking: 2.0.1 ``chargingState``. Charging and SuspendedEVSE count as charging
+time: OCPI 2.2.1 (bugfixes text, mod_cdrs CdrDimensionType PARKING_TIME and its NOTE)
+defines parking as time "during which the vehicle is not requesting power", and under
+SuspendedEVSE the EV requests power that the EVSE withholds, so the driver must not pay
+parking fees for it. EVConnected, SuspendedEV and Idle are parking. Before any state is known, and for 1.6, from the
 energy flow: a reading is charging when the session energy rises until the next reading
 or the reported import power is above zero. ``MeterReading.charging`` describes the
 interval from that reading to the next one; the last reading (session end) is not
@@ -69,6 +72,9 @@ from sessions.identity import cdr_id_for, credit_cdr_id_for, ocpi_session_id_for
 
 ZERO = Decimal(0)
 REMARK_MAX = 255
+#: 2.0.1 chargingState values billed as TIME (the vehicle requests power); the others
+#: (EVConnected, SuspendedEV, Idle) are PARKING_TIME. See the module docstring.
+TIME_STATES = frozenset({"Charging", "SuspendedEVSE"})
 
 
 class SessionFlag(StrEnum):
@@ -92,6 +98,7 @@ class SessionFlag(StrEnum):
     READINGS_OUTSIDE_SESSION = "readings_outside_session"
     NO_ENERGY_READING = "no_energy_reading"
     CORRECTED = "corrected"
+    ID_TAG_NOT_ACCEPTED = "id_tag_not_accepted"
 
 
 #: Not part of the content hash: the version and its ids, and the notes (flags, remarks),
@@ -122,6 +129,9 @@ class CompletedSession(BaseModel):
     evse_id: int | None
     #: 1.6 idTag, 2.0.1 idToken.idToken.
     id_tag: str | None
+    #: The central system's answer on the id tag (``Accepted``, ``Blocked``, ``Invalid``,
+    #: ...), when known. Not ``Accepted``: flag ``id_tag_not_accepted``; billing decides.
+    id_tag_status: str | None = None
     start: datetime
     end: datetime
     readings: tuple[MeterReading, ...]
@@ -221,6 +231,7 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
     ends: list[TransactionEnded] = []
     connector_id = evse_id = None
     id_tag = None
+    id_tag_status: str | None = None
     order = 0
 
     def add(point: _Point) -> None:
@@ -243,6 +254,7 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
                 evse_id = evse_id if evse_id is not None else event.evse_id
                 connector_id = connector_id if connector_id is not None else event.connector_id
             id_tag = id_tag or event.id_tag
+            id_tag_status = id_tag_status or event.id_tag_status
         elif isinstance(event, MeterValuesRecorded):
             if event.matched_by_connector:
                 notes.add(SessionFlag.METER_VALUES_MATCHED,
@@ -295,6 +307,8 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
     total = readings[-1].energy_kwh or ZERO
 
     _note_seq_no_gaps(state, notes)
+    if id_tag_status is not None and id_tag_status != "Accepted":
+        notes.add(SessionFlag.ID_TAG_NOT_ACCEPTED, f"id tag not accepted by the central system ({id_tag_status})")
     if any(m.offline for m in state.messages):
         notes.add(SessionFlag.OFFLINE_EVENTS)
 
@@ -307,6 +321,7 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
         connector_id=connector_id,
         evse_id=evse_id,
         id_tag=id_tag,
+        id_tag_status=id_tag_status,
         start=start,
         end=end,
         readings=readings,
@@ -491,7 +506,7 @@ def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Note
     readings = []
     for i, row in enumerate(rows):
         if row["state"] is not None:
-            charging = row["state"] == "Charging"
+            charging = row["state"] in TIME_STATES
         elif i + 1 < len(rows):
             charging = rows[i + 1]["energy_kwh"] > row["energy_kwh"] or (row["power_kw"] or ZERO) > 0
         else:

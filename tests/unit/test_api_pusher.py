@@ -125,3 +125,24 @@ def test_a_cdr_the_partner_keeps_refusing_is_parked_and_the_rest_flows(sm):
     with sm() as db:
         first = db.execute(select(CdrOutbox).where(CdrOutbox.cdr_id == "Q-1")).scalar_one()
         assert first.dead_at is not None and first.attempts == 3 and "503" in first.last_error
+
+
+def test_the_api_process_pushes_in_the_background(tmp_path):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.apitools import make_settings
+
+    url = f"sqlite:///{tmp_path / 'bg.db'}"
+    sm = migrated_sessionmaker(url)
+    partner = FakePartner(token="token-b")
+    add_partner(sm, "DE", [("EMSP", "DE", "8AA")], cdrs_receiver_url=partner.cdrs_url, token_b="token-b")
+    issue(sm, cdr_json("BG-1"))
+    app = create_app(make_settings(url, cdr_push_enabled=True, cdr_push_interval_s=0.05))
+    with partner.serve(), TestClient(app):
+        deadline = time.monotonic() + 10
+        while not partner.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert [c["id"] for c in partner.received] == ["BG-1"]

@@ -729,6 +729,23 @@ def test_201_charging_state_marks_parking():
     assert session.total_energy_kwh == Decimal("30")  # 30,000 Wh
 
 
+def test_201_suspended_evse_is_charging_time_not_parking():
+    # OCPI 2.2.1 mod_cdrs: PARKING_TIME is time "during which the vehicle is not requesting
+    # power". Under SuspendedEVSE the EV requests power the EVSE withholds (e.g. load
+    # balancing): the driver is not parking. Under SuspendedEV the EV stopped asking: parking.
+    tx = "tx-evse"
+    _, outcomes = run(
+        te(tx, 0, 0, "Started", wh=0, context="Transaction.Begin", state="Charging", trigger="CablePluggedIn"),
+        te(tx, 1, 30, wh=10_000, state="SuspendedEVSE", trigger="ChargingStateChanged"),
+        te(tx, 2, 45, wh=10_000, state="Charging", trigger="ChargingStateChanged"),
+        te(tx, 3, 80, wh=20_000, state="SuspendedEV", trigger="ChargingStateChanged"),
+        te(tx, 4, 90, "Ended", wh=20_000, context="Transaction.End", state="Idle", trigger="EVDeparted"),
+    )
+    [session] = completed_of(outcomes)
+    assert [(r.timestamp, r.charging) for r in session.readings] == [
+        (at(0), True), (at(30), True), (at(45), True), (at(80), False), (at(90), False)]
+
+
 def test_16_charging_follows_the_energy_flow():
     _, outcomes = run(
         start16(1301, 0, 0),
@@ -979,3 +996,48 @@ def test_random_traffic_never_crashes_and_every_input_is_accounted_for(steps):
     # deterministic
     _, again = run(*traffic)
     assert [(o.kind, o.reason) for o in again] == [(o.kind, o.reason) for o in outcomes]
+
+
+def test_id_tag_rejected_by_the_central_system_is_flagged():
+    start = start16(1701, 0, 0).model_copy(update={"response": {"transactionId": 1701, "idTagInfo": {"status": "Blocked"}}})
+    _, outcomes = run(start, stop16(1701, 1, 0))
+    [session] = completed_of(outcomes)
+    assert session.id_tag_status == "Blocked"
+    assert SessionFlag.ID_TAG_NOT_ACCEPTED.value in session.flags
+    assert "id tag not accepted by the central system (Blocked)" in session.remark
+
+    started = te("tx-tok", 0, 0, "Started", wh=0, context="Transaction.Begin").model_copy(
+        update={"response": {"idTokenInfo": {"status": "Accepted"}}})
+    _, outcomes = run(started, te("tx-tok", 1, 10, "Ended", wh=1_000, context="Transaction.End"))
+    [session] = completed_of(outcomes)
+    assert session.id_tag_status == "Accepted" and SessionFlag.ID_TAG_NOT_ACCEPTED.value not in session.flags
+
+
+def test_201_session_without_any_energy_reading_bills_zero_and_says_so():
+    assembler = SessionAssembler()
+    assembler.apply(te("tx-none", 0, 0, "Started", state="EVConnected", trigger="CablePluggedIn"))
+    [closed] = assembler.close_idle(at(0) + timedelta(days=3))
+    assert closed.total_energy_kwh == 0 and closed.incomplete
+    assert {SessionFlag.NO_ENERGY_READING.value, SessionFlag.CLOSED_IDLE.value} <= set(closed.flags)
+    assert [r.energy_kwh for r in closed.readings] == [0]
+
+
+def test_second_stop_with_other_values_corrects_and_the_last_stop_counts():
+    assembler, outcomes = run(
+        start16(1801, 0, 0),
+        stop16(1801, 30, 4_000),
+        stop16(1801, 32, 4_500, reason="Local", received=at(40)),
+    )
+    [first] = completed_of(outcomes)
+    [second] = corrections_of(outcomes)
+    assert first.total_energy_kwh == Decimal("4") and second.total_energy_kwh == Decimal("4.5")
+    assert SessionFlag.MULTIPLE_STOPS.value in second.flags and second.end == at(32)
+
+
+def test_readings_stamped_after_the_stop_are_left_out():
+    _, outcomes = run(start16(1901, 0, 0), mv16(1901, 10, energy_wh(2_000)), stop16(1901, 20, 3_000),
+                      mv16(1901, 25, energy_wh(3_500), received=at(21)))
+    [session] = completed_of(outcomes)
+    assert session.total_energy_kwh == Decimal("3")  # 3,000 Wh at the stop
+    # the late reading after the stop changes nothing billed: no correction
+    assert corrections_of(outcomes) == []
