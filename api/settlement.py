@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -20,6 +21,7 @@ from api.jsonutil import ExactJSONResponse, RawJSON, format_decimal
 from api.security import FinanceUser, finance_user, get_db
 from settlement import repository as repo
 from settlement.reconcile import CLASSES
+from storage.api_tables import ReceivedCdr
 from storage.settlement_tables import SettlementResult, SettlementRun
 
 router = APIRouter(prefix="/settlement", tags=["finance: settlement"])
@@ -155,3 +157,42 @@ def get_statement(statement_id: Annotated[str, Path(max_length=36)], user: Finan
     view = _statement_view(db, row)
     view["content"] = RawJSON(row.content_json)
     return ExactJSONResponse(view)
+
+
+@router.get(
+    "/received-cdrs",
+    summary="CDRs partners pushed to our OCPI CDRs receiver, as a JSON array (input for `chargeledger reconcile`)",
+    responses={200: {"description": "OCPI CDRs exactly as received (streamed JSON array)",
+                     "content": {"application/json": {}}}},
+)
+def received_cdrs(
+    party: Annotated[str, Query(pattern=PARTY, description="The CPO that issued them, CC*PID")],
+    date_from: Annotated[datetime | None, Query(description="start_date_time >= this (UTC if no offset)")] = None,
+    date_to: Annotated[datetime | None, Query(description="start_date_time < this (UTC if no offset)")] = None,
+    user: FinanceUser = Depends(finance_user),
+    db: Session = Depends(get_db),
+):
+    """Save the answer as ``partner.json`` and run ``chargeledger reconcile --partner-cdrs
+    partner.json ...``: settlement reads OCPI CDR arrays."""
+    cc, pid = party.upper().split("*")
+    conditions = [ReceivedCdr.country_code == cc, ReceivedCdr.party_id == pid]
+    for value, op in ((date_from, "ge"), (date_to, "lt")):
+        if value is None:
+            continue
+        try:
+            value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ProblemError(400, f"{value.isoformat()} is out of the representable range")
+        conditions.append(ReceivedCdr.start_date_time >= value if op == "ge" else ReceivedCdr.start_date_time < value)
+    engine = db.get_bind()
+    stmt = select(ReceivedCdr.payload).where(*conditions).order_by(ReceivedCdr.start_date_time, ReceivedCdr.cdr_id)
+
+    def stream():
+        yield "["
+        with Session(engine) as s:
+            for i, payload in enumerate(s.scalars(stmt.execution_options(yield_per=2000))):
+                yield ("," if i else "") + "\n" + payload
+        yield "\n]\n"
+
+    return StreamingResponse(stream(), media_type="application/json",
+                             headers={"Content-Disposition": f'attachment; filename="received_{cc}{pid}.json"'})

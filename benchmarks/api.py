@@ -16,7 +16,8 @@ asyncio so that it takes little of the 2 cores from the server.
 
 Run (PostgreSQL up, e.g. ``bash infra/postgres.sh start``):
     PYTHONPATH=$PWD /work/venv/bin/python benchmarks/api.py [--cdrs 1000000] [--clients 50]
-        [--requests 3000] [--workers 2] [--keep-db]
+        [--requests 3000] [--workers 2] [--keep-db] [--url URL] [--rate 100 --rate 200]
+The closed-loop figures are the target's; ``--rate`` adds open-loop runs at a fixed offered load.
 The admin connection comes from CHARGELEDGER_TEST_DATABASE_URL (default: the local cluster).
 """
 
@@ -170,15 +171,25 @@ class Http:
         return status, head, body
 
 
-async def run_load(port: int, clients: int, requests: int, make_request) -> tuple[list[float], int]:
+async def run_load(port: int, clients: int, requests: int, make_request,
+                   rate: float | None = None) -> tuple[list[float], int]:
+    """``clients`` keep-alive connections. Closed loop (each sends its next request when the
+    previous answer is in) unless ``rate`` (requests/s in total) paces them (open loop)."""
     latencies: list[float] = []
     errors = 0
     remaining = requests
+    interval = clients / rate if rate else 0.0
 
-    async def client() -> None:
+    async def client(k: int) -> None:
         nonlocal remaining, errors
         http = Http("127.0.0.1", port)
+        next_at = time.perf_counter() + (interval * k / clients)
         while remaining > 0:
+            if interval:
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_at += interval
             remaining -= 1
             path, headers = make_request()
             t0 = time.perf_counter()
@@ -189,7 +200,7 @@ async def run_load(port: int, clients: int, requests: int, make_request) -> tupl
         if http.writer:
             http.writer.close()
 
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(k) for k in range(clients)))
     return latencies, errors
 
 
@@ -225,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database")
     ap.add_argument("--url", help="use this existing, loaded database instead of creating one")
+    ap.add_argument("--rate", type=float, action="append", default=[],
+                    help="also measure open loop at this total request rate (req/s); repeatable")
     args = ap.parse_args(argv)
 
     from storage.db import make_engine, make_sessionmaker, upgrade
@@ -320,6 +333,15 @@ def main(argv: list[str] | None = None) -> int:
             wall, cpu = time.perf_counter() - t0, cpu_seconds(server.pid) - cpu0
             print(f"{label:40} {pct(latencies, 50):8.1f} {pct(latencies, 99):8.1f} {max(latencies):8.1f} "
                   f"{len(latencies) / wall:8.0f} {errors:7d} {cpu * 1000 / len(latencies):18.2f}")
+        for rate in args.rate:
+            print(f"\nopen loop: {args.clients} clients sending {rate:.0f} req/s in total")
+            for label, make in scenarios:
+                t0, cpu0 = time.perf_counter(), cpu_seconds(server.pid)
+                n = max(args.clients, int(rate * 10))  # about 10 seconds
+                latencies, errors = asyncio.run(run_load(args.port, args.clients, n, make, rate=rate))
+                wall, cpu = time.perf_counter() - t0, cpu_seconds(server.pid) - cpu0
+                print(f"{label:40} {pct(latencies, 50):8.1f} {pct(latencies, 99):8.1f} {max(latencies):8.1f} "
+                      f"{len(latencies) / wall:8.0f} {errors:7d} {cpu * 1000 / len(latencies):18.2f}")
         print(f"(load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
         # New CDRs arrive: the cached report is brought up to date from the new rows only.

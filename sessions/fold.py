@@ -36,8 +36,11 @@ order (at equal times: start, Transaction.Begin, samples, Transaction.End, stop)
 3. Readings without an energy value (SoC-only or clock-aligned batches, state changes)
    keep the last known session energy; they never reset it to zero.
 
-Charging vs parking: 2.0.1 ``chargingState`` (Charging = charging; EVConnected,
-SuspendedEV, SuspendedEVSE, Idle = not); before any state is known, and for 1.6, from the
+Charging vs parking: 2.0.1 ``chargingState``. Charging and SuspendedEVSE count as charging
+time: OCPI 2.2.1 (bugfixes text, mod_cdrs CdrDimensionType PARKING_TIME and its NOTE)
+defines parking as time "during which the vehicle is not requesting power", and under
+SuspendedEVSE the EV requests power that the EVSE withholds, so the driver must not pay
+parking fees for it. EVConnected, SuspendedEV and Idle are parking. Before any state is known, and for 1.6, from the
 energy flow: a reading is charging when the session energy rises until the next reading
 or the reported import power is above zero. ``MeterReading.charging`` describes the
 interval from that reading to the next one; the last reading (session end) is not
@@ -69,6 +72,9 @@ from sessions.identity import cdr_id_for, credit_cdr_id_for, ocpi_session_id_for
 
 ZERO = Decimal(0)
 REMARK_MAX = 255
+#: 2.0.1 chargingState values billed as TIME (the vehicle requests power); the others
+#: (EVConnected, SuspendedEV, Idle) are PARKING_TIME. See the module docstring.
+TIME_STATES = frozenset({"Charging", "SuspendedEVSE"})
 
 
 class SessionFlag(StrEnum):
@@ -500,7 +506,7 @@ def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Note
     readings = []
     for i, row in enumerate(rows):
         if row["state"] is not None:
-            charging = row["state"] == "Charging"
+            charging = row["state"] in TIME_STATES
         elif i + 1 < len(rows):
             charging = rows[i + 1]["energy_kwh"] > row["energy_kwh"] or (row["power_kw"] or ZERO) > 0
         else:

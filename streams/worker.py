@@ -72,9 +72,14 @@ class _ResumeFromDatabase(ConsumerRebalanceListener):
         with w.sessions() as db:
             stored = repo.tracked_offsets(db, w.group, w.events_topic)
         for tp in assigned:
+            # Kafka's committed offset is informational (committed after the database);
+            # seek only where it differs from the stored one, so the fetcher is not reset
+            # (and records fetched twice) in the common case where they agree.
+            committed = await w.consumer.committed(tp)
             if tp.partition in stored:
-                w.consumer.seek(tp, stored[tp.partition])
-            else:
+                if committed != stored[tp.partition]:
+                    w.consumer.seek(tp, stored[tp.partition])
+            elif committed is not None:
                 await w.consumer.seek_to_beginning(tp)
         log.info("assigned %s, resuming at %s", sorted(tp.partition for tp in assigned), stored)
 

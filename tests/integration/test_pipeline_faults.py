@@ -86,7 +86,16 @@ def test_kill_9_at_random_moments_changes_nothing(settings, tmp_path):
     worker = _start_worker(env, log)
     try:
         while kills < KILLS and time.monotonic() < deadline:
-            time.sleep(rng.uniform(1.0, 3.0))  # startup takes ~1 s: some kills land before any batch
+            before = progress()[0]
+            if before >= len(traffic.records):
+                break
+            if rng.random() < 0.2:
+                time.sleep(rng.uniform(0.2, 1.5))  # now and then while it is still starting up
+            else:
+                # once this worker has committed a batch, at a random moment of the next ones
+                while progress()[0] == before and worker.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(rng.uniform(0.0, 0.8))
             if progress()[0] >= len(traffic.records):
                 break
             worker.send_signal(signal.SIGKILL)

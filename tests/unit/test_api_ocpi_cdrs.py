@@ -222,3 +222,21 @@ def test_invalid_cdr_bodies_are_400_with_2001(env, body):
     client, de, _, _ = env
     r = client.post("/ocpi/emsp/2.2.1/cdrs", content=body, headers={**tok(de), "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["status_code"] == 2001
+
+
+def test_received_cdrs_export_feeds_settlement(env, tmp_path):
+    """What partners pushed comes out as an OCPI JSON array that settlement's reader accepts."""
+    from settlement.imports import read_partner_cdrs
+    from tests.apitools import add_api_key
+
+    client, de, _, _ = env
+    assert post(client, de, partner_cdr("EXP-1")).status_code in (200, 201)
+    key = add_api_key(client.app.state.sessionmaker, "read")
+    r = client.get("/settlement/received-cdrs", params={"party": "DE*8AA"}, headers={"X-API-Key": key})
+    assert r.status_code == 200
+    docs = json.loads(r.text, parse_float=Decimal)
+    assert "EXP-1" in [d["id"] for d in docs]
+    path = tmp_path / "partner.json"
+    path.write_text(r.text)
+    parsed = read_partner_cdrs(path)
+    assert "EXP-1" in list(parsed.frame["cdr_id"])

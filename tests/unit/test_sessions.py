@@ -729,6 +729,23 @@ def test_201_charging_state_marks_parking():
     assert session.total_energy_kwh == Decimal("30")  # 30,000 Wh
 
 
+def test_201_suspended_evse_is_charging_time_not_parking():
+    # OCPI 2.2.1 mod_cdrs: PARKING_TIME is time "during which the vehicle is not requesting
+    # power". Under SuspendedEVSE the EV requests power the EVSE withholds (e.g. load
+    # balancing): the driver is not parking. Under SuspendedEV the EV stopped asking: parking.
+    tx = "tx-evse"
+    _, outcomes = run(
+        te(tx, 0, 0, "Started", wh=0, context="Transaction.Begin", state="Charging", trigger="CablePluggedIn"),
+        te(tx, 1, 30, wh=10_000, state="SuspendedEVSE", trigger="ChargingStateChanged"),
+        te(tx, 2, 45, wh=10_000, state="Charging", trigger="ChargingStateChanged"),
+        te(tx, 3, 80, wh=20_000, state="SuspendedEV", trigger="ChargingStateChanged"),
+        te(tx, 4, 90, "Ended", wh=20_000, context="Transaction.End", state="Idle", trigger="EVDeparted"),
+    )
+    [session] = completed_of(outcomes)
+    assert [(r.timestamp, r.charging) for r in session.readings] == [
+        (at(0), True), (at(30), True), (at(45), True), (at(80), False), (at(90), False)]
+
+
 def test_16_charging_follows_the_energy_flow():
     _, outcomes = run(
         start16(1301, 0, 0),
