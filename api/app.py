@@ -127,6 +127,9 @@ def _include_optional(app: FastAPI) -> None:
     from api import settlement
 
     app.include_router(settlement.router)
+    from api import pipeline
+
+    app.include_router(pipeline.router)
 
 
 def app_from_env() -> FastAPI:
