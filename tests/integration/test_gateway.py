@@ -402,3 +402,17 @@ async def test_sessions_through_the_gateway_end_as_cdrs_with_hand_computed_total
     assert (rb.total_energy, rb.total_cost_excl_vat, rb.total_cost_incl_vat) == (
         Decimal("15"), Decimal("8.00"), Decimal("9.60"))
     assert rb.total_parking_time == Decimal("0.5")
+
+
+async def test_ocpp21_chargers_are_answered_and_logged_as_2_1(settings, gateway, charger):
+    from ocpp.v21 import ChargePoint as ChargePoint21
+    from ocpp.v21 import call as call21
+
+    async with ocpp_client(gateway.port, charger, ChargePoint21, "ocpp2.1") as cp:
+        boot = await cp.call(call21.BootNotification(charging_station={"model": "M3", "vendor_name": "V3"},
+                                                     reason="PowerUp"))
+        assert boot.status == "Accepted"
+        await cp.call(call21.Heartbeat())
+    raw = await records_for(settings.kafka_bootstrap, gateway.events_topic, charger.id, 2)
+    envelopes = [EventEnvelope.from_bytes(r.value) for r in raw]
+    assert [(e.action, e.ocpp_version) for e in envelopes] == [("BootNotification", "2.1"), ("Heartbeat", "2.1")]
