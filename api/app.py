@@ -36,7 +36,8 @@ def _engine_kwargs(url: str) -> dict:
     if url.startswith("sqlite"):
         return {}
     # No pre-ping (one round trip per request); connections are recycled after 30 minutes.
-    return {"pool_size": 20, "max_overflow": 30, "pool_recycle": 1800}
+    # At most as many connections as the 40 worker threads that can use them.
+    return {"pool_size": 10, "max_overflow": 30, "pool_recycle": 1800}
 
 
 def create_app(settings: Settings) -> FastAPI:

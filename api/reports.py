@@ -311,7 +311,8 @@ class ReportCache:
     CDRs with v1 < pk <= v2: a few rows, read through the primary key. Every ``ttl_s`` the
     report is recomputed in full, which also picks up a CDR whose transaction committed
     after a higher pk had been seen (so a report is at most ``ttl_s`` behind in that race).
-    Concurrent requests for one report wait for one computation instead of each running it.
+    Concurrent requests for one report do not each compute it: the first one does, the others
+    wait for it when there is nothing yet, or get the previous state while it is updated.
     """
 
     def __init__(self, ttl_s: float) -> None:
@@ -331,7 +332,13 @@ class ReportCache:
             return entry.report, entry.rendered
         with self._guard:
             lock = self._locks.setdefault(q, threading.Lock())
-        with lock:
+        if entry is not None and not lock.acquire(blocking=False):
+            # Another thread is updating this report: answer with the previous state now
+            # rather than queueing behind it (it is at most that computation behind).
+            return entry.report, entry.rendered
+        if entry is None:
+            lock.acquire()
+        try:
             entry = self._entries.get(q)
             fresh = entry is not None and time.monotonic() - entry.computed_at < self.ttl_s
             if fresh and entry.version == version:
@@ -348,3 +355,5 @@ class ReportCache:
                 self._entries.clear()
             self._entries[q] = _Entry(version, computed_at, groups, report, rendered)
             return report, rendered
+        finally:
+            lock.release()

@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     cdr_push_backoff_max_s: float = 600.0
     #: After this many failed attempts a CDR is parked (dead) and the next one is tried.
     cdr_push_max_attempts: int = 30
-    #: Finance report results are cached this long (and until a CDR changes), seconds.
-    report_cache_ttl_s: float = 30.0
+    #: Finance reports are cached and brought up to date from new CDRs; recomputed in full
+    #: after this many seconds (0: no cache). See api/reports.py ReportCache.
+    report_cache_ttl_s: float = 300.0
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic name, with the configured prefix."""
