@@ -9,7 +9,8 @@ header             value
 =================  ================================================================
 reason             why it was refused (field and rule), e.g. ``StartTransaction: ...``
 source             ``gateway``
-error-code         the CALLERROR errorCode the charge point got
+error-code         the CALLERROR errorCode the charge point got (``-``: not answered,
+                   e.g. an unsolicited CALLRESULT)
 charge-point-id    from the connection URL (authenticated)
 ocpp-version       negotiated subprotocol: ``1.6``, ``2.0.1`` or ``2.1``
 received-at        UTC, ISO 8601

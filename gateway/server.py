@@ -41,6 +41,7 @@ from gateway.dead_letter import GatewayDeadLetter
 from gateway.event_log import EventLog, PublishFailed
 from gateway.framing import (
     Call,
+    CallResult,
     ErrorKind,
     FrameError,
     call_error_frame,
@@ -82,7 +83,7 @@ class GatewayStats:
     call_errors: int = 0
     dead_lettered: int = 0
     publish_failures: int = 0
-    frames_ignored: int = 0
+    unsolicited_answers: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -191,9 +192,14 @@ class Gateway:
         try:
             frame = parse_frame(raw)
             if not isinstance(frame, Call):
-                # Answers to CALLs we sent; this gateway sends none, so nothing waits for them.
-                self.stats.frames_ignored += 1
-                log.debug("%s: ignoring %s", cp_id, type(frame).__name__)
+                # An answer, but this gateway sends no CALLs: nothing waits for it. OCPP-J
+                # never answers a CALLRESULT / CALLERROR, so it is only dead-lettered.
+                self.stats.unsolicited_answers += 1
+                kind = "CALLRESULT" if isinstance(frame, CallResult) else "CALLERROR"
+                await self._dead_letter(GatewayDeadLetter(
+                    charge_point_id=cp_id, ocpp_version=version, received_at=received_at, error_code="-",
+                    reason=f"unsolicited {kind}: the central system sent no CALL with this message id",
+                    raw=GatewayDeadLetter.frame_bytes(raw), message_id=frame.message_id))
                 return None
             check_call(version, frame.message_id, frame.action, frame.payload)
             answer = answers_for(version).get(frame.action)
@@ -265,14 +271,18 @@ class Gateway:
             action=refused.action,
         )
         self.stats.call_errors += 1
+        await self._dead_letter(record)
+        return call_error_frame(refused.message_id, code, refused.reason)
+
+    async def _dead_letter(self, record: GatewayDeadLetter) -> None:
         try:
             await self.event_log.publish_dead_letter(record)
             self.stats.dead_lettered += 1
         except PublishFailed as exc:
             self.stats.publish_failures += 1
-            log.error("%s: dead letter not stored (%s): %s %r", cp_id, exc, refused.reason, record.raw[:500])
-        log.info("%s: %s %s", cp_id, code, refused.reason)
-        return call_error_frame(refused.message_id, code, refused.reason)
+            log.error("%s: dead letter not stored (%s): %s %r", record.charge_point_id, exc, record.reason,
+                      record.raw[:500])
+        log.info("%s: %s %s", record.charge_point_id, record.error_code, record.reason)
 
     # -- serving ----------------------------------------------------------------------
     def serve(self, host: str, port: int, **kwargs: Any):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -104,6 +104,12 @@ def add_event(session: Session, **fields: Any) -> EventRecord:
     record = EventRecord(**fields)
     session.add(record)
     return record
+
+
+def add_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert raw events in one executemany (no primary keys fetched back)."""
+    if rows:
+        session.execute(insert(EventRecord), rows)
 
 
 def add_dead_letter(session: Session, **fields: Any) -> DeadLetterRecord:
@@ -275,25 +281,28 @@ def tariff_versions(session: Session, tariff_id: str) -> Sequence[TariffRecord]:
 
 
 def tariff_valid_at(session: Session, tariff_id: str, at: datetime, known_at: datetime | None = None) -> TariffRecord | None:
-    """The version of tariff ``tariff_id`` that applies to a session starting at ``at``.
+    """The version of tariff ``tariff_id`` that applies to a session starting at ``at``
+    (see :func:`pick_tariff_version`)."""
+    return pick_tariff_version(tariff_versions(session, tariff_id), at, known_at)
 
-    Among the versions whose validity window (OCPI Tariff.start_date_time /
-    end_date_time) contains ``at`` and that were published by ``known_at`` (their
-    last_updated; None: any), the most recent. ``known_at`` makes the choice a pure
-    function of the event log: a correction published later does not change what a
-    replay prices; ``chargeledger rerate`` applies corrections explicitly.
+
+def pick_tariff_version(versions: Sequence[TariffRecord], at: datetime,
+                        known_at: datetime | None = None) -> TariffRecord | None:
+    """Among the versions whose validity window (OCPI Tariff.start_date_time /
+    end_date_time; start inclusive, end exclusive) contains ``at`` and that were published
+    by ``known_at`` (their last_updated; None: any), the most recent. ``known_at`` makes the
+    choice a function of the event log: a correction published later does not change what
+    a replay prices (``chargeledger rerate`` applies corrections on purpose). When no
+    version was published by then (a tariff loaded after the traffic), the first valid one.
     """
-    query = select(TariffRecord).where(
-        TariffRecord.id == tariff_id,
-        or_(TariffRecord.valid_from.is_(None), TariffRecord.valid_from <= at),
-        or_(TariffRecord.valid_to.is_(None), TariffRecord.valid_to > at),
+    valid = sorted(
+        (v for v in versions
+         if (v.valid_from is None or v.valid_from <= at) and (v.valid_to is None or v.valid_to > at)),
+        key=lambda v: v.last_updated,
     )
-    if known_at is not None:
-        known = query.where(TariffRecord.last_updated <= known_at)
-        found = session.scalars(known.order_by(TariffRecord.last_updated.desc()).limit(1)).first()
-        if found is not None:
-            return found
-        # Nothing published yet by then (a tariff loaded after the traffic): the first
-        # version valid at ``at``, which later versions do not change.
-        return session.scalars(query.order_by(TariffRecord.last_updated).limit(1)).first()
-    return session.scalars(query.order_by(TariffRecord.last_updated.desc()).limit(1)).first()
+    if not valid:
+        return None
+    if known_at is None:
+        return valid[-1]
+    known = [v for v in valid if v.last_updated <= known_at]
+    return known[-1] if known else valid[0]

@@ -54,6 +54,10 @@ class SqlSessionStore:
         self.records: dict[str, SessionRecord | None] = {}
         self.touched: set[str] = set()
         self.pending: dict[str, SessionState] = {}
+        #: CDR id -> JSON of the CDRs issued in this batch (not flushed before the commit).
+        self.issued: dict[str, str] = {}
+        #: tariff id -> its stored versions (tariffs change between batches, not within one)
+        self.tariff_versions: dict[str, list] = {}
         #: Stream time: received_at of the envelope being applied (for sessions_of).
         self.now: datetime | None = None
 
@@ -192,7 +196,11 @@ class Billing:
                        session_key=outcome.session_id)
 
     def _tariff(self, db: Session, session: CompletedSession):
-        record = repo.tariff_valid_at(db, self.settings.default_tariff_id, session.start, known_at=session.end)
+        versions = self._store(db).tariff_versions.get(self.settings.default_tariff_id)
+        if versions is None:
+            versions = repo.tariff_versions(db, self.settings.default_tariff_id)
+            self._store(db).tariff_versions[self.settings.default_tariff_id] = versions
+        record = repo.pick_tariff_version(versions, session.start, known_at=session.end)
         if record is None:
             raise NoTariff(
                 f"no version of tariff {self.settings.default_tariff_id} is valid at the session start "
@@ -209,14 +217,22 @@ class Billing:
         cdr = session_cdr(session, tariff, self.settings)
         if session.version == 0:
             return [cdr]
-        replaced = repo.get_cdr(db, self.settings.country_code, self.settings.party_id, session.replaces_cdr_id)
-        if replaced is None:  # pragma: no cover - the replaced version was issued by us
-            raise LookupError(f"CDR {session.replaces_cdr_id} to credit is not in the database")
-        return [credit_for(Cdr.model_validate_json(replaced.cdr_json), session), cdr]
+        replaced_json = self._issued_in_batch(db).get(session.replaces_cdr_id)
+        if replaced_json is None:
+            replaced = repo.get_cdr(db, self.settings.country_code, self.settings.party_id, session.replaces_cdr_id)
+            if replaced is None:  # pragma: no cover - the replaced version was issued by us
+                raise LookupError(f"CDR {session.replaces_cdr_id} to credit is not in the database")
+            replaced_json = replaced.cdr_json
+        return [credit_for(Cdr.model_validate_json(replaced_json), session), cdr]
+
+    def _issued_in_batch(self, db: Session) -> dict[str, str]:
+        """CDR id -> JSON of the CDRs issued in the running batch (not flushed yet)."""
+        return self._store(db).issued
 
     def _write(self, db: Session, session: CompletedSession, documents: list[Cdr]) -> list[str]:
         ids = []
         for cdr in documents:
+            document = cdr_json(cdr)
             tariff = cdr.tariffs[0] if cdr.tariffs else None
             repo.issue_cdr(
                 db,
@@ -241,7 +257,8 @@ class Billing:
                 tariff_version=tariff.last_updated if tariff else None,
                 last_updated=cdr.last_updated,
                 session_key=session.session_id,
-                cdr_json=cdr_json(cdr),
+                cdr_json=document,
             )
+            self._issued_in_batch(db)[cdr.id] = document
             ids.append(cdr.id)
         return ids

@@ -120,10 +120,14 @@ async def test_central_system_actions_sent_by_a_charger_are_not_supported():
     assert log.dead_letters[0].error_code == "NotSupported"
 
 
-async def test_answers_from_the_charger_are_ignored():
+async def test_unsolicited_answers_from_the_charger_are_dead_lettered_but_not_answered():
     log = RecordingLog()
-    assert await make_gateway(log).handle_frame("CP-1", "1.6", '[3,"x",{}]') is None
-    assert log.events == [] and log.dead_letters == []
+    gateway = make_gateway(log)
+    assert await gateway.handle_frame("CP-1", "1.6", '[3,"x",{}]') is None
+    assert await gateway.handle_frame("CP-1", "2.0.1", '[4,"y","GenericError","",{}]') is None
+    assert log.events == []
+    assert [(d.message_id, d.error_code) for d in log.dead_letters] == [("x", "-"), ("y", "-")]
+    assert "unsolicited CALLRESULT" in log.dead_letters[0].reason
 
 
 # -- handshake over loopback ---------------------------------------------------------------
