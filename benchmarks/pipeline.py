@@ -12,7 +12,7 @@
    without any processing. Events/s the same way. The ratio pipeline / ceiling is printed
    (issue 4 target: 25 % or better).
 3. **Latency** at a steady ``--rate`` events/s for ``--seconds``: a paced producer feeds a
-   running worker; for every session the time from producing its final event (1.6
+   running worker (a ``chargeledger worker`` process); for every session the time from producing its final event (1.6
    StopTransaction, 2.0.1 TransactionEvent Ended) to its CDR arriving on ``cdrs`` is
    measured; p50 / p99 / max are printed (target: p99 under 500 ms). When the worker cannot
    keep up with the rate, latency grows with the backlog: the report says so.
@@ -26,14 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
@@ -127,11 +130,15 @@ async def bench_latency(settings: Settings, db, records, rate: float) -> dict:
     finals = _final_events(records)
     sent_at: dict[str, float] = {}
     arrived: dict[str, float] = {}
-    worker = Worker(settings, sessions=db)
-    stop = asyncio.Event()
-    worker_task = asyncio.create_task(worker.run(stop=stop))
+    # The worker runs in its own process (as in production): the paced producer and the
+    # CDR consumer here must not compete with it for this interpreter's GIL.
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "CHARGELEDGER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "CHARGELEDGER_DATABASE_URL": settings.database_url,
+           "CHARGELEDGER_TOPIC_PREFIX": settings.topic_prefix, "CHARGELEDGER_APP_ID": settings.app_id}
+    worker = subprocess.Popen([sys.executable, "-m", "chargeledger.cli", "worker", "--no-migrate"], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cdr_consumer = AIOKafkaConsumer(settings.topic(settings.topic_cdrs), bootstrap_servers=settings.kafka_bootstrap,
-                                    group_id=None, auto_offset_reset="earliest")
+                                    group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=10)
     await cdr_consumer.start()
 
     async def collect() -> None:
@@ -146,7 +153,7 @@ async def bench_latency(settings: Settings, db, records, rate: float) -> dict:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
                                 linger_ms=1)
     await producer.start()
-    await asyncio.sleep(3)  # the worker joins its group and reads the tariffs
+    await asyncio.sleep(6)  # the worker starts, joins its group and reads the tariffs
     topic = settings.topic(settings.topic_events)
     t0 = time.perf_counter()
     pending = []
@@ -165,8 +172,8 @@ async def bench_latency(settings: Settings, db, records, rate: float) -> dict:
         await asyncio.wait_for(collector, timeout=300)
     except asyncio.TimeoutError:
         pass
-    stop.set()
-    await worker_task
+    worker.terminate()
+    worker.wait(timeout=30)
     await producer.stop()
     await cdr_consumer.stop()
     latencies = sorted((arrived[k] - sent_at[k]) * 1000 for k in sent_at if k in arrived)

@@ -120,6 +120,9 @@ class Worker:
             auto_offset_reset="earliest",
             max_poll_records=self.settings.worker_batch_size,
             isolation_level="read_committed",
+            # A fetch with nothing new returns after 100 ms (default 500): a session's final
+            # event waits less for its batch.
+            fetch_max_wait_ms=100,
             session_timeout_ms=10_000,
             group_instance_id=self.settings.worker_instance_id or None,
             heartbeat_interval_ms=1_000,
