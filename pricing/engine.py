@@ -300,6 +300,10 @@ def cdr_amount(value: Decimal) -> Decimal:
     return value.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP)
 
 
+#: The Price of a cost group with nothing in it (frozen, so one object serves all).
+_ZERO_PRICE = Price(excl_vat=cdr_amount(ZERO), incl_vat=cdr_amount(ZERO))
+
+
 def cdr_number(value: Decimal) -> Decimal:
     """A CDR quantity (kWh, hours) with at most 4 decimals (types.asciidoc number: "4
     decimals"), shorter values kept as they are."""
@@ -531,6 +535,22 @@ def _read_period(p: ChargingPeriod) -> tuple:
     return energy, charging, parking, reservation, max_power, min_power, max_current, min_current
 
 
+def _reservation_expired(periods: Sequence[ChargingPeriod]) -> bool:
+    """A reservation expired when the session has reservation time and nothing else
+    (no ENERGY, TIME or PARKING_TIME dimension in any period)."""
+    has_session_part = False
+    has_reservation = False
+    for p in periods:
+        for d in p.dimensions:
+            t = d.type
+            if t is _CDR_RESERVATION:
+                if d.volume > 0:
+                    has_reservation = True
+            elif t is _CDR_ENERGY or t is _CDR_TIME or t is _CDR_PARKING:
+                has_session_part = True
+    return has_reservation and not has_session_part
+
+
 def _resolve(selected: tuple) -> tuple:
     """The session selection (ENERGY, TIME, PARKING_TIME, FLAT elements) with, for the
     first three, the component that prices it and the key of its cost sum:
@@ -548,6 +568,16 @@ def _resolve(selected: tuple) -> tuple:
 
 #: Bound of the per-tariff memo of resolved selections (one entry per bucket key).
 _MEMO_LIMIT = 65536
+
+
+def _minute_buckets(time_cuts: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``bisect_right(time_cuts, seconds of the day)`` per minute of the day. The cuts are
+    whole minutes (HH:MM), so no cut lies inside a minute and every second (and
+    microsecond) of a minute falls in the bucket of its first second. None without cuts
+    or with a cut that is not a whole minute."""
+    if not time_cuts or any(c % 60 for c in time_cuts):
+        return None
+    return tuple(bisect_right(time_cuts, m * 60) for m in range(24 * 60))
 
 
 def _duration_deltas(compiled: CompiledTariff) -> tuple[timedelta, ...] | None:
@@ -574,7 +604,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     if resolved is None:
         resolved = memo["resolved"] = {}
         memo["durations"] = _duration_deltas(compiled)
+        memo["minutes"] = _minute_buckets(compiled.time_cuts)
     duration_deltas = memo["durations"]
+    minute_buckets = memo["minutes"]
     needs_local = compiled.needs_local_time
     needs_power = compiled.uses_power
     needs_current = compiled.uses_current
@@ -597,18 +629,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     extras: dict[int, list[tuple]] = {}
     reservation_tally = _DimensionTally()
 
-    # A reservation expired when the session has reservation time and nothing else.
-    has_session_part = False
-    has_reservation = False
-    for p in periods:
-        for d in p.dimensions:
-            t = d.type
-            if t is _CDR_RESERVATION:
-                if d.volume > 0:
-                    has_reservation = True
-            elif t is _CDR_ENERGY or t is _CDR_TIME or t is _CDR_PARKING:
-                has_session_part = True
-    expired = has_reservation and not has_session_part
+    expired = None  # known at the first period with reservation time (_reservation_expired)
 
     total_charging = total_parking = total_reservation = ZERO
     kwh_so_far = ZERO  # also the session's total energy
@@ -655,19 +676,27 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         if (energy is not None and energy < ZERO) or (charging is not None and charging < ZERO) or (parking is not None and parking < ZERO):
             findings.append(Finding("negative_quantity", "a negative ENERGY/TIME/PARKING_TIME volume is priced as given", i))
         local = start.astimezone(zone) if needs_local else None
-        if needs_power:
-            power = power_for_restrictions(max_power, min_power, energy, charging, parking)
-        else:
+        if not needs_power:
             power = None
+        elif max_power is not None:
+            power = max_power  # power_for_restrictions' first case, inline
+        else:
+            power = power_for_restrictions(max_power, min_power, energy, charging, parking)
         current = (max_current if max_current is not None else min_current) if needs_current else None
         if energy is not None or charging is not None or parking is not None or not reservation:
             # the bucket key of restrictions.selection_key, flattened
             if needs_local:
-                seconds = local.hour * 3600 + local.minute * 60 + local.second
-                if local.microsecond:
-                    seconds += local.microsecond / 1_000_000
+                if minute_buckets is not None:
+                    time_bucket = minute_buckets[local.hour * 60 + local.minute]
+                elif time_cuts:
+                    seconds = local.hour * 3600 + local.minute * 60 + local.second
+                    if local.microsecond:
+                        seconds += local.microsecond / 1_000_000
+                    time_bucket = bisect_right(time_cuts, seconds)
+                else:
+                    time_bucket = 0
                 key = (
-                    bisect_right(time_cuts, seconds) if time_cuts else 0,
+                    time_bucket,
                     local.weekday() if uses_days else 0,
                     bisect_right(date_cuts, local.date()) if date_cuts else 0,
                 )
@@ -761,6 +790,8 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         else:
             select(None)
         if reservation:
+            if expired is None:
+                expired = _reservation_expired(periods)
             duration_s = seconds_between(session_start, start) if needs_duration else ZERO
             rctx = PeriodContext(local, kwh_so_far, duration_s, power, current, reservation=True, expired=expired)
             el = active_element_for(_TIME, compiled, rctx)
@@ -822,14 +853,20 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         acc = sums[line.group]
         acc[0] += line.excl_vat
         acc[1] += line.incl_vat
-    exact_excl = sum((v[0] for v in sums.values()), ZERO)
-    exact_incl = sum((v[1] for v in sums.values()), ZERO)
+    # sum(..., ZERO) over the groups in GROUPS order, written out
+    fixed, energy_sum, time_sum, parking_sum, reservation_sum = (sums[g] for g in GROUPS)
+    exact_excl = ZERO + fixed[0] + energy_sum[0] + time_sum[0] + parking_sum[0] + reservation_sum[0]
+    exact_incl = ZERO + fixed[1] + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
     bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
     def price(pair) -> Price:
         # the same as Price(excl_vat=..., incl_vat=...) (pydantic's __init__ runs this
-        # validator), without the keyword-argument detour
-        return _validate_price({"excl_vat": cdr_amount(pair[0]), "incl_vat": cdr_amount(pair[1])})
+        # validator), without the keyword-argument detour; a cost group nothing was
+        # added to (still the ZERO object) is the shared, immutable 0.0000 / 0.0000
+        excl, incl = pair
+        if excl is ZERO and incl is ZERO:
+            return _ZERO_PRICE
+        return _validate_price({"excl_vat": cdr_amount(excl), "incl_vat": cdr_amount(incl)})
 
     if check_boundaries:
         from .periods import boundary_findings  # local import: periods imports engine
