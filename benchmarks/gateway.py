@@ -30,6 +30,7 @@ import multiprocessing as mp
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -298,6 +299,7 @@ def main() -> int:
             gateway.kill()
         if not args.keep_topics:
             asyncio.run(_delete_topics(args.kafka_bootstrap, prefix))
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

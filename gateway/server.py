@@ -189,6 +189,7 @@ class Gateway:
     async def handle_frame(self, cp_id: str, version: str, raw: str | bytes) -> str | None:
         """Process one inbound frame; return the frame to send back (None: nothing)."""
         received_at = self._clock()
+        frame = None
         try:
             frame = parse_frame(raw)
             if not isinstance(frame, Call):
@@ -211,6 +212,12 @@ class Gateway:
                     frame.action,
                 )
         except FrameError as refused:
+            return await self._refuse_frame(cp_id, version, raw, received_at, refused)
+        except Exception as exc:  # a bug in a check must not drop the frame or the connection
+            log.exception("%s: checking a frame failed", cp_id)
+            message_id = frame.message_id if isinstance(frame, Call) else "-1"
+            refused = FrameError(ErrorKind.INTERNAL, f"internal error while checking the message: {exc!r}"[:255],
+                                 message_id, getattr(frame, "action", None))
             return await self._refuse_frame(cp_id, version, raw, received_at, refused)
         return await self._accept(cp_id, version, frame, answer, received_at)
 

@@ -10,7 +10,8 @@ of the breakdown. Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from bisect import bisect_right
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Iterable, NamedTuple, Sequence
 
@@ -37,6 +38,8 @@ from .restrictions import (
 )
 
 ZERO = Decimal(0)
+#: Price(excl_vat=..., incl_vat=...) builds its object with this validator.
+_validate_price = Price.__pydantic_validator__.validate_python
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 SECONDS_PER_HOUR = Decimal(3600)
@@ -171,11 +174,37 @@ class PricedSession:
     findings: list[Finding]
     exact: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     tariff_alt_text: list[Any] = field(default_factory=list)
-    #: (period index, group, dimension, element, component index, component, quantity)
-    period_records: list[tuple] = field(default_factory=list, repr=False)
+    #: Per charging period: the selected elements of its session part, resolved to their
+    #: components (engine internal), or None when the period has reservation time only.
+    period_selections: list = field(default_factory=list, repr=False)
+    #: Period index -> breakdown records of FLAT fees and reservation time of that period.
+    extra_records: dict = field(default_factory=dict, repr=False)
     #: step_size and min/max lines (already BreakdownLines)
     adjustment_lines: list[BreakdownLine] = field(default_factory=list, repr=False)
     _lines: list[BreakdownLine] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def period_records(self) -> list[tuple]:
+        """(period index, group, dimension, element, component index, component, quantity)
+        per priced period and dimension, in pricing order: ENERGY, TIME, PARKING_TIME of
+        the session part, its FLAT fee, then reservation time and fee. Rebuilt from the
+        periods and the recorded selections (pricing itself keeps only those)."""
+        out: list[tuple] = []
+        extras = self.extra_records
+        for i, sel in enumerate(self.period_selections):
+            if sel is not None:
+                energy, charging, parking = _read_period(self.charging_periods[i])[:3]
+                for qty, r, group, name in (
+                    (energy, sel[0], ENERGY_GROUP, "ENERGY"),
+                    (charging, sel[1], TIME_GROUP, "TIME"),
+                    (parking, sel[2], PARKING_GROUP, "PARKING_TIME"),
+                ):
+                    if qty and r is not None:
+                        out.append((i, group, name, r[0], r[1], r[2], qty))
+            more = extras.get(i)
+            if more:
+                out.extend(more)
+        return out
 
     @property
     def lines(self) -> list[BreakdownLine]:
@@ -269,6 +298,10 @@ def cdr_amount(value: Decimal) -> Decimal:
     """Rule 9: CDR totals are rounded once, to 4 decimals, ROUND_HALF_UP (after the
     noise guard that removes the 28th-digit tail of hour fractions)."""
     return value.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+#: The Price of a cost group with nothing in it (frozen, so one object serves all).
+_ZERO_PRICE = Price(excl_vat=cdr_amount(ZERO), incl_vat=cdr_amount(ZERO))
 
 
 def cdr_number(value: Decimal) -> Decimal:
@@ -476,28 +509,35 @@ def price_periods(
         return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
 
 
-def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, findings, check_boundaries):
-    tariff = compiled.tariff
-    records: list[tuple] = []
-    record = records.append
-    #: (group, element index, component index) -> [element, component index, component, quantity, is FLAT]
-    billed: dict[tuple, list] = {}
-    tallies = {d: _DimensionTally() for d in ("ENERGY", "TIME", "PARKING_TIME", "RESERVATION_TIME")}
-    needs_local = compiled.needs_local_time
-    needs_power = compiled.uses_power
-    needs_current = compiled.uses_current
-    needs_duration = compiled.uses_duration
-    session_candidates = compiled.session_candidates
-    flat_candidates = session_candidates[_FLAT]
-    period_dims = (
-        (_ENERGY, session_candidates[_ENERGY], ENERGY_GROUP, "ENERGY", tallies["ENERGY"]),
-        (_TIME, session_candidates[_TIME], TIME_GROUP, "TIME", tallies["TIME"]),
-        (_PARKING, session_candidates[_PARKING], PARKING_GROUP, "PARKING_TIME", tallies["PARKING_TIME"]),
-    )
-    session_flat_found = not flat_candidates
-    reservation_flat_found = False
+def _read_period(p: ChargingPeriod) -> tuple:
+    """(energy, charging, parking, reservation, max_power, min_power, max_current,
+    min_current) volumes of a period, None where absent (the last of a repeated type)."""
+    energy = charging = parking = reservation = None
+    max_power = min_power = max_current = min_current = None
+    for d in p.dimensions:
+        t = d.type
+        if t is _CDR_ENERGY:
+            energy = d.volume
+        elif t is _CDR_TIME:
+            charging = d.volume
+        elif t is _CDR_PARKING:
+            parking = d.volume
+        elif t is _CDR_RESERVATION:
+            reservation = d.volume
+        elif t is _CDR_MAX_POWER:
+            max_power = d.volume
+        elif t is _CDR_MIN_POWER:
+            min_power = d.volume
+        elif t is _CDR_MAX_CURRENT:
+            max_current = d.volume
+        elif t is _CDR_MIN_CURRENT:
+            min_current = d.volume
+    return energy, charging, parking, reservation, max_power, min_power, max_current, min_current
 
-    # A reservation expired when the session has reservation time and nothing else.
+
+def _reservation_expired(periods: Sequence[ChargingPeriod]) -> bool:
+    """A reservation expired when the session has reservation time and nothing else
+    (no ENERGY, TIME or PARKING_TIME dimension in any period)."""
     has_session_part = False
     has_reservation = False
     for p in periods:
@@ -508,12 +548,102 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     has_reservation = True
             elif t is _CDR_ENERGY or t is _CDR_TIME or t is _CDR_PARKING:
                 has_session_part = True
-    expired = has_reservation and not has_session_part
+    return has_reservation and not has_session_part
 
-    total_energy = total_charging = total_parking = total_reservation = ZERO
-    kwh_so_far = ZERO
+
+def _resolve(selected: tuple) -> tuple:
+    """The session selection (ENERGY, TIME, PARKING_TIME, FLAT elements) with, for the
+    first three, the component that prices it and the key of its cost sum:
+    (element, component index, component, (group, element index, component index))."""
+    out = []
+    for el, dim, group in zip(selected, (_ENERGY, _TIME, _PARKING), (ENERGY_GROUP, TIME_GROUP, PARKING_GROUP)):
+        if el is None:
+            out.append(None)
+        else:
+            ci, component = el.components[dim]
+            out.append((el, ci, component, (group, el.index, ci)))
+    out.append(selected[3])
+    return tuple(out)
+
+
+#: Bound of the per-tariff memo of resolved selections (one entry per bucket key).
+_MEMO_LIMIT = 65536
+
+
+def _minute_buckets(time_cuts: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``bisect_right(time_cuts, seconds of the day)`` per minute of the day. The cuts are
+    whole minutes (HH:MM), so no cut lies inside a minute and every second (and
+    microsecond) of a minute falls in the bucket of its first second. None without cuts
+    or with a cut that is not a whole minute."""
+    if not time_cuts or any(c % 60 for c in time_cuts):
+        return None
+    return tuple(bisect_right(time_cuts, m * 60) for m in range(24 * 60))
+
+
+def _duration_deltas(compiled: CompiledTariff) -> tuple[timedelta, ...] | None:
+    """The duration thresholds as timedeltas: ``start - session_start`` compares with them
+    exactly as its exact seconds (``seconds_between``) compare with the seconds. None when
+    a threshold is beyond what a timedelta holds (then the seconds are compared)."""
+    try:
+        return tuple(timedelta(seconds=s) for s in compiled.duration_thresholds)
+    except OverflowError:
+        return None
+
+
+def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, findings, check_boundaries):
+    # The hot loop of the engine: one pass over the periods, locals only, no object built
+    # per period. The active elements of a period come from the tariff's memo keyed by
+    # the buckets between its thresholds (the key of ``session_selection``, which computes
+    # them on a miss); the cost sums are accumulated per component in exactly the order
+    # (and with exactly the additions) of one ``+=`` per period, so every Decimal result
+    # is the same as a plain per-period walk. The breakdown is kept as the per-period
+    # selections and rebuilt on demand (``PricedSession.lines``).
+    tariff = compiled.tariff
+    memo = compiled.engine_memo
+    resolved = memo.get("resolved")
+    if resolved is None:
+        resolved = memo["resolved"] = {}
+        memo["durations"] = _duration_deltas(compiled)
+        memo["minutes"] = _minute_buckets(compiled.time_cuts)
+    duration_deltas = memo["durations"]
+    minute_buckets = memo["minutes"]
+    needs_local = compiled.needs_local_time
+    needs_power = compiled.uses_power
+    needs_current = compiled.uses_current
+    needs_duration = compiled.uses_duration
+    time_cuts = compiled.time_cuts
+    uses_days = compiled.uses_days
+    date_cuts = compiled.date_cuts
+    kwh_thresholds = compiled.kwh_thresholds
+    duration_thresholds = compiled.duration_thresholds
+    power_thresholds = compiled.power_thresholds
+    current_thresholds = compiled.current_thresholds
+    flat_candidates = compiled.session_candidates[_FLAT]
+    session_flat_found = not flat_candidates
+    reservation_flat_found = False
+
+    #: (group, element index, component index) -> [element, component index, component, quantity, is FLAT]
+    billed: dict[tuple, list] = {}
+    selections: list = []
+    select = selections.append
+    extras: dict[int, list[tuple]] = {}
+    reservation_tally = _DimensionTally()
+
+    expired = None  # known at the first period with reservation time (_reservation_expired)
+
+    total_charging = total_parking = total_reservation = ZERO
+    kwh_so_far = ZERO  # also the session's total energy
     previous_start = session_start
     not_evaluable_reported = False
+    # Per session dimension: the component of the current run of periods, its cost-sum
+    # list in ``billed`` and the running quantity of that list; the billed total of the
+    # dimension (rule 6) and the last component and period that priced it.
+    cur_e = cur_t = cur_p = None
+    list_e = list_t = list_p = None
+    acc_e = acc_t = acc_p = None
+    billed_e = billed_t = billed_p = ZERO
+    last_e = last_t = last_p = None
+    last_e_i = last_t_i = last_p_i = None
 
     for i, p in enumerate(periods):
         start = p.start_date_time
@@ -531,47 +661,123 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 energy = d.volume
             elif t is _CDR_TIME:
                 charging = d.volume
+            elif t is _CDR_MAX_POWER:
+                max_power = d.volume
             elif t is _CDR_PARKING:
                 parking = d.volume
             elif t is _CDR_RESERVATION:
                 reservation = d.volume
-            elif t is _CDR_MAX_POWER:
-                max_power = d.volume
             elif t is _CDR_MIN_POWER:
                 min_power = d.volume
             elif t is _CDR_MAX_CURRENT:
                 max_current = d.volume
             elif t is _CDR_MIN_CURRENT:
                 min_current = d.volume
-        if (energy is not None and energy < 0) or (charging is not None and charging < 0) or (parking is not None and parking < 0):
+        if (energy is not None and energy < ZERO) or (charging is not None and charging < ZERO) or (parking is not None and parking < ZERO):
             findings.append(Finding("negative_quantity", "a negative ENERGY/TIME/PARKING_TIME volume is priced as given", i))
         local = start.astimezone(zone) if needs_local else None
-        duration_s = seconds_between(session_start, start) if needs_duration else ZERO
-        power = power_for_restrictions(max_power, min_power, energy, charging, parking) if needs_power else None
-        current = current_for_restrictions(max_current, min_current) if needs_current else None
+        if not needs_power:
+            power = None
+        elif max_power is not None:
+            power = max_power  # power_for_restrictions' first case, inline
+        else:
+            power = power_for_restrictions(max_power, min_power, energy, charging, parking)
+        current = (max_current if max_current is not None else min_current) if needs_current else None
         if energy is not None or charging is not None or parking is not None or not reservation:
-            ctx = PeriodContext(local, kwh_so_far, duration_s, power, current)
-            selected = session_selection(compiled, ctx)
-            for qty, el, (dim, candidates, group, name, tally) in zip((energy, charging, parking), selected, period_dims):
-                if not qty or el is None:
-                    continue
-                ci, component = el.components[dim]
-                record((i, group, name, el, ci, component, qty))
-                key = (group, el.index, ci)
-                acc = billed.get(key)
-                if acc is None:
-                    billed[key] = [el, ci, component, qty, False]
+            # the bucket key of restrictions.selection_key, flattened
+            if needs_local:
+                if minute_buckets is not None:
+                    time_bucket = minute_buckets[local.hour * 60 + local.minute]
+                elif time_cuts:
+                    seconds = local.hour * 3600 + local.minute * 60 + local.second
+                    if local.microsecond:
+                        seconds += local.microsecond / 1_000_000
+                    time_bucket = bisect_right(time_cuts, seconds)
                 else:
-                    acc[3] += qty
-                tally.billed += qty
-                tally.last = (el, ci, component)
-                tally.last_period = i
+                    time_bucket = 0
+                key = (
+                    time_bucket,
+                    local.weekday() if uses_days else 0,
+                    bisect_right(date_cuts, local.date()) if date_cuts else 0,
+                )
+            else:
+                key = None
+            if kwh_thresholds:
+                key = (key, bisect_right(kwh_thresholds, kwh_so_far))
+            if needs_duration:
+                if duration_deltas is not None:
+                    key = (key, bisect_right(duration_deltas, start - session_start))
+                else:
+                    key = (key, bisect_right(duration_thresholds, seconds_between(session_start, start)))
+            if needs_power:
+                key = (key, -1 if power is None else bisect_right(power_thresholds, power))
+            if needs_current:
+                key = (key, -1 if current is None else bisect_right(current_thresholds, current))
+            sel = resolved.get(key)
+            if sel is None:
+                duration_s = seconds_between(session_start, start) if needs_duration else ZERO
+                sel = _resolve(session_selection(compiled, PeriodContext(local, kwh_so_far, duration_s, power, current)))
+                if len(resolved) >= _MEMO_LIMIT:
+                    resolved.clear()
+                resolved[key] = sel
+            select(sel)
+            r = sel[0]
+            if energy and r is not None:
+                if r is cur_e:
+                    acc_e += energy
+                else:
+                    if list_e is not None:
+                        list_e[3] = acc_e
+                    list_e = billed.get(r[3])
+                    if list_e is None:
+                        list_e = billed[r[3]] = [r[0], r[1], r[2], energy, False]
+                        acc_e = energy
+                    else:
+                        acc_e = list_e[3] + energy
+                    cur_e = r
+                billed_e += energy
+                last_e = r
+                last_e_i = i
+            r = sel[1]
+            if charging and r is not None:
+                if r is cur_t:
+                    acc_t += charging
+                else:
+                    if list_t is not None:
+                        list_t[3] = acc_t
+                    list_t = billed.get(r[3])
+                    if list_t is None:
+                        list_t = billed[r[3]] = [r[0], r[1], r[2], charging, False]
+                        acc_t = charging
+                    else:
+                        acc_t = list_t[3] + charging
+                    cur_t = r
+                billed_t += charging
+                last_t = r
+                last_t_i = i
+            r = sel[2]
+            if parking and r is not None:
+                if r is cur_p:
+                    acc_p += parking
+                else:
+                    if list_p is not None:
+                        list_p[3] = acc_p
+                    list_p = billed.get(r[3])
+                    if list_p is None:
+                        list_p = billed[r[3]] = [r[0], r[1], r[2], parking, False]
+                        acc_p = parking
+                    else:
+                        acc_p = list_p[3] + parking
+                    cur_p = r
+                billed_p += parking
+                last_p = r
+                last_p_i = i
             if not session_flat_found:
-                el = selected[3]
+                el = sel[3]
                 if el is not None:
                     session_flat_found = True
                     ci, component = el.components[_FLAT]
-                    record((i, FIXED_GROUP, "FLAT", el, ci, component, ONE))
+                    extras.setdefault(i, []).append((i, FIXED_GROUP, "FLAT", el, ci, component, ONE))
                     billed[(FIXED_GROUP, el.index, ci)] = [el, ci, component, ONE, True]
             if not not_evaluable_reported and ((needs_power and power is None) or (needs_current and current is None)):
                 not_evaluable_reported = True
@@ -581,39 +787,56 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     "such elements were skipped",
                     i,
                 ))
+        else:
+            select(None)
         if reservation:
+            if expired is None:
+                expired = _reservation_expired(periods)
+            duration_s = seconds_between(session_start, start) if needs_duration else ZERO
             rctx = PeriodContext(local, kwh_so_far, duration_s, power, current, reservation=True, expired=expired)
             el = active_element_for(_TIME, compiled, rctx)
             if el is not None:
                 ci, component = el.components[_TIME]
-                record((i, RESERVATION_GROUP, "RESERVATION_TIME", el, ci, component, reservation))
+                extras.setdefault(i, []).append((i, RESERVATION_GROUP, "RESERVATION_TIME", el, ci, component, reservation))
                 key = (RESERVATION_GROUP, el.index, ci)
                 acc = billed.get(key)
                 if acc is None:
                     billed[key] = [el, ci, component, reservation, False]
                 else:
                     acc[3] += reservation
-                tally = tallies["RESERVATION_TIME"]
-                tally.billed += reservation
-                tally.last = (el, ci, component)
-                tally.last_period = i
+                reservation_tally.billed += reservation
+                reservation_tally.last = (el, ci, component)
+                reservation_tally.last_period = i
             if not reservation_flat_found:
                 el = active_element_for(_FLAT, compiled, rctx)
                 if el is not None:
                     reservation_flat_found = True
                     ci, component = el.components[_FLAT]
-                    record((i, RESERVATION_GROUP, "FLAT", el, ci, component, ONE))
+                    extras.setdefault(i, []).append((i, RESERVATION_GROUP, "FLAT", el, ci, component, ONE))
                     billed[(RESERVATION_GROUP, el.index, ci, "fee")] = [el, ci, component, ONE, True]
 
         if energy is not None:
             kwh_so_far += energy
-            total_energy += energy
         if charging is not None:
             total_charging += charging
         if parking is not None:
             total_parking += parking
         if reservation is not None:
             total_reservation += reservation
+
+    # the running quantities back into their cost-sum lists
+    if list_e is not None:
+        list_e[3] = acc_e
+    if list_t is not None:
+        list_t[3] = acc_t
+    if list_p is not None:
+        list_p[3] = acc_p
+    tallies = {
+        "ENERGY": _DimensionTally(billed_e, None if last_e is None else last_e[:3], last_e_i),
+        "TIME": _DimensionTally(billed_t, None if last_t is None else last_t[:3], last_t_i),
+        "PARKING_TIME": _DimensionTally(billed_p, None if last_p is None else last_p[:3], last_p_i),
+        "RESERVATION_TIME": reservation_tally,
+    }
 
     # Costs per component: the sum of the quantities it priced x its price (rules 4, 5),
     # VAT on that (rule 7). Exact: the same as summing the per-period lines.
@@ -630,12 +853,20 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         acc = sums[line.group]
         acc[0] += line.excl_vat
         acc[1] += line.incl_vat
-    exact_excl = sum((v[0] for v in sums.values()), ZERO)
-    exact_incl = sum((v[1] for v in sums.values()), ZERO)
+    # sum(..., ZERO) over the groups in GROUPS order, written out
+    fixed, energy_sum, time_sum, parking_sum, reservation_sum = (sums[g] for g in GROUPS)
+    exact_excl = ZERO + fixed[0] + energy_sum[0] + time_sum[0] + parking_sum[0] + reservation_sum[0]
+    exact_incl = ZERO + fixed[1] + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
     bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
     def price(pair) -> Price:
-        return Price(excl_vat=cdr_amount(pair[0]), incl_vat=cdr_amount(pair[1]))
+        # the same as Price(excl_vat=..., incl_vat=...) (pydantic's __init__ runs this
+        # validator), without the keyword-argument detour; a cost group nothing was
+        # added to (still the ZERO object) is the shared, immutable 0.0000 / 0.0000
+        excl, incl = pair
+        if excl is ZERO and incl is ZERO:
+            return _ZERO_PRICE
+        return _validate_price({"excl_vat": cdr_amount(excl), "incl_vat": cdr_amount(incl)})
 
     if check_boundaries:
         from .periods import boundary_findings  # local import: periods imports engine
@@ -657,14 +888,15 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         total_time_cost=price(sums[TIME_GROUP]),
         total_parking_cost=price(sums[PARKING_GROUP]),
         total_reservation_cost=price(sums[RESERVATION_GROUP]),
-        total_energy=cdr_amount(total_energy),
+        total_energy=cdr_amount(kwh_so_far),
         total_time=cdr_amount(total_charging + total_parking),
         total_parking_time=cdr_amount(total_parking),
         total_reservation_time=cdr_amount(total_reservation),
         findings=findings,
         exact=exact,
         tariff_alt_text=list(tariff.tariff_alt_text or ()),
-        period_records=records,
+        period_selections=selections,
+        extra_records=extras,
         adjustment_lines=adjustments,
     )
 

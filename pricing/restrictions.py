@@ -114,6 +114,9 @@ class CompiledTariff:
     uses_days: bool = False
     #: (bucket key) -> the active elements for (ENERGY, TIME, PARKING_TIME, FLAT) of a session period.
     selections: dict = field(default_factory=dict, compare=False, repr=False)
+    #: The engine's own memo (pricing.engine): the plan of the hot loop and, per bucket
+    #: key, the selected elements resolved to their components.
+    engine_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def uses_power(self) -> bool:

@@ -103,7 +103,7 @@ class SessionFlag(StrEnum):
 
 #: Not part of the content hash: the version and its ids, and the notes (flags, remarks),
 #: so a late event that only changes a remark does not trigger a credit + re-issue.
-_NOT_HASHED = frozenset({"version", "cdr_id", "replaces_cdr_id", "credit_cdr_id", "flags", "remarks"})
+_NOT_HASHED = frozenset({"version", "cdr_id", "replaces_cdr_id", "credit_cdr_id", "flags", "remarks", "issued_at"})
 
 
 class CompletedSession(BaseModel):
@@ -141,6 +141,14 @@ class CompletedSession(BaseModel):
     stop_reason: str | None
     flags: tuple[str, ...]
     remarks: tuple[str, ...]
+    #: When the central system learned what this version bills: the latest ``received_at``
+    #: of the session's messages, or the idle-close time of an incomplete session. It is
+    #: the CDR's ``last_updated``: taken from the event log (so a replay gives the same CDR)
+    #: yet never earlier than the CDR could have been issued, so an eMSP that pulls CDRs
+    #: with ``date_from`` = its last pull (OCPI 2.2.1 mod_cdrs, GET with date_from on
+    #: last_updated) does not miss a CDR of an offline charger's late events. The charger's
+    #: own ``end`` can lie days before that.
+    issued_at: datetime
     version: int = 0
     cdr_id: str
     replaces_cdr_id: str | None = None
@@ -328,10 +336,20 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
         total_energy_kwh=total,
         incomplete=incomplete,
         stop_reason=end_event.reason if end_event is not None else None,
+        issued_at=_issued_at(state, incomplete),
         flags=tuple(sorted(notes.flags)),
         remarks=tuple(notes.remarks),
         cdr_id=cdr_id_for(state.charge_point_id, state.transaction_id),
     )
+
+
+def _issued_at(state: SessionState, incomplete: bool) -> datetime:
+    """See ``CompletedSession.issued_at``."""
+    last = state.last_received_at
+    assert last is not None  # a state always has at least one message
+    if incomplete and state.closed_idle is not None:
+        return max(last, state.closed_idle.closed_at)
+    return last
 
 
 def _plausible_limit(dt: timedelta, config: AssemblerConfig) -> Decimal:

@@ -31,6 +31,7 @@ from schemas.ocpi import Cdr, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
 from storage import repositories as repo
 from storage.models import SessionRecord
+from storage.outbox import enqueue_cdr_push
 from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
 
@@ -285,7 +286,7 @@ class Billing:
         for cdr in documents:
             document = cdr_json(cdr)
             tariff = cdr.tariffs[0] if cdr.tariffs else None
-            repo.issue_cdr(
+            issued = repo.issue_cdr(
                 db,
                 country_code=cdr.country_code,
                 party_id=cdr.party_id,
@@ -310,6 +311,9 @@ class Billing:
                 session_key=session.session_id,
                 cdr_json=document,
             )
+            # The push to the eMSP's CDR receiver is queued in the same transaction as the
+            # CDR row (outbox): no CDR without its push, no push of a CDR rolled back.
+            enqueue_cdr_push(db, issued.record)
             self._issued_in_batch(db)[cdr.id] = document
             ids.append(cdr.id)
         return ids

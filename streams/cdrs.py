@@ -2,8 +2,10 @@
 
 Pure: a CDR is a function of the completed session (itself a fold of the session's
 events), the tariff version and the location, so reprocessing yields byte-identical JSON.
-No wall-clock time goes in: ``last_updated`` is the session's end (the time of the event
-that completed it).
+No wall-clock time goes in: ``last_updated`` is ``CompletedSession.issued_at``, the
+``received_at`` of the latest event of the session (or its idle-close time): from the event
+log, so replays agree, and never before the CDR could exist, so partners pulling CDRs by
+``date_from`` on last_updated do not miss the CDR of an offline charger's late events.
 
 * :func:`cdr_token_for`: OCPI CdrToken (mod_cdrs 3.4.3) from the OCPP id tag. Our tokens
   are eMSP contract ids ``<country code><party id>...`` (e.g. ``NLTNMC00012345``): the
@@ -105,17 +107,17 @@ def session_cdr(session: CompletedSession, tariff: Tariff, settings: Settings) -
         auth_method=AuthMethod.AUTH_REQUEST,
         cdr_location=cdr_location_for(session, settings),
         tariff=tariff,
-        last_updated=session.end,
+        last_updated=session.issued_at,
         remark=session.remark,
     )
 
 
 def credit_for(replaced: Cdr, session: CompletedSession) -> Cdr:
-    """The credit CDR cancelling ``replaced`` (its last_updated: the later of the replaced
-    CDR's and the corrected session's end, both from the events)."""
+    """The credit CDR cancelling ``replaced`` (its last_updated: when the correcting event
+    was received, ``session.issued_at``; never before the replaced CDR's)."""
     assert session.credit_cdr_id is not None
     return credit_cdr(replaced, id=session.credit_cdr_id,
-                      last_updated=max(replaced.last_updated, session.end))
+                      last_updated=max(replaced.last_updated, session.issued_at))
 
 
 def cdr_json(cdr: Cdr) -> str:

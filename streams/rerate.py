@@ -104,9 +104,10 @@ def rerate(settings: Settings, tariff_id: str, date_from: datetime, date_to: dat
             tariff = Tariff.model_validate_json(version_row.tariff_json)
             next_version = (state.issued[-1].version if state.issued else 0) + 1
             corrected = summary.as_version(next_version)
-            when = max(summary.end, tariff.last_updated)
-            new = session_cdr(corrected, tariff, settings).model_copy(update={"last_updated": when})
             old = Cdr.model_validate_json(row.cdr_json)
+            # never before the CDR it replaces nor the corrected tariff (partners pull by last_updated)
+            when = max(summary.issued_at, old.last_updated, tariff.last_updated)
+            new = session_cdr(corrected, tariff, settings).model_copy(update={"last_updated": when})
             if (new.total_cost.excl_vat, new.total_cost.incl_vat) == (old.total_cost.excl_vat, old.total_cost.incl_vat):
                 continue
             report.changed += 1

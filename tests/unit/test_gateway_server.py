@@ -229,3 +229,16 @@ async def test_a_retried_start_transaction_gets_the_same_transaction_id():
     assert other[2]["transactionId"] == 101
     # Both copies are on the log (the pipeline drops the duplicate by message id).
     assert [e.response["transactionId"] for e in log.events] == [100, 100, 101]
+
+
+async def test_a_failing_check_answers_internal_error_and_keeps_the_frame(monkeypatch):
+    import gateway.server as server
+
+    def broken(*args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(server, "check_call", broken)
+    log = RecordingLog()
+    reply = json.loads(await make_gateway(log).handle_frame("CP-1", "1.6", START))
+    assert reply[:3] == [4, "m1", "InternalError"]
+    assert log.dead_letters[0].raw == START.encode() and "bug" in log.dead_letters[0].reason

@@ -100,6 +100,41 @@ def test_a_late_event_issues_a_credit_and_a_replacement(processor):
         assert [c.id for c in repo.unpublished_cdrs(db)] == [original.id, credit.id, replacement.id]
 
 
+def test_issued_cdrs_and_credits_are_queued_for_the_emsps_cdr_receiver(processor):
+    # The token DEEMPC001 names the eMSP DE*EMP; a registered partner acting as DE*EMP with
+    # a CDR receiver gets every CDR of its customers pushed, the credit CDR included, queued
+    # in the transaction that issues the CDR (OCPI mod_cdrs push model, our outbox).
+    from storage.api_tables import CdrOutbox
+    from tests.apitools import add_partner
+
+    add_partner(processor.sessions, "EMP", [("EMSP", "DE", "EMP")],
+                cdrs_receiver_url="http://127.0.0.1:9/ocpi/2.2.1/cdrs", token_b="b")
+    add_partner(processor.sessions, "OTHER", [("EMSP", "NL", "XYZ")],
+                cdrs_receiver_url="http://127.0.0.1:9/other/cdrs", token_b="b")
+    tx = {"transactionId": "push-1"}
+    started = _event("p0", "2026-03-04T10:00:00Z", {
+        "eventType": "Started", "timestamp": "2026-03-04T10:00:00Z", "triggerReason": "Authorized", "seqNo": 0,
+        "transactionInfo": {**tx, "chargingState": "Charging"}, "idToken": {"idToken": "DEEMPC001", "type": "eMAID"},
+        "evse": {"id": 1, "connectorId": 1}, "meterValue": _mv("2026-03-04T10:00:00Z", 0, "Transaction.Begin")})
+    ended = _event("p2", "2026-03-04T11:00:00Z", {
+        "eventType": "Ended", "timestamp": "2026-03-04T11:00:00Z", "triggerReason": "EVDeparted", "seqNo": 2,
+        "transactionInfo": {**tx, "stoppedReason": "EVDisconnected"},
+        "meterValue": _mv("2026-03-04T11:00:00Z", 10_000, "Transaction.End")})
+    late = _event("p1", "2026-03-04T10:30:00Z", {
+        "eventType": "Updated", "timestamp": "2026-03-04T10:30:00Z", "triggerReason": "ChargingStateChanged",
+        "seqNo": 1, "offline": True, "transactionInfo": {**tx, "chargingState": "SuspendedEV"},
+        "meterValue": _mv("2026-03-04T10:30:00Z", 10_000, "Sample.Periodic")}, received="2026-03-04T11:30:00Z")
+    processor.process_batch([InRecord("ev", 0, 0, b"CORR-1", started), InRecord("ev", 0, 1, b"CORR-1", ended)])
+    processor.process_batch([InRecord("ev", 0, 2, b"CORR-1", late)])
+    processor.process_batch([InRecord("ev", 0, 2, b"CORR-1", late)])  # redelivered: nothing new
+    with processor.sessions() as db:
+        cdr_ids = [r.id for r in db.query(CdrRecord).order_by(CdrRecord.pk)]
+        queued = db.query(CdrOutbox).order_by(CdrOutbox.id).all()
+    assert len(cdr_ids) == 3  # original, credit, replacement
+    assert [q.cdr_id for q in queued] == cdr_ids
+    assert len({q.partner_id for q in queued}) == 1  # only DE*EMP's platform, not NL*XYZ's
+
+
 UTC = timezone.utc
 
 

@@ -350,6 +350,7 @@ def test_session_without_stop_is_closed_incomplete_after_idle_timeout_then_corre
     # billed on the last reading: 49,500 - 40,000 Wh = 9.5 kWh, ending at the last reading
     assert closed.incomplete is True and closed.total_energy_kwh == Decimal("9.5")
     assert closed.end == at(60)
+    assert closed.issued_at == at(60) + timedelta(hours=48, seconds=1)  # the idle-close time
     assert SessionFlag.CLOSED_IDLE.value in closed.flags
     assert "incomplete: no stop received; closed after 2 days, 0:00:00 without messages" in closed.remark
     assert assembler.close_idle(at(60) + timedelta(days=5)) == []  # closed once
@@ -359,6 +360,7 @@ def test_session_without_stop_is_closed_incomplete_after_idle_timeout_then_corre
     [correction] = outcome.corrections
     assert correction.incomplete is False and correction.total_energy_kwh == Decimal("10")  # 50,000-40,000 Wh
     assert correction.version == 1 and correction.credit_cdr_id == credit_cdr_id_for(CP, 301, 0)
+    assert correction.issued_at == at(60 * 24 * 3)  # when the late stop was received
 
 
 # ======================================================================================
@@ -621,6 +623,21 @@ def test_offline_events_a_week_late_are_accepted():
     )
     assert kinds(outcomes) == ["applied", "applied"]
     assert completed_of(outcomes)[0].total_energy_kwh == Decimal("22")  # 22,000 Wh
+
+
+def test_issued_at_is_when_the_last_event_was_received_not_the_chargers_end():
+    # The CDR's last_updated: an eMSP pulling with date_from = its last pull must see the
+    # CDR of a session whose events arrived a week after the charger ended it.
+    tx = "tx-week-issued"
+    late = at(60 * 24 * 7)
+    _, outcomes = run(
+        te(tx, 0, 0, "Started", wh=0, context="Transaction.Begin", offline=True, received=late),
+        te(tx, 1, 60, "Ended", wh=22_000, context="Transaction.End", offline=True,
+           received=late + timedelta(seconds=5)),
+    )
+    [session] = completed_of(outcomes)
+    assert session.end == at(60)
+    assert session.issued_at == late + timedelta(seconds=5)
 
 
 # ======================================================================================
