@@ -36,6 +36,31 @@ from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
 
 
+#: How often (in a charge point's stream time) its open sessions are checked for idleness.
+IDLE_CHECK_EVERY = timedelta(hours=1)
+
+
+class _ChargePointView:
+    """A :class:`sessions.SessionStore` restricted to one charge point's open sessions, so
+    ``SessionAssembler.close_idle`` closes only those."""
+
+    def __init__(self, store: "SqlSessionStore", charge_point_id: str) -> None:
+        self.store = store
+        self.charge_point_id = charge_point_id
+
+    def get(self, session_id: str):
+        return self.store.get(session_id)
+
+    def put(self, state) -> None:
+        self.store.put(state)
+
+    def sessions_of(self, charge_point_id: str):
+        return self.store.sessions_of(charge_point_id)
+
+    def open_sessions(self):
+        return self.store.open_sessions_of(self.charge_point_id)
+
+
 class NoTariff(LookupError):
     """No version of the session's tariff is valid at its start."""
 
@@ -99,6 +124,14 @@ class SqlSessionStore:
         self.touched.update(states)
         return [states[k] for k in sorted(states)]
 
+    def open_sessions_of(self, charge_point_id: str) -> list[SessionState]:
+        query = select(SessionRecord).where(SessionRecord.charge_point_id == charge_point_id,
+                                            SessionRecord.status == "open")
+        states = {r.session_key: self._load(r) for r in self.db.scalars(query)}
+        states.update({k: s for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
+        self.touched.update(states)
+        return [s for k, s in sorted(states.items()) if s.is_open]
+
     def open_sessions(self) -> Iterable[SessionState]:
         states = {r.session_key: self._load(r)
                   for r in self.db.scalars(select(SessionRecord).where(SessionRecord.status == "open"))}
@@ -146,6 +179,8 @@ class Billing:
         self.config = AssemblerConfig.from_settings(settings)
         self._stores: dict[int, SqlSessionStore] = {}
         self._tariffs: dict[tuple, Tariff] = {}
+        #: charge point id -> stream time of its last idle check (in memory; see _close_idle_of)
+        self._idle_checked: dict[str, datetime] = {}
 
     # --- batch hooks (called by the processor) -------------------------------------------
 
@@ -153,21 +188,36 @@ class Billing:
         self._stores[id(db)] = SqlSessionStore(db, self.config.idle_timeout)
 
     def end_batch(self, db: Session, watermark: datetime | None) -> list[str]:
-        """Close sessions idle for the timeout at stream time ``watermark``; issue their CDRs."""
-        store = self._stores.pop(id(db), None)
-        if store is None or watermark is None:
-            return []
-        closed = SessionAssembler(self.config, store).close_idle(watermark)
+        """Nothing to do at the end of a batch: idle sessions are closed per charge point
+        (:meth:`_close_idle_of`), not at a batch-wide watermark, because partitions are
+        consumed unevenly (one can be days ahead of another in a catch-up or a replay)."""
+        self._stores.pop(id(db), None)
+        return []
+
+    def _close_idle_of(self, db: Session, store: SqlSessionStore, charge_point_id: str, now: datetime) -> None:
+        """Close the charge point's sessions silent for the idle timeout at ``now``, the
+        ``received_at`` of that charge point's latest message (docs/ocpp-sessions.md: "a
+        transaction that never ends"). Stream time per charge point is a function of its
+        own ordered messages (one partition), so a replay closes the same sessions. Checked
+        at most once per ``IDLE_CHECK_EVERY`` of the charge point's stream time; the CDR
+        does not depend on when exactly the closing happens (only on the last message).
+        """
+        last = self._idle_checked.get(charge_point_id)
+        if last is not None and now - last < IDLE_CHECK_EVERY:
+            return
+        self._idle_checked[charge_point_id] = now
+        view = _ChargePointView(store, charge_point_id)
+        closed = SessionAssembler(self.config, view).close_idle(now)
+        if not closed:
+            return
         try:
             work = [(c, self._documents(db, c)) for c in closed]
         except NoTariff:
-            store.discard_envelope()  # closed again at a later batch, once a tariff is there
-            return []
+            store.discard_envelope()  # closed at a later check, once a tariff is there
+            return
         store.commit_envelope()
-        issued: list[str] = []
         for completed, documents in work:
-            issued += self._write(db, completed, documents)
-        return issued
+            self._write(db, completed, documents)
 
     def _store(self, db: Session) -> SqlSessionStore:
         store = self._stores.get(id(db))
@@ -193,6 +243,7 @@ class Billing:
         store.commit_envelope()
         for completed, documents in work:
             self._write(db, completed, documents)
+        self._close_idle_of(db, store, envelope.charge_point_id, envelope.received_at)
         return Outcome(outcome.kind, reason=outcome.reason if outcome.kind == "dead_lettered" else None,
                        session_key=outcome.session_id)
 

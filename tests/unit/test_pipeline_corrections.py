@@ -185,3 +185,31 @@ def test_a_corrected_tariff_credits_and_replaces_the_sessions_it_prices(tmp_path
 
     again = rerate(settings, "TEST-CORR", start, end, dry_run=False, sessions=db)
     assert (again.changed, again.issued) == (0, [])  # already priced with the latest version
+
+
+def test_a_session_that_never_ends_is_closed_when_its_charge_point_is_silent_on_it_for_the_timeout(processor):
+    tx = {"transactionId": "never-ends"}
+    started = _event("n0", "2026-03-04T10:00:00Z", {
+        "eventType": "Started", "timestamp": "2026-03-04T10:00:00Z", "triggerReason": "Authorized", "seqNo": 0,
+        "transactionInfo": {**tx, "chargingState": "Charging"}, "idToken": {"idToken": "DEEMPC001", "type": "eMAID"},
+        "meterValue": _mv("2026-03-04T10:00:00Z", 0, "Transaction.Begin")})
+    sample = _event("n1", "2026-03-04T11:00:00Z", {
+        "eventType": "Updated", "timestamp": "2026-03-04T11:00:00Z", "triggerReason": "MeterValuePeriodic", "seqNo": 1,
+        "transactionInfo": {**tx, "chargingState": "Charging"},
+        "meterValue": _mv("2026-03-04T11:00:00Z", 10_000, "Sample.Periodic")})
+    heartbeat = EventEnvelope(  # the same charge point, 47 h and then 49 h after the last message
+        charge_point_id="CORR-1", ocpp_version="2.0.1", action="Heartbeat", message_id="hb1",
+        received_at=datetime(2026, 3, 6, 10, 0, tzinfo=timezone.utc), payload={}).to_bytes()
+    later = EventEnvelope(
+        charge_point_id="CORR-1", ocpp_version="2.0.1", action="Heartbeat", message_id="hb2",
+        received_at=datetime(2026, 3, 6, 12, 0, tzinfo=timezone.utc), payload={}).to_bytes()
+    processor.process_batch([InRecord("ev", 0, i, b"CORR-1", v) for i, v in enumerate([started, sample, heartbeat])])
+    with processor.sessions() as db:
+        assert db.query(CdrRecord).count() == 0  # 47 h of silence: still open (timeout 48 h)
+    processor.process_batch([InRecord("ev", 0, 3, b"CORR-1", later)])
+    with processor.sessions() as db:
+        (cdr,) = db.query(CdrRecord).all()
+        assert db.get(SessionRecord, "CORR-1/never-ends").status == "incomplete"
+    # billed on the last reading: 10 kWh, 0.50 + 10 x 0.30 = 3.50 excl
+    assert (cdr.total_energy, cdr.total_cost_excl_vat) == (Decimal("10"), Decimal("3.50"))
+    assert "incomplete" in json.loads(cdr.cdr_json)["remark"]
