@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from bisect import bisect_right
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any, Iterable, NamedTuple, Sequence
 
 from schemas.ocpi import (
@@ -179,8 +179,10 @@ class PricedSession:
     period_selections: list = field(default_factory=list, repr=False)
     #: Period index -> breakdown records of FLAT fees and reservation time of that period.
     extra_records: dict = field(default_factory=dict, repr=False)
-    #: step_size and min/max lines (already BreakdownLines)
-    adjustment_lines: list[BreakdownLine] = field(default_factory=list, repr=False)
+    #: rule 6 extras (``step_size_records``), made breakdown lines on demand
+    step_records: list[tuple] = field(default_factory=list, repr=False)
+    #: min/max price lines (rule 8)
+    bound_lines: list[BreakdownLine] = field(default_factory=list, repr=False)
     _lines: list[BreakdownLine] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -217,6 +219,11 @@ class PricedSession:
                                  "reservation fee" if group == RESERVATION_GROUP and dimension == "FLAT" else ""))
             self._lines = out + self.adjustment_lines
         return self._lines
+
+    @property
+    def adjustment_lines(self) -> list[BreakdownLine]:
+        """The step_size lines (rule 6), then the min/max price lines (rule 8)."""
+        return [step_size_line(r) for r in self.step_records] + self.bound_lines
 
     @property
     def warnings(self) -> list[str]:
@@ -404,36 +411,71 @@ def apply_step_size(
     a PARKING_TIME component was used only the parking total is rounded, else the TIME
     total. Reservation time (step in seconds) on its own, as the spec's reservation
     examples do. step_size 0: no rounding."""
-    plan: list[tuple[str, str, Decimal]] = [("ENERGY", ENERGY_GROUP, WH_PER_KWH)]
-    if tallies["PARKING_TIME"].last is not None:
-        plan.append(("PARKING_TIME", PARKING_GROUP, SECONDS_PER_HOUR))
-    else:
-        plan.append(("TIME", TIME_GROUP, SECONDS_PER_HOUR))
-    plan.append(("RESERVATION_TIME", RESERVATION_GROUP, SECONDS_PER_HOUR))
-    for dimension, group, units_per_quantity in plan:
-        tally = tallies[dimension]
-        if tally.last is None or tally.billed <= 0:
+    t = tallies
+    parking = t["PARKING_TIME"]
+    for record in step_size_records(
+        (t["ENERGY"].billed, t["ENERGY"].last, t["ENERGY"].last_period),
+        None if parking.last is not None else (t["TIME"].billed, t["TIME"].last, t["TIME"].last_period),
+        (parking.billed, parking.last, parking.last_period) if parking.last is not None else None,
+        (t["RESERVATION_TIME"].billed, t["RESERVATION_TIME"].last, t["RESERVATION_TIME"].last_period),
+    ):
+        lines.append(step_size_line(record))
+
+
+_STEP_SIZES: dict[int, Decimal] = {}
+#: The engine's precision for the notes of lines built on demand (outside price_periods).
+_NOTE_CONTEXT = Context(prec=PRECISION)
+
+
+def step_size_records(energy, charging, parking, reservation) -> list[tuple]:
+    """Rule 6 (see ``apply_step_size``) on (billed quantity, (element, component index,
+    component) or None, last period index) per dimension: ENERGY, then TIME or
+    PARKING_TIME (None for the one not rounded), then RESERVATION_TIME. One record per
+    extra: (group, dimension, period index, element, component index, component, extra
+    quantity, excl, incl, billed units, rounded units); ``step_size_line`` makes it a
+    breakdown line."""
+    out = []
+    for tally, dimension, group, units_per_quantity in (
+        (energy, "ENERGY", ENERGY_GROUP, WH_PER_KWH),
+        (parking, "PARKING_TIME", PARKING_GROUP, SECONDS_PER_HOUR),
+        (charging, "TIME", TIME_GROUP, SECONDS_PER_HOUR),
+        (reservation, "RESERVATION_TIME", RESERVATION_GROUP, SECONDS_PER_HOUR),
+    ):
+        if tally is None:
             continue
-        el, ci, component = tally.last
-        if component.step_size <= 0:
+        billed, last, last_period = tally
+        if last is None or billed <= 0:
+            continue
+        el, ci, component = last
+        step_size = component.step_size
+        if step_size <= 0:
             continue
         # Wh or seconds; quantized to a millionth (microsecond / micro-Wh) so that hours
         # derived from seconds (x / 3600, a 40-digit tail) come back to whole units.
-        billed_units = (tally.billed * units_per_quantity).quantize(UNIT_QUANTUM, rounding=ROUND_HALF_UP)
-        rounded_units = round_up_to_step(billed_units, Decimal(component.step_size))
+        billed_units = (billed * units_per_quantity).quantize(UNIT_QUANTUM, rounding=ROUND_HALF_UP)
+        step = _STEP_SIZES.get(step_size)
+        if step is None:
+            step = _STEP_SIZES[step_size] = Decimal(step_size)
+        rounded_units = round_up_to_step(billed_units, step)
         extra_units = rounded_units - billed_units
         if extra_units <= 0:
             continue
         extra = extra_units / units_per_quantity
         excl = extra_units * component.price / units_per_quantity
-        unit = "Wh" if dimension == "ENERGY" else "s"
-        lines.append(
-            _line(
-                "step_size", group, dimension, tally.last_period, el, ci, component, extra, excl,
-                note=f"billed {billed_units.normalize():f} {unit} rounded up to {rounded_units.normalize():f} {unit} "
-                f"(step_size {component.step_size})",
-            )
-        )
+        out.append((group, dimension, last_period, el, ci, component, extra, excl, apply_vat(excl, component),
+                    billed_units, rounded_units))
+    return out
+
+
+def step_size_line(record: tuple) -> BreakdownLine:
+    """The breakdown line of a ``step_size_records`` record."""
+    group, dimension, last_period, el, ci, component, extra, excl, incl, billed_units, rounded_units = record
+    unit = "Wh" if dimension == "ENERGY" else "s"
+    return BreakdownLine(
+        "step_size", group, dimension, last_period, el.index, ci, extra, component.price, component.vat, excl, incl,
+        f"billed {billed_units.normalize(_NOTE_CONTEXT):f} {unit} rounded up to {rounded_units.normalize(_NOTE_CONTEXT):f} {unit} "
+        f"(step_size {component.step_size})",
+    )
 
 
 def apply_min_max_price(
@@ -831,12 +873,13 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         list_t[3] = acc_t
     if list_p is not None:
         list_p[3] = acc_p
-    tallies = {
-        "ENERGY": _DimensionTally(billed_e, None if last_e is None else last_e[:3], last_e_i),
-        "TIME": _DimensionTally(billed_t, None if last_t is None else last_t[:3], last_t_i),
-        "PARKING_TIME": _DimensionTally(billed_p, None if last_p is None else last_p[:3], last_p_i),
-        "RESERVATION_TIME": reservation_tally,
-    }
+    # rule 6: the TIME total is rounded only when no PARKING_TIME component was used
+    steps = step_size_records(
+        (billed_e, last_e[:3], last_e_i) if last_e is not None else None,
+        (billed_t, last_t[:3], last_t_i) if last_t is not None and last_p is None else None,
+        (billed_p, last_p[:3], last_p_i) if last_p is not None else None,
+        (reservation_tally.billed, reservation_tally.last, reservation_tally.last_period),
+    )
 
     # Costs per component: the sum of the quantities it priced x its price (rules 4, 5),
     # VAT on that (rule 7). Exact: the same as summing the per-period lines.
@@ -847,12 +890,11 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         acc[0] += excl
         acc[1] += apply_vat(excl, component)
 
-    adjustments: list[BreakdownLine] = []
-    apply_step_size(tallies, adjustments)
-    for line in adjustments:
-        acc = sums[line.group]
-        acc[0] += line.excl_vat
-        acc[1] += line.incl_vat
+    for step in steps:
+        acc = sums[step[0]]
+        acc[0] += step[7]
+        acc[1] += step[8]
+    adjustments: list[BreakdownLine] = []  # the min/max lines (step_size lines: from steps)
     # sum(..., ZERO) over the groups in GROUPS order, written out
     fixed, energy_sum, time_sum, parking_sum, reservation_sum = (sums[g] for g in GROUPS)
     exact_excl = ZERO + fixed[0] + energy_sum[0] + time_sum[0] + parking_sum[0] + reservation_sum[0]
@@ -897,7 +939,8 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         tariff_alt_text=list(tariff.tariff_alt_text or ()),
         period_selections=selections,
         extra_records=extras,
-        adjustment_lines=adjustments,
+        step_records=steps,
+        bound_lines=adjustments,
     )
 
 

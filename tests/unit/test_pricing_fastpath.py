@@ -1,0 +1,84 @@
+"""The engine's hot loop (pricing.engine._price): its memo and shortcuts give rule 1's answer.
+
+The loop remembers, per tariff, the selected elements per bucket key (time-of-day minute
+table, duration thresholds compared as timedeltas, per-component runs of periods). These
+cases pin the places where a shortcut could differ from evaluating every period afresh.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pricing.engine as engine
+from pricing import price_periods
+from pricing_support import at, component, element, period, tariff
+
+D = Decimal
+ZONE = "Europe/Amsterdam"
+
+
+def _power_tariff():
+    # element 0: ENERGY 0.25/kWh below 11 kW; element 1: ENERGY 0.40/kWh otherwise
+    return tariff(element(component("ENERGY", "0.25"), max_power=11), element(component("ENERGY", "0.40")))
+
+
+def _power_periods():
+    t = at("2026-11-23 09:00")
+    return t, t + timedelta(hours=1, minutes=30), [
+        period(t, ENERGY="1", MAX_POWER="7"),
+        period(t + timedelta(minutes=30), ENERGY="2", MAX_POWER="22"),
+        period(t + timedelta(hours=1), ENERGY="3", MAX_POWER="7"),
+    ]
+
+
+def test_a_component_used_again_after_another_keeps_adding_to_its_sum():
+    # 1 kWh @ 0.25 + 2 kWh @ 0.40 + 3 kWh @ 0.25 = 0.25 + 0.80 + 0.75 = 1.80 (no VAT)
+    start, end, periods = _power_periods()
+    priced = price_periods(periods, _power_tariff(), time_zone=ZONE, session_start=start, session_end=end)
+    assert priced.total_energy_cost.excl_vat == D("1.8000")
+    assert priced.total_cost.incl_vat == D("1.8000")
+    assert [(line.period_index, line.element_index, line.quantity) for line in priced.lines] == [
+        (0, 0, D("1")), (1, 1, D("2")), (2, 0, D("3"))
+    ]
+
+
+def test_the_memo_emptied_in_the_middle_of_a_session_changes_nothing(monkeypatch):
+    # the same session as above, with a memo that is cleared at every new bucket key
+    start, end, periods = _power_periods()
+    normal = price_periods(periods, _power_tariff(), time_zone=ZONE, session_start=start, session_end=end)
+    monkeypatch.setattr(engine, "_MEMO_LIMIT", 1)
+    tiny = price_periods(periods, _power_tariff(), time_zone=ZONE, session_start=start, session_end=end)
+    assert tiny.to_json() == normal.to_json()
+    assert tiny.total_energy_cost.excl_vat == D("1.8000")
+
+
+def test_min_duration_holds_from_the_exact_microsecond():
+    # PARKING_TIME 2.00/h from 3600 s after the session start (min_duration inclusive),
+    # 1.00/h before. Periods of 0.5 h starting at 0 s, 3599.999999 s and 3600 s:
+    # 0.5 x 1.00 + 0.5 x 1.00 + 0.5 x 2.00 = 0.50 + 0.50 + 1.00 = 2.00
+    t = at("2026-11-23 09:00")
+    tar = tariff(element(component("PARKING_TIME", "2.00", 1), min_duration=3600),
+                 element(component("PARKING_TIME", "1.00", 1)))
+    periods = [
+        period(t, PARKING_TIME="0.5"),
+        period(t + timedelta(seconds=3599, microseconds=999999), PARKING_TIME="0.5"),
+        period(t + timedelta(seconds=3600), PARKING_TIME="0.5"),
+    ]
+    priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(hours=2))
+    assert [line.element_index for line in priced.lines if line.kind == "period"] == [1, 1, 0]
+    assert priced.total_parking_cost.excl_vat == D("2.0000")
+
+
+def test_time_of_day_bucket_changes_at_the_minute_of_the_restriction():
+    # ENERGY 0.20/kWh 23:00-07:00 local, else 0.30. Amsterdam in November is UTC+1:
+    # 21:59:59.999999 UTC = 22:59:59.999999 local (day), 22:00 UTC = 23:00 local (night).
+    # 1 kWh x 0.30 + 1 kWh x 0.20 = 0.50
+    t = at("2026-11-23 21:30")
+    tar = tariff(element(component("ENERGY", "0.20"), start_time="23:00", end_time="07:00"),
+                 element(component("ENERGY", "0.30")))
+    periods = [
+        period(t + timedelta(minutes=29, seconds=59, microseconds=999999), ENERGY="1"),
+        period(t + timedelta(minutes=30), ENERGY="1"),
+    ]
+    priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(hours=1))
+    assert [line.element_index for line in priced.lines if line.kind == "period"] == [1, 0]
+    assert priced.total_energy_cost.excl_vat == D("0.5000")
