@@ -36,10 +36,6 @@ from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
 
 
-#: How often (in a charge point's stream time) its open sessions are checked for idleness.
-IDLE_CHECK_EVERY = timedelta(hours=1)
-
-
 class _ChargePointView:
     """A :class:`sessions.SessionStore` restricted to one charge point's open sessions, so
     ``SessionAssembler.close_idle`` closes only those."""
@@ -179,8 +175,10 @@ class Billing:
         self.config = AssemblerConfig.from_settings(settings)
         self._stores: dict[int, SqlSessionStore] = {}
         self._tariffs: dict[tuple, Tariff] = {}
-        #: charge point id -> stream time of its last idle check (in memory; see _close_idle_of)
-        self._idle_checked: dict[str, datetime] = {}
+        #: charge point id -> {open session id: its idle deadline (last received_at +
+        #: timeout)}; loaded from SQL on first use, kept up to date per envelope. Only an
+        #: index: its content always equals what the sessions table says (see _close_idle_of).
+        self._deadlines: dict[str, dict[str, datetime]] = {}
 
     # --- batch hooks (called by the processor) -------------------------------------------
 
@@ -196,28 +194,43 @@ class Billing:
 
     def _close_idle_of(self, db: Session, store: SqlSessionStore, charge_point_id: str, now: datetime) -> None:
         """Close the charge point's sessions silent for the idle timeout at ``now``, the
-        ``received_at`` of that charge point's latest message (docs/ocpp-sessions.md: "a
-        transaction that never ends"). Stream time per charge point is a function of its
-        own ordered messages (one partition), so a replay closes the same sessions. Checked
-        at most once per ``IDLE_CHECK_EVERY`` of the charge point's stream time; the CDR
-        does not depend on when exactly the closing happens (only on the last message).
+        ``received_at`` of that charge point's message being applied (docs/ocpp-sessions.md:
+        "a transaction that never ends"). Every message of a charge point is a check, so a
+        session is closed at the first message of its charge point at or after its deadline:
+        a function of that charge point's ordered messages (one partition), and the CDR's
+        last_updated (the close time) is the same in a replay. The deadline index only
+        avoids a query per message; it is rebuilt from SQL after a restart.
         """
-        last = self._idle_checked.get(charge_point_id)
-        if last is not None and now - last < IDLE_CHECK_EVERY:
+        deadlines = self._deadlines.get(charge_point_id)
+        if deadlines is None:
+            deadlines = self._deadlines[charge_point_id] = {
+                s.session_id: s.last_received_at + self.config.idle_timeout
+                for s in store.open_sessions_of(charge_point_id) if s.last_received_at is not None
+            }
+        if not deadlines or min(deadlines.values()) > now:
             return
-        self._idle_checked[charge_point_id] = now
         view = _ChargePointView(store, charge_point_id)
         closed = SessionAssembler(self.config, view).close_idle(now)
+        self._deadlines.pop(charge_point_id, None)  # rebuilt from SQL at the next message
         if not closed:
             return
         try:
             work = [(c, self._documents(db, c)) for c in closed]
         except NoTariff:
-            store.discard_envelope()  # closed at a later check, once a tariff is there
+            store.discard_envelope()  # closed at a later message, once a tariff is there
             return
         store.commit_envelope()
         for completed, documents in work:
             self._write(db, completed, documents)
+
+    def _track_deadline(self, charge_point_id: str, state: SessionState | None) -> None:
+        deadlines = self._deadlines.get(charge_point_id)
+        if deadlines is None or state is None:
+            return
+        if state.is_open and state.last_received_at is not None:
+            deadlines[state.session_id] = state.last_received_at + self.config.idle_timeout
+        else:
+            deadlines.pop(state.session_id, None)
 
     def _store(self, db: Session) -> SqlSessionStore:
         store = self._stores.get(id(db))
@@ -236,13 +249,16 @@ class Billing:
                 work = [(c, self._documents(db, c)) for c in outcome.completed + outcome.corrections]
         except NoTariff as exc:
             store.discard_envelope()
+            self._deadlines.pop(envelope.charge_point_id, None)
             return Outcome.dead_lettered(str(exc))
         except Exception:
             store.discard_envelope()
+            self._deadlines.pop(envelope.charge_point_id, None)
             raise
         store.commit_envelope()
         for completed, documents in work:
             self._write(db, completed, documents)
+        self._track_deadline(envelope.charge_point_id, outcome.state)
         self._close_idle_of(db, store, envelope.charge_point_id, envelope.received_at)
         return Outcome(outcome.kind, reason=outcome.reason if outcome.kind == "dead_lettered" else None,
                        session_key=outcome.session_id)
