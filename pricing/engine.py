@@ -908,7 +908,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         excl, incl = pair
         if excl is ZERO and incl is ZERO:
             return _ZERO_PRICE
-        return _validate_price({"excl_vat": cdr_amount(excl), "incl_vat": cdr_amount(incl)})
+        return _validate_price({  # cdr_amount, inline
+            "excl_vat": excl.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP),
+            "incl_vat": incl.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP),
+        })
 
     if check_boundaries:
         from .periods import boundary_findings  # local import: periods imports engine
