@@ -31,6 +31,10 @@ from storage.models import (
 COUNTER_NAMES = ("events_in", "applied", "dead_lettered", "duplicates")
 
 
+#: Outbox rows read at a time (unpublished CDRs / dead letters).
+OUTBOX_PAGE = 1000
+
+
 def content_hash(document: str | bytes) -> str:
     """SHA-256 hex digest of a CDR's JSON as published (UTF-8 bytes)."""
     if isinstance(document, str):
@@ -119,7 +123,7 @@ def add_dead_letter(session: Session, **fields: Any) -> DeadLetterRecord:
     return record
 
 
-def unpublished_dead_letters(session: Session, limit: int = 1000) -> Sequence[DeadLetterRecord]:
+def unpublished_dead_letters(session: Session, limit: int = OUTBOX_PAGE) -> Sequence[DeadLetterRecord]:
     return session.scalars(
         select(DeadLetterRecord).where(DeadLetterRecord.published.is_(False)).order_by(DeadLetterRecord.pk).limit(limit)
     ).all()
@@ -243,7 +247,7 @@ def cdrs_of_session(session: Session, session_key: str) -> Sequence[CdrRecord]:
     return session.scalars(select(CdrRecord).where(CdrRecord.session_key == session_key).order_by(CdrRecord.pk)).all()
 
 
-def unpublished_cdrs(session: Session, limit: int = 1000) -> Sequence[CdrRecord]:
+def unpublished_cdrs(session: Session, limit: int = OUTBOX_PAGE) -> Sequence[CdrRecord]:
     return session.scalars(
         select(CdrRecord).where(CdrRecord.published.is_(False)).order_by(CdrRecord.pk).limit(limit)
     ).all()
