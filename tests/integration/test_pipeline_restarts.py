@@ -309,9 +309,10 @@ def test_postgres_restart_mid_run_changes_nothing(stack, tmp_path):
     try:
         # 1. Inside a batch transaction (the worker blocked on its tracking rows).
         run.wait_for(lambda p: p[0] >= run.total // 4, deadline)
-        engine, _held = _hold_tracking_rows_until_the_worker_waits(run)
+        engine, held = _hold_tracking_rows_until_the_worker_waits(run)
         restarts.append(run.progress())
         stack.run(("postgres", "stop"))
+        held.invalidate()  # its server is gone: close it without a ROLLBACK
         engine.dispose()
         assert run.worker.wait(timeout=20) != 0, "the worker did not fail with its batch transaction"
         time.sleep(1)
