@@ -159,12 +159,32 @@ def main(argv: list[str]) -> int:
     print(f"  wall time              {elapsed:.1f}s")
     print()
     print("Where to look next")
-    print(f"  API:     CHARGELEDGER_DATABASE_URL={settings.database_url} chargeledger api   then "
-          f"http://{settings.api_host}:{settings.api_port}/cdrs and /health")
+    cli = _cli_path()
+    db_env = f"CHARGELEDGER_DATABASE_URL={settings.database_url}"
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    print(f"  API key: {db_env} {cli} api --create-api-key me --role read   (prints a key, once)")
+    print(f"  API:     {db_env} {cli} api   then {base}/health, {base}/docs,")
+    print(f"           curl -H 'X-API-Key: <key>' '{base}/cdrs?limit=5'  and  "
+          f"'{base}/reports/revenue?period=day&tz=Europe/Amsterdam'")
     print(f"  topics:  {settings.topic(settings.topic_events)} (events), {settings.topic(settings.topic_cdrs)} "
           f"(CDRs), {settings.topic(settings.topic_events_dlq)} (dead letters), "
           f"{settings.topic(settings.topic_tariffs)} (tariffs)")
-    print(f"  replay:  CHARGELEDGER_DATABASE_URL={settings.database_url} CHARGELEDGER_TOPIC_PREFIX={prefix} "
-          f"chargeledger replay")
+    print(f"  replay:  {db_env} CHARGELEDGER_TOPIC_PREFIX={prefix} {cli} replay")
     ok = state["done"] and counters["events_in"] == counters["applied"] + counters["dead_lettered"] + counters["duplicates"]
     return 0 if ok else 1
+
+
+def _cli_path() -> str:
+    """How to call the ``chargeledger`` command from here: the script beside this Python
+    (``.venv/bin/chargeledger`` after ``infra/demo.sh``) when it is not on PATH."""
+    import os
+    import shutil
+    import sys
+
+    beside = os.path.join(os.path.dirname(sys.executable), "chargeledger")
+    if shutil.which("chargeledger") == beside or not os.path.exists(beside):
+        return "chargeledger"
+    try:
+        return os.path.relpath(beside)
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return beside

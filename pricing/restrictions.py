@@ -245,6 +245,10 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
             boundaries.add(el.start_s % SECONDS_PER_DAY)
         if el.end_s is not None:
             boundaries.add(el.end_s % SECONDS_PER_DAY)
+        if (el.start_s is None) != (el.end_s is None):
+            # only one end given: the window starts (no start_time) or ends (no
+            # end_time) at local midnight, which is a boundary too
+            boundaries.add(0)
         if el.days is not None or el.start_date is not None or el.end_date is not None:
             boundaries.add(0)
         kwh.update(v for v in (el.min_kwh, el.max_kwh) if v is not None)

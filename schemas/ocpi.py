@@ -145,6 +145,53 @@ def _encode(value: Any, out: list[str], indent: str | None, level: int) -> None:
         raise TypeError(f"cannot write {type(value).__name__} as OCPI JSON")
 
 
+#: json.dumps(s, ensure_ascii=False) / json.dumps(s) of a str, without building an encoder.
+_quote = json.encoder.encode_basestring
+_quote_ascii = json.encoder.encode_basestring_ascii
+
+
+def _encode_compact(value: Any, out: list[str]) -> None:
+    """:func:`_encode` without indentation, dispatching on the exact type of the common
+    values (plain str, dict, list, Decimal) first; the same text, byte for byte: anything
+    else (enums, subclasses, datetimes, ...) goes through :func:`_encode`."""
+    t = type(value)
+    if t is str:
+        out.append(_quote(value))
+    elif t is dict:
+        if not value:
+            out.append("{}")
+            return
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            if first:
+                first = False
+            else:
+                out.append(",")
+            out.append(_quote_ascii(key) if type(key) is str else json.dumps(str(key.value if isinstance(key, Enum) else key)))
+            out.append(":")
+            _encode_compact(item, out)
+        out.append("}")
+    elif t is list or t is tuple:
+        if not value:
+            out.append("[]")
+            return
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode_compact(item, out)
+        out.append("]")
+    elif t is Decimal:
+        out.append(_decimal_text(value))
+    elif value is None:
+        out.append("null")
+    elif isinstance(value, BaseModel):
+        _encode_compact(value.model_dump(mode="python", exclude_none=True), out)
+    else:
+        _encode(value, out, None, 0)
+
+
 def _separators(indent: str | None, level: int) -> tuple[str, str, str]:
     if indent is None:
         return ",", "", ""
@@ -155,7 +202,10 @@ def ocpi_dumps(value: Any, *, indent: int | None = None) -> str:
     """Write ``value`` as OCPI JSON: Decimals as exact JSON numbers, datetimes as OCPI
     DateTime, models without their None fields. Floats are refused (money is Decimal)."""
     out: list[str] = []
-    _encode(value, out, None if indent is None else " " * indent, 0)
+    if indent is None:
+        _encode_compact(value, out)
+    else:
+        _encode(value, out, " " * indent, 0)
     return "".join(out)
 
 

@@ -108,3 +108,48 @@ def enqueue_cdr_push(session: Session, cdr: Any, now: datetime | None = None) ->
         for pid in partner_ids
     ]
     return _insert_ignoring_duplicates(session, rows)
+
+
+def enqueue_cdr_pushes(session: Session, cdrs: list[Any], now: datetime | None = None) -> int:
+    """:func:`enqueue_cdr_push` for many CDRs (in order) with one partner query per eMSP and
+    one insert; returns how many pushes were newly queued."""
+    now = now or datetime.now(timezone.utc)
+    partners: dict[tuple[str, str], list[int]] = {}
+    rows = []
+    for cdr in cdrs:
+        country_code, party_id, cdr_id, emsp_cc, emsp_pid, payload = _cdr_parts(cdr)
+        if not emsp_cc or not emsp_pid:
+            continue
+        key = (emsp_cc.upper(), emsp_pid.upper())
+        if key not in partners:
+            partners[key] = session.execute(
+                select(Partner.id)
+                .join(PartnerRole, PartnerRole.partner_id == Partner.id)
+                .where(
+                    Partner.status == PARTNER_REGISTERED,
+                    Partner.cdrs_receiver_url.is_not(None),
+                    PartnerRole.country_code == key[0],
+                    PartnerRole.party_id == key[1],
+                )
+                .distinct()
+                .order_by(Partner.id)
+            ).scalars().all()
+        if not partners[key]:
+            continue
+        if isinstance(payload, bytes):
+            payload = payload.decode("utf-8")
+        json.loads(payload)  # refuse to queue something that is not JSON
+        rows.extend(
+            {
+                "partner_id": pid,
+                "cdr_country_code": country_code,
+                "cdr_party_id": party_id,
+                "cdr_id": cdr_id,
+                "payload": payload,
+                "enqueued_at": now,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for pid in partners[key]
+        )
+    return sum(_insert_ignoring_duplicates(session, rows[i:i + 500]) for i in range(0, len(rows), 500))

@@ -31,6 +31,10 @@ from storage.models import (
 COUNTER_NAMES = ("events_in", "applied", "dead_lettered", "duplicates")
 
 
+#: Outbox rows read at a time (unpublished CDRs / dead letters).
+OUTBOX_PAGE = 1000
+
+
 def content_hash(document: str | bytes) -> str:
     """SHA-256 hex digest of a CDR's JSON as published (UTF-8 bytes)."""
     if isinstance(document, str):
@@ -119,7 +123,7 @@ def add_dead_letter(session: Session, **fields: Any) -> DeadLetterRecord:
     return record
 
 
-def unpublished_dead_letters(session: Session, limit: int = 1000) -> Sequence[DeadLetterRecord]:
+def unpublished_dead_letters(session: Session, limit: int = OUTBOX_PAGE) -> Sequence[DeadLetterRecord]:
     return session.scalars(
         select(DeadLetterRecord).where(DeadLetterRecord.published.is_(False)).order_by(DeadLetterRecord.pk).limit(limit)
     ).all()
@@ -192,6 +196,45 @@ def issue_cdr(session: Session, **fields: Any) -> IssueResult:
     return IssueResult(record, inserted=True)
 
 
+def issue_cdrs(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`issue_cdr` for many CDRs at once: one query for the ids already issued, one
+    executemany for the new rows (inserted in the given order, so ``pk`` order is issue order).
+
+    Same rules as :func:`issue_cdr`, row by row in order: a CDR already issued with the same
+    content (in the database or earlier in ``rows``) is a no-op, one with different content
+    raises :class:`ConflictingCdr` before anything is inserted. Returns the rows newly inserted.
+    """
+    for fields in rows:
+        fields.setdefault("content_hash", content_hash(fields["cdr_json"]))
+        fields.setdefault("published", False)
+    known: dict[tuple[str, str, str], str] = {}
+    ids = sorted({f["id"] for f in rows})
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        known.update({
+            (cc, pid, i): h for cc, pid, i, h in session.execute(
+                select(CdrRecord.country_code, CdrRecord.party_id, CdrRecord.id, CdrRecord.content_hash)
+                .where(CdrRecord.id.in_(chunk))
+            )
+        })
+    new = []
+    for fields in rows:
+        key = (fields["country_code"], fields["party_id"], fields["id"])
+        existing = known.get(key)
+        if existing is not None:
+            if existing != fields["content_hash"]:
+                raise ConflictingCdr(
+                    f"CDR {key[0]}*{key[1]}*{key[2]} already issued with "
+                    f"hash {existing}, new content hashes to {fields['content_hash']}"
+                )
+            continue
+        known[key] = fields["content_hash"]
+        new.append(fields)
+    if new:
+        session.execute(insert(CdrRecord), new)
+    return new
+
+
 def get_cdr(session: Session, country_code: str, party_id: str, cdr_id: str) -> CdrRecord | None:
     return session.scalars(
         select(CdrRecord).where(
@@ -204,7 +247,7 @@ def cdrs_of_session(session: Session, session_key: str) -> Sequence[CdrRecord]:
     return session.scalars(select(CdrRecord).where(CdrRecord.session_key == session_key).order_by(CdrRecord.pk)).all()
 
 
-def unpublished_cdrs(session: Session, limit: int = 1000) -> Sequence[CdrRecord]:
+def unpublished_cdrs(session: Session, limit: int = OUTBOX_PAGE) -> Sequence[CdrRecord]:
     return session.scalars(
         select(CdrRecord).where(CdrRecord.published.is_(False)).order_by(CdrRecord.pk).limit(limit)
     ).all()

@@ -20,6 +20,7 @@ tariff correction is applied on purpose by ``chargeledger rerate`` (credit + new
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Iterable
 
 from sqlalchemy import or_, select
@@ -31,7 +32,7 @@ from schemas.ocpi import Cdr, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
 from storage import repositories as repo
 from storage.models import SessionRecord
-from storage.outbox import enqueue_cdr_push
+from storage.outbox import enqueue_cdr_push, enqueue_cdr_pushes
 from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
 
@@ -69,8 +70,11 @@ class SqlSessionStore:
     session, :meth:`discard_envelope` forgets them (a later ``get`` reloads from SQL).
     """
 
-    def __init__(self, db: Session, idle_timeout: timedelta) -> None:
+    def __init__(self, db: Session, idle_timeout: timedelta, defer_cdrs: bool = False) -> None:
         self.db = db
+        #: In a batch (``defer_cdrs``), the CDR rows issued, written in one go by
+        #: :meth:`Billing.end_batch`; else (``None``) each CDR is written at once.
+        self.cdr_rows: list[dict] | None = [] if defer_cdrs else None
         self.idle_timeout = idle_timeout
         self.cache: dict[str, SessionState] = {}
         self.records: dict[str, SessionRecord | None] = {}
@@ -183,14 +187,27 @@ class Billing:
     # --- batch hooks (called by the processor) -------------------------------------------
 
     def begin_batch(self, db: Session) -> None:
-        self._stores[id(db)] = SqlSessionStore(db, self.config.idle_timeout)
+        self._stores[id(db)] = SqlSessionStore(db, self.config.idle_timeout, defer_cdrs=True)
 
     def end_batch(self, db: Session, watermark: datetime | None) -> list[str]:
         """Nothing to do at the end of a batch: idle sessions are closed per charge point
         (:meth:`_close_idle_of`), not at a batch-wide watermark, because partitions are
-        consumed unevenly (one can be days ahead of another in a catch-up or a replay)."""
-        self._stores.pop(id(db), None)
+        consumed unevenly (one can be days ahead of another in a catch-up or a replay).
+
+        The CDRs issued in the batch are written here, in issue order, in one query + one
+        executemany (:func:`storage.repositories.issue_cdrs`: same idempotence and
+        conflict rules as one by one), with their pushes queued in the same transaction."""
+        store = self._stores.pop(id(db), None)
+        if store is not None and store.cdr_rows:
+            rows, store.cdr_rows = store.cdr_rows, []
+            self._issue(db, rows)
         return []
+
+    @staticmethod
+    def _issue(db: Session, rows: list[dict]) -> None:
+        repo.issue_cdrs(db, rows)
+        # Every CDR issued (new or already there), like enqueue per issue_cdr: idempotent.
+        enqueue_cdr_pushes(db, [SimpleNamespace(**row) for row in rows])
 
     def _close_idle_of(self, db: Session, store: SqlSessionStore, charge_point_id: str, now: datetime) -> None:
         """Close the charge point's sessions silent for the idle timeout at ``now``, the
@@ -299,11 +316,11 @@ class Billing:
 
     def _write(self, db: Session, session: CompletedSession, documents: list[Cdr]) -> list[str]:
         ids = []
+        store = self._store(db)
         for cdr in documents:
             document = cdr_json(cdr)
             tariff = cdr.tariffs[0] if cdr.tariffs else None
-            issued = repo.issue_cdr(
-                db,
+            row = dict(
                 country_code=cdr.country_code,
                 party_id=cdr.party_id,
                 id=cdr.id,
@@ -327,9 +344,13 @@ class Billing:
                 session_key=session.session_id,
                 cdr_json=document,
             )
-            # The push to the eMSP's CDR receiver is queued in the same transaction as the
-            # CDR row (outbox): no CDR without its push, no push of a CDR rolled back.
-            enqueue_cdr_push(db, issued.record)
+            if store.cdr_rows is not None:
+                store.cdr_rows.append(row)  # written by end_batch, in this transaction
+            else:
+                issued = repo.issue_cdr(db, **row)
+                # The push to the eMSP's CDR receiver is queued in the same transaction as
+                # the CDR row (outbox): no CDR without its push, no push of a CDR rolled back.
+                enqueue_cdr_push(db, issued.record)
             self._issued_in_batch(db)[cdr.id] = document
             ids.append(cdr.id)
         return ids

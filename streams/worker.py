@@ -233,6 +233,8 @@ class Worker:
             self.stats.cdrs_published += len(cdrs)
             self.stats.dead_letters_published += len(letters)
             CDRS_PUBLISHED.inc(len(cdrs))
+            if len(cdrs) < repo.OUTBOX_PAGE and len(letters) < repo.OUTBOX_PAGE:
+                return  # that was all of it: no second query per batch to learn so
 
     def _unpublished(self):
         with self.sessions() as db:

@@ -558,3 +558,18 @@ def test_breakdown_as_table_and_json():
     data = ocpi_loads(p.to_json())
     assert [(l["dimension"], l["excl_vat"]) for l in data["breakdown"]] == [("ENERGY", D("3.00")), ("TIME", D("1.00"))]
     assert data["total_cost"] == {"excl_vat": D("4.0000"), "incl_vat": D("4.0000")}
+
+
+@pytest.mark.parametrize("restriction", [{"start_time": "22:00"}, {"end_time": "02:00"}])
+def test_readings_split_at_local_midnight_for_a_window_with_one_end(restriction):
+    # a window with only start_time runs to the end of the day, one with only end_time
+    # from the start of the day: local midnight is a boundary of both (rule 3).
+    # Session 22:30-00:30 local (Amsterdam, UTC+1 in November), 20 kWh at an even pace:
+    # start_time 22:00: 22:30-00:00 = 15 kWh x 0.10 = 1.50, 00:00-00:30 = 5 kWh x 0.30 = 1.50 -> 3.00
+    # end_time 02:00:   22:30-00:00 = 15 kWh x 0.30 = 4.50, 00:00-00:30 = 5 kWh x 0.10 = 0.50 -> 5.00
+    t = tariff(element(component("ENERGY", "0.10"), **restriction), element(component("ENERGY", "0.30")))
+    s, e = at("2026-11-23 21:30"), at("2026-11-23 23:30")
+    p = price_session([reading(s, "0"), reading(e, "20")], t, time_zone=AMS, session_start=s, session_end=e)
+    assert [cp.start_date_time for cp in p.charging_periods] == [s, at("2026-11-23 23:00")]
+    expected = D("3.0000") if "start_time" in restriction else D("5.0000")
+    assert p.total_energy_cost.excl_vat == expected
