@@ -213,11 +213,14 @@ class PricedSession:
         """Every breakdown line: per period and dimension, then step_size, then min/max."""
         if self._lines is None:
             out = []
-            for i, group, dimension, el, ci, component, qty in self.period_records:
-                excl = component.price if dimension == "FLAT" else qty * component.price
-                out.append(_line("period", group, dimension, i, el, ci, component, qty, excl,
-                                 "reservation fee" if group == RESERVATION_GROUP and dimension == "FLAT" else ""))
-            self._lines = out + self.adjustment_lines
+            # Built lazily, possibly long after pricing ran: use the engine's precision, not
+            # the caller's (default 28 digits), so the lines add up exactly to the totals.
+            with localcontext(_NOTE_CONTEXT):
+                for i, group, dimension, el, ci, component, qty in self.period_records:
+                    excl = component.price if dimension == "FLAT" else qty * component.price
+                    out.append(_line("period", group, dimension, i, el, ci, component, qty, excl,
+                                     "reservation fee" if group == RESERVATION_GROUP and dimension == "FLAT" else ""))
+                self._lines = out + self.adjustment_lines
         return self._lines
 
     @property

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.envelope import EventEnvelope
@@ -161,6 +162,13 @@ class Processor:
                 outcome = self.handler.handle(db, envelope)
             except repo.ConflictingCdr:
                 raise  # never paper over a CDR id issued with other content
+            except (OperationalError, InterfaceError, PendingRollbackError):
+                # The database failed (server restarted, connection dropped, SQLite locked),
+                # not the event: fail the whole batch so it is retried from the stored
+                # offsets. As a dead letter, the event would be lost to billing (and on
+                # SQLite, where a failed statement does not abort the transaction, the
+                # batch would even commit that way).
+                raise
             except Exception as exc:  # noqa: BLE001
                 outcome = Outcome.dead_lettered(
                     f"internal error while applying: {type(exc).__name__}: {exc}"[:1000]

@@ -60,3 +60,42 @@ def test_simulated_traffic_is_a_function_of_the_seed():
     assert a.records == b.records
     assert a.records != c.records
     assert {s.ocpp_version for s in a.sessions} == {"1.6", "2.0.1"}
+
+
+def test_a_database_failure_inside_the_handler_fails_the_batch_instead_of_dead_lettering(tmp_path):
+    """A dropped connection (PostgreSQL restarted mid-batch) is not the event's fault: the
+    batch must fail as a whole, leave nothing behind, and apply normally when retried."""
+    from sqlalchemy.exc import OperationalError
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions.begin() as db:
+        store_tariff_json(db, sample_tariff_json())
+
+    class ConnectionLostOnFifthEvent(Billing):
+        calls = 0
+
+        def handle(self, db, envelope):
+            type(self).calls += 1
+            if type(self).calls == 5:
+                raise OperationalError("SELECT 1", {}, Exception("terminating connection due to administrator command"))
+            return super().handle(db, envelope)
+
+    traffic = simulate_traffic(3, 6, seed=3, malformed=5, duplicates=2)
+    records = _records(traffic)
+    failing = Processor(sessions, ConnectionLostOnFifthEvent(Settings(database_url=url)), "g")
+    with pytest.raises(OperationalError):
+        failing.process_batch(records)
+    with sessions() as db:
+        assert repo.read_counters(db, "g")["events_in"] == 0
+        assert db.query(DeadLetterRecord).count() == 0
+        assert repo.tracked_offsets(db, "g", "ev") == {}
+
+    # The restarted worker: a fresh handler, the same batch from the stored (absent) offset.
+    Processor(sessions, Billing(Settings(database_url=url)), "g").process_batch(records)
+    with sessions() as db:
+        counters = repo.read_counters(db, "g")
+        assert db.query(DeadLetterRecord).count() == 5
+    assert counters["events_in"] == len(traffic.records)
+    assert (counters["dead_lettered"], counters["duplicates"]) == (5, 2)

@@ -82,3 +82,21 @@ def test_time_of_day_bucket_changes_at_the_minute_of_the_restriction():
     priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(hours=1))
     assert [line.element_index for line in priced.lines if line.kind == "period"] == [1, 0]
     assert priced.total_energy_cost.excl_vat == D("0.5000")
+
+
+def test_breakdown_lines_add_up_exactly_to_the_exact_total_whatever_the_callers_precision():
+    # TIME 1.00/h for three periods of 20 min = 1/3 h each (a repeating decimal):
+    # each line is 0.333... at the engine's precision, and the three lines must add up to the
+    # engine's exact (unrounded) total, even when the caller reads the breakdown under a
+    # lower Decimal precision than the engine prices with.
+    import decimal
+
+    t = at("2026-11-23 09:00")
+    third = D(1) / D(3)
+    periods = [period(t + timedelta(minutes=20 * k), TIME=str(third)) for k in range(3)]
+    priced = price_periods(periods, tariff(element(component("TIME", "1.00"))), time_zone=ZONE,
+                           session_start=t, session_end=t + timedelta(hours=1))
+    with decimal.localcontext(decimal.Context(prec=10)):
+        lines = priced.lines
+    exact_excl, _ = priced.exact["before_min_max"]
+    assert sum((line.excl_vat for line in lines), D(0)) == exact_excl
