@@ -264,8 +264,8 @@ def test_broker_restart_mid_run_changes_nothing(stack, tmp_path):
         # Mid-run: some batches committed, and the rest of the first part still to come.
         run.wait_for(lambda p: p[0] >= run.total // 5, deadline)
         at_stop = run.progress()
+        down = time.monotonic()  # from before the stop: a produce sent just then counts from here
         stack.run(("kafka", "stop"))
-        down = time.monotonic()
         time.sleep(3)
         assert run.worker.poll() is None, "the worker exited while the broker was down"
         stack.run(("kafka", "start"))
@@ -281,7 +281,7 @@ def test_broker_restart_mid_run_changes_nothing(stack, tmp_path):
         run.stop_worker()
     assert at_stop[0] < len(first), "the restart came after the worker had finished: make the run bigger"
     figures = run.check_against_clean_run(tmp_path)
-    if down < 30:
+    if down < 25:  # well within the producer's 40 s request timeout
         assert figures["worker_exits"] == [], "the worker exited instead of reconnecting"
     print("broker restart:", figures)
 
