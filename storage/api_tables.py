@@ -12,50 +12,24 @@ Migration: ``migrations/versions/0300_api.py`` (branch ``api``).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     Numeric,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base
-
-class _UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes on SQLite (which keeps no offset) and PostgreSQL alike."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-UtcDateTime = _UtcDateTime()
-
-#: Integer primary keys that are BIGINT on PostgreSQL but stay INTEGER (rowid alias) on SQLite.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from storage.types import BigIntPK as BigId
+from storage.types import UtcDateTime
 
 #: Partner lifecycle (OCPI 2.2.1 credentials module, "Registration").
 PARTNER_PENDING = "PENDING"  # created by an admin, holds CREDENTIALS_TOKEN_A

@@ -25,62 +25,23 @@ Money and energy are ``Numeric`` (Decimal); times are timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
-    Numeric,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base
-
-#: SQLite only autoincrements INTEGER PRIMARY KEY; BIGINT elsewhere.
-BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
-
-#: Money: OCPI prices carry up to 4 decimals; CDR totals are rounded to 4 (ROUND_HALF_UP).
-Money = Numeric(18, 4)
-#: Energy in kWh (OCPI total_energy), time in hours (OCPI total_time / total_parking_time).
-Quantity = Numeric(18, 6)
-
-
-
-class UtcDateTimeType(TypeDecorator):
-    """A timezone-aware UTC datetime on both SQLite (which stores no offset) and PostgreSQL.
-
-    Binds aware values converted to UTC (naive values are taken as UTC); returns aware UTC.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc) if dialect.name != "sqlite" else value
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-
-UtcDateTime = UtcDateTimeType()
+from storage.types import BigIntPK, Money, Quantity, UtcDateTime
 
 
 class EventRecord(Base):

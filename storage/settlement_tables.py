@@ -20,49 +20,26 @@ Numeric(18, 6) kWh; times timezone-aware UTC. No foreign keys to pipeline tables
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     Numeric,
     String,
     Text,
-    TypeDecorator,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base
+from storage.types import BigIntPK as _BigIntPK
+from storage.types import Money as _Money
+from storage.types import Quantity as _Energy
+from storage.types import UtcDateTimeType as _Utc
 
-_BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
-_Money = Numeric(18, 4)
-_Energy = Numeric(18, 6)
-
-
-class _Utc(TypeDecorator):
-    """Timezone-aware UTC on SQLite (no offset stored) and PostgreSQL alike."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
 
 
 class SettlementParty(Base):

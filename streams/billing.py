@@ -30,6 +30,7 @@ from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
 from schemas.ocpi import Cdr, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
+from sessions.identity import session_id_for
 from storage import repositories as repo
 from storage.models import SessionRecord
 from storage.outbox import enqueue_cdr_push, enqueue_cdr_pushes
@@ -86,6 +87,18 @@ class SqlSessionStore:
         self.tariff_versions: dict[str, list] = {}
         #: Stream time: received_at of the envelope being applied (for sessions_of).
         self.now: datetime | None = None
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Load the rows of these session keys in one query per 500 keys; a key without a
+        row is remembered as absent (this store writes every session row of the batch, so
+        that stays true until :meth:`commit_envelope` adds it). Saves a query per session."""
+        wanted = sorted({k for k in keys if k not in self.records})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found = {r.session_key: r for r in self.db.scalars(
+                select(SessionRecord).where(SessionRecord.session_key.in_(chunk)))}
+            for key in chunk:
+                self.records[key] = found.get(key)
 
     def _record(self, key: str) -> SessionRecord | None:
         if key not in self.records:
@@ -164,6 +177,25 @@ class SqlSessionStore:
         self.touched.clear()
 
 
+def _session_key_hint(envelope: EventEnvelope) -> str | None:
+    """The session key a transaction message most likely names, from the raw payload (not
+    validated yet: any wrong guess only loads a row for nothing)."""
+    try:
+        if envelope.action == "TransactionEvent":
+            transaction_id = envelope.payload["transactionInfo"]["transactionId"]
+        elif envelope.action in ("MeterValues", "StopTransaction"):
+            transaction_id = envelope.payload["transactionId"]
+        elif envelope.action == "StartTransaction":
+            transaction_id = envelope.response["transactionId"]  # type: ignore[index]
+        else:
+            return None
+    except (KeyError, TypeError):
+        return None
+    if isinstance(transaction_id, bool) or not isinstance(transaction_id, (str, int)):
+        return None
+    return session_id_for(envelope.charge_point_id, transaction_id)
+
+
 def _end_of(state: SessionState) -> datetime | None:
     ends = [e.timestamp for e in state.events() if getattr(e, "type", None) == "TransactionEnded"]
     if ends:
@@ -188,6 +220,11 @@ class Billing:
 
     def begin_batch(self, db: Session) -> None:
         self._stores[id(db)] = SqlSessionStore(db, self.config.idle_timeout, defer_cdrs=True)
+
+    def prefetch(self, db: Session, envelopes: list[EventEnvelope]) -> None:
+        """Load the session rows the batch's transaction messages name, in bulk (a hint:
+        the assembler still decides which session a message belongs to)."""
+        self._store(db).prefetch(key for key in map(_session_key_hint, envelopes) if key is not None)
 
     def end_batch(self, db: Session, watermark: datetime | None) -> list[str]:
         """Nothing to do at the end of a batch: idle sessions are closed per charge point

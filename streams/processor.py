@@ -70,7 +70,9 @@ class Outcome:
 class EventHandler(Protocol):
     """Applies one valid envelope to the session state in ``db`` (see :mod:`streams.billing`).
 
-    Optional hooks: ``begin_batch(db)`` before the first record of a batch and
+    Optional hooks: ``begin_batch(db)`` before the first record of a batch,
+    ``prefetch(db, envelopes)`` with the batch's envelopes before the first is handled
+    (a hint for loading state in bulk; it must not change any outcome), and
     ``end_batch(db, watermark)`` after the last (``watermark``: the stream time every
     partition of the batch has reached, the least of their latest ``received_at``).
     """
@@ -121,12 +123,17 @@ class Processor:
             # One flush at the end of the batch (batched INSERTs / UPDATEs) instead of one
             # before every query; handlers keep what they wrote in this batch themselves.
             with db.no_autoflush:
+                todo: list[tuple[InRecord, EventEnvelope | None, Outcome | None]] = []
                 for record in records:
                     stored = positions[record.topic].get(record.partition, -1)
                     if record.offset < stored:
                         result.skipped += 1
                         continue
-                    outcome, received_at = self._one(db, record)
+                    todo.append((record, *_parse(record)))
+                if hasattr(self.handler, "prefetch"):
+                    self.handler.prefetch(db, [envelope for _, envelope, _ in todo if envelope is not None])
+                for record, envelope, bad in todo:
+                    outcome, received_at = self._one(db, record, envelope, bad)
                     if received_at is not None:
                         stream_time[(record.topic, record.partition)] = received_at
                     result.counters["events_in"] += 1
@@ -143,15 +150,11 @@ class Processor:
             repo.add_to_counters(db, self.consumer_group, dict(result.counters))
         return result
 
-    def _one(self, db: Session, record: InRecord) -> tuple[Outcome, datetime | None]:
-        envelope: EventEnvelope | None = None
-        try:
-            envelope = EventEnvelope.from_bytes(record.value)
-        except ValidationError as exc:
-            outcome = Outcome.dead_lettered(f"not an event envelope: {_first_error(exc)}")
-        except (UnicodeDecodeError, ValueError) as exc:
-            outcome = Outcome.dead_lettered(f"not an event envelope: {exc}")
-        else:
+    def _one(self, db: Session, record: InRecord, envelope: EventEnvelope | None,
+             outcome: Outcome | None) -> tuple[Outcome, datetime | None]:
+        """Apply one record, given as parsed by :func:`_parse` (``envelope``, or the
+        ``outcome`` of a value that is not an envelope)."""
+        if envelope is not None:
             # A handler bug must not take the batch down: the event is dead-lettered with
             # the error so it can be replayed once fixed. Handlers compute first and write
             # last (see streams.billing), so a failure leaves no partial write behind.
@@ -199,6 +202,16 @@ class Processor:
                 received_at=envelope.received_at if envelope else None,
             )
         return outcome, envelope.received_at if envelope else None
+
+
+def _parse(record: InRecord) -> tuple[EventEnvelope | None, Outcome | None]:
+    """The record's envelope, or its dead-letter outcome when the value is not one."""
+    try:
+        return EventEnvelope.from_bytes(record.value), None
+    except ValidationError as exc:
+        return None, Outcome.dead_lettered(f"not an event envelope: {_first_error(exc)}")
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, Outcome.dead_lettered(f"not an event envelope: {exc}")
 
 
 def _first_error(exc: ValidationError) -> str:
