@@ -20,6 +20,7 @@ from api.security import (
     finance_admin,
     get_db,
     hash_secret,
+    invalidate_auth,
     new_token,
 )
 from storage.api_tables import (
@@ -164,6 +165,7 @@ def register_with_partner(partner_id: Annotated[int, Path(ge=1, le=2**62)], body
     partner.token_kind = "C"
     partner.updated_at = datetime.now(timezone.utc)
     db.commit()
+    invalidate_auth(request)
     http: httpx.Client = request.app.state.http_client
     auth = f"Token {body.token}" if partner.send_plain_token else encode_ocpi_token(body.token)
     try:
@@ -185,4 +187,5 @@ def register_with_partner(partner_id: Annotated[int, Path(ge=1, le=2**62)], body
     partner.status = "REGISTERED"
     partner.updated_at = datetime.now(timezone.utc)
     db.commit()
+    invalidate_auth(request)
     return ExactJSONResponse(_partner_view(db, partner))

@@ -75,6 +75,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.http_client = httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
     app.state.report_cache = None
+    from api.security import AuthCache
+
+    app.state.auth_cache = AuthCache(settings.auth_cache_ttl_s)
     from api.ocpi.cdrs import CountCache
 
     app.state.cdr_count_cache = CountCache()

@@ -24,6 +24,7 @@ from api.reports import ReportCache, ReportQuery, csv_columns
 from api.security import (
     FinanceUser,
     api_key_header,
+    auth_cache,
     authenticate_finance,
     bearer_header,
     finance_user,
@@ -157,7 +158,7 @@ async def revenue_report(
 def _serve_report(request, period, by, tz, date_from, date_to, currency, format, api_key, bearer):
     """Authentication and the (cached) report in one worker thread and one session."""
     with request.app.state.read_sessionmaker() as db:
-        authenticate_finance(db, api_key, bearer)
+        authenticate_finance(db, api_key, bearer, auth_cache(request))
         return _report(request, db, period, by, tz, date_from, date_to, currency, format)
 
 

@@ -20,6 +20,8 @@ import binascii
 import hashlib
 import json
 import secrets
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -69,6 +71,57 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
+class AuthCache:
+    """Principals of valid secrets, keyed by the secret's SHA-256 (never the secret itself),
+    for ``ttl_s`` seconds. Only successful look-ups are kept (an unknown secret is looked up
+    every time, so a new key or partner works at once). :meth:`invalidate` (after a change to
+    keys or partners is committed) empties it; a look-up that started before an invalidation
+    does not store its (possibly old) answer, thanks to the generation counter."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[tuple[str, str], tuple[float, object]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, kind: str, digest: str):
+        if self.ttl_s <= 0:
+            return None
+        entry = self._entries.get((kind, digest))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, kind: str, digest: str, value: object, generation: int) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._entries) >= 10_000:
+                self._entries.clear()
+            self._entries[(kind, digest)] = (time.monotonic() + self.ttl_s, value)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
+def auth_cache(request: Request) -> AuthCache | None:
+    return getattr(request.app.state, "auth_cache", None)
+
+
+def invalidate_auth(request: Request) -> None:
+    """Call after committing a change to API keys, partners or their roles."""
+    cache = auth_cache(request)
+    if cache is not None:
+        cache.invalidate()
+
+
 # ----------------------------------------------------------------------------------- finance
 
 _api_key_header = APIKeyHeader(
@@ -96,19 +149,29 @@ def finance_user(
     bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
 ) -> FinanceUser:
     """Any valid, unrevoked finance API key (roles read and admin)."""
-    return authenticate_finance(db, api_key, bearer)
+    return authenticate_finance(db, api_key, bearer, auth_cache(request))
 
 
 def authenticate_finance(db: Session, api_key: str | None,
-                         bearer: HTTPAuthorizationCredentials | None) -> FinanceUser:
+                         bearer: HTTPAuthorizationCredentials | None,
+                         cache: AuthCache | None = None) -> FinanceUser:
     key = api_key or (bearer.credentials if bearer else None)
     challenge = {"WWW-Authenticate": 'Bearer realm="chargeledger"'}
     if not key:
         raise ProblemError(401, "Missing API key: send it in the X-API-Key header", headers=challenge)
-    row = db.execute(select(ApiKey).where(ApiKey.key_hash == hash_secret(key))).scalar_one_or_none()
+    digest = hash_secret(key)
+    if cache is not None:
+        user = cache.get("finance", digest)
+        if user is not None:
+            return user
+        generation = cache.generation()
+    row = db.execute(select(ApiKey).where(ApiKey.key_hash == digest)).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         raise ProblemError(401, "Unknown or revoked API key", headers=challenge)
-    return FinanceUser(key_id=row.id, name=row.name, role=row.role)
+    user = FinanceUser(key_id=row.id, name=row.name, role=row.role)
+    if cache is not None:
+        cache.put("finance", digest, user, generation)
+    return user
 
 
 async def finance_admin(user: FinanceUser = Depends(finance_user)) -> FinanceUser:
@@ -203,12 +266,25 @@ def authenticate_ocpi(request: Request, db: Session, authorization: str | None) 
     candidates = token_candidates(authorization)
     if not candidates:
         raise _unauthorized("Authorization header must be 'Token <Base64 of your credentials token>'")
+    cache = auth_cache(request)
     for token, was_base64 in candidates:
+        digest = hash_secret(token)
+        cached = cache.get("ocpi", digest) if cache is not None else None
+        if cached is not None:
+            client, allow_plain = cached
+            if not was_base64 and not allow_plain:
+                raise _unauthorized(
+                    "Credentials token must be Base64-encoded in the Authorization header (OCPI 2.2.1)"
+                )
+            request.state.ocpi_client = client
+            request.state.ocpi_token = token
+            return client
+        generation = cache.generation() if cache is not None else 0
         rows = db.execute(
             select(Partner.id, Partner.name, Partner.status, Partner.token_kind, Partner.allow_plain_token,
                    PartnerRole.role, PartnerRole.country_code, PartnerRole.party_id)
             .outerjoin(PartnerRole, PartnerRole.partner_id == Partner.id)
-            .where(Partner.token_hash == hash_secret(token))
+            .where(Partner.token_hash == digest)
             .order_by(PartnerRole.id)
         ).all()
         if not rows or rows[0].status == PARTNER_UNREGISTERED:
@@ -225,6 +301,8 @@ def authenticate_ocpi(request: Request, db: Session, authorization: str | None) 
             status=first.status,
             roles=tuple(PartyRole(r.role, r.country_code, r.party_id) for r in rows if r.role is not None),
         )
+        if cache is not None:
+            cache.put("ocpi", digest, (client, bool(first.allow_plain_token)), generation)
         request.state.ocpi_client = client
         request.state.ocpi_token = token
         return client

