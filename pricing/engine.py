@@ -664,6 +664,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     needs_power = compiled.uses_power
     needs_current = compiled.uses_current
     needs_duration = compiled.uses_duration
+    needs_power_or_current = needs_power or needs_current
     time_cuts = compiled.time_cuts
     uses_days = compiled.uses_days
     date_cuts = compiled.date_cuts
@@ -731,16 +732,22 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 max_current = d.volume
             elif t is _CDR_MIN_CURRENT:
                 min_current = d.volume
-        if (energy is not None and energy < ZERO) or (charging is not None and charging < ZERO) or (parking is not None and parking < ZERO):
+        # is_signed() (negative or -0) first: cheaper than the comparison it guards
+        if ((energy is not None and energy.is_signed() and energy < ZERO)
+                or (charging is not None and charging.is_signed() and charging < ZERO)
+                or (parking is not None and parking.is_signed() and parking < ZERO)):
             findings.append(Finding("negative_quantity", "a negative ENERGY/TIME/PARKING_TIME volume is priced as given", i))
         local = start.astimezone(zone) if needs_local else None
-        if not needs_power:
-            power = None
-        elif max_power is not None:
-            power = max_power  # power_for_restrictions' first case, inline
+        if not needs_power_or_current:
+            power = current = None
         else:
-            power = power_for_restrictions(max_power, min_power, energy, charging, parking)
-        current = (max_current if max_current is not None else min_current) if needs_current else None
+            if not needs_power:
+                power = None
+            elif max_power is not None:
+                power = max_power  # power_for_restrictions' first case, inline
+            else:
+                power = power_for_restrictions(max_power, min_power, energy, charging, parking)
+            current = (max_current if max_current is not None else min_current) if needs_current else None
         if energy is not None or charging is not None or parking is not None or not reservation:
             # the bucket key of restrictions.selection_key, flattened
             if needs_local:
