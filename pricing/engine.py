@@ -312,6 +312,8 @@ def cdr_amount(value: Decimal) -> Decimal:
 
 #: The Price of a cost group with nothing in it (frozen, so one object serves all).
 _ZERO_PRICE = Price(excl_vat=cdr_amount(ZERO), incl_vat=cdr_amount(ZERO))
+#: cdr_amount(ZERO): 0.0000 (Decimal is immutable, so one object serves all)
+_ZERO_AMOUNT = cdr_amount(ZERO)
 
 
 def cdr_number(value: Decimal) -> Decimal:
@@ -426,6 +428,13 @@ def apply_step_size(
 
 
 _STEP_SIZES: dict[int, Decimal] = {}
+#: (dimension, cost group, units per quantity) of step_size_records' four tallies, in order
+_STEP_DIMENSIONS = (
+    ("ENERGY", ENERGY_GROUP, WH_PER_KWH),
+    ("PARKING_TIME", PARKING_GROUP, SECONDS_PER_HOUR),
+    ("TIME", TIME_GROUP, SECONDS_PER_HOUR),
+    ("RESERVATION_TIME", RESERVATION_GROUP, SECONDS_PER_HOUR),
+)
 #: The engine's precision for the notes of lines built on demand (outside price_periods).
 _NOTE_CONTEXT = Context(prec=PRECISION)
 
@@ -438,12 +447,7 @@ def step_size_records(energy, charging, parking, reservation) -> list[tuple]:
     quantity, excl, incl, billed units, rounded units); ``step_size_line`` makes it a
     breakdown line."""
     out = []
-    for tally, dimension, group, units_per_quantity in (
-        (energy, "ENERGY", ENERGY_GROUP, WH_PER_KWH),
-        (parking, "PARKING_TIME", PARKING_GROUP, SECONDS_PER_HOUR),
-        (charging, "TIME", TIME_GROUP, SECONDS_PER_HOUR),
-        (reservation, "RESERVATION_TIME", RESERVATION_GROUP, SECONDS_PER_HOUR),
-    ):
+    for tally, (dimension, group, units_per_quantity) in zip((energy, parking, charging, reservation), _STEP_DIMENSIONS):
         if tally is None:
             continue
         billed, last, last_period = tally
@@ -459,7 +463,11 @@ def step_size_records(energy, charging, parking, reservation) -> list[tuple]:
         step = _STEP_SIZES.get(step_size)
         if step is None:
             step = _STEP_SIZES[step_size] = Decimal(step_size)
-        rounded_units = round_up_to_step(billed_units, step)
+        # round_up_to_step, inline (step > 0 here)
+        if billed_units <= 0:
+            rounded_units = billed_units
+        else:
+            rounded_units = (billed_units / step).to_integral_value(rounding=ROUND_CEILING) * step
         extra_units = rounded_units - billed_units
         if extra_units <= 0:
             continue
@@ -672,7 +680,8 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     selections: list = []
     select = selections.append
     extras: dict[int, list[tuple]] = {}
-    reservation_tally = _DimensionTally()
+    res_billed = ZERO  # reservation time billed, its last component and period (rule 6)
+    res_last = res_last_i = None
 
     expired = None  # known at the first period with reservation time (_reservation_expired)
 
@@ -686,8 +695,12 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     cur_e = cur_t = cur_p = None
     list_e = list_t = list_p = None
     acc_e = acc_t = acc_p = None
+    # While a dimension has had one run only (``multi_*`` false) its billed total is that
+    # run's sum ``acc_*``: the same values added in the same order (from ZERO, which adds
+    # nothing to the value), so the same value; rule 6 reads only its value. From the
+    # second run on it is summed on its own. ``cur_*`` is the last component used.
     billed_e = billed_t = billed_p = ZERO
-    last_e = last_t = last_p = None
+    multi_e = multi_t = multi_p = False
     last_e_i = last_t_i = last_p_i = None
 
     for i, p in enumerate(periods):
@@ -770,9 +783,15 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
             if energy and r is not None:
                 if r is cur_e:
                     acc_e += energy
+                    if multi_e:
+                        billed_e += energy
                 else:
                     if list_e is not None:
                         list_e[3] = acc_e
+                        if not multi_e:
+                            billed_e = acc_e  # the first run's sum (see below)
+                            multi_e = True
+                        billed_e += energy
                     list_e = billed.get(r[3])
                     if list_e is None:
                         list_e = billed[r[3]] = [r[0], r[1], r[2], energy, False]
@@ -780,16 +799,20 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     else:
                         acc_e = list_e[3] + energy
                     cur_e = r
-                billed_e += energy
-                last_e = r
                 last_e_i = i
             r = sel[1]
             if charging and r is not None:
                 if r is cur_t:
                     acc_t += charging
+                    if multi_t:
+                        billed_t += charging
                 else:
                     if list_t is not None:
                         list_t[3] = acc_t
+                        if not multi_t:
+                            billed_t = acc_t  # the first run's sum (see below)
+                            multi_t = True
+                        billed_t += charging
                     list_t = billed.get(r[3])
                     if list_t is None:
                         list_t = billed[r[3]] = [r[0], r[1], r[2], charging, False]
@@ -797,16 +820,20 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     else:
                         acc_t = list_t[3] + charging
                     cur_t = r
-                billed_t += charging
-                last_t = r
                 last_t_i = i
             r = sel[2]
             if parking and r is not None:
                 if r is cur_p:
                     acc_p += parking
+                    if multi_p:
+                        billed_p += parking
                 else:
                     if list_p is not None:
                         list_p[3] = acc_p
+                        if not multi_p:
+                            billed_p = acc_p  # the first run's sum (see below)
+                            multi_p = True
+                        billed_p += parking
                     list_p = billed.get(r[3])
                     if list_p is None:
                         list_p = billed[r[3]] = [r[0], r[1], r[2], parking, False]
@@ -814,8 +841,6 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     else:
                         acc_p = list_p[3] + parking
                     cur_p = r
-                billed_p += parking
-                last_p = r
                 last_p_i = i
             if not session_flat_found:
                 el = sel[3]
@@ -849,9 +874,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     billed[key] = [el, ci, component, reservation, False]
                 else:
                     acc[3] += reservation
-                reservation_tally.billed += reservation
-                reservation_tally.last = (el, ci, component)
-                reservation_tally.last_period = i
+                res_billed += reservation
+                res_last = (el, ci, component)
+                res_last_i = i
             if not reservation_flat_found:
                 el = active_element_for(_FLAT, compiled, rctx)
                 if el is not None:
@@ -872,21 +897,31 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # the running quantities back into their cost-sum lists
     if list_e is not None:
         list_e[3] = acc_e
+        if not multi_e:
+            billed_e = acc_e
     if list_t is not None:
         list_t[3] = acc_t
+        if not multi_t:
+            billed_t = acc_t
     if list_p is not None:
         list_p[3] = acc_p
+        if not multi_p:
+            billed_p = acc_p
+    last_e, last_t, last_p = cur_e, cur_t, cur_p
     # rule 6: the TIME total is rounded only when no PARKING_TIME component was used
     steps = step_size_records(
         (billed_e, last_e[:3], last_e_i) if last_e is not None else None,
         (billed_t, last_t[:3], last_t_i) if last_t is not None and last_p is None else None,
         (billed_p, last_p[:3], last_p_i) if last_p is not None else None,
-        (reservation_tally.billed, reservation_tally.last, reservation_tally.last_period),
+        (res_billed, res_last, res_last_i) if res_last is not None else None,
     )
 
     # Costs per component: the sum of the quantities it priced x its price (rules 4, 5),
     # VAT on that (rule 7). Exact: the same as summing the per-period lines.
-    sums = {g: [ZERO, ZERO] for g in GROUPS}
+    # the cost sums per group, in GROUPS order
+    fixed, energy_sum, time_sum, parking_sum, reservation_sum = sums_in_order = (
+        [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO])
+    sums = dict(zip(GROUPS, sums_in_order))
     for key, (el, ci, component, qty, is_flat) in billed.items():
         excl = flat_cost(component) if is_flat else qty * component.price
         acc = sums[key[0]]
@@ -899,16 +934,14 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         acc[1] += step[8]
     adjustments: list[BreakdownLine] = []  # the min/max lines (step_size lines: from steps)
     # sum(..., ZERO) over the groups in GROUPS order, written out
-    fixed, energy_sum, time_sum, parking_sum, reservation_sum = (sums[g] for g in GROUPS)
     exact_excl = ZERO + fixed[0] + energy_sum[0] + time_sum[0] + parking_sum[0] + reservation_sum[0]
     exact_incl = ZERO + fixed[1] + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
     bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
-    def price(pair) -> Price:
+    def price(excl, incl) -> Price:
         # the same as Price(excl_vat=..., incl_vat=...) (pydantic's __init__ runs this
         # validator), without the keyword-argument detour; a cost group nothing was
         # added to (still the ZERO object) is the shared, immutable 0.0000 / 0.0000
-        excl, incl = pair
         if excl is ZERO and incl is ZERO:
             return _ZERO_PRICE
         return _validate_price({  # cdr_amount, inline
@@ -921,25 +954,33 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
 
         findings.extend(boundary_findings(periods, compiled, zone, session_start, session_end))
 
-    exact = {g: (v[0], v[1]) for g, v in sums.items()}
-    exact["total"] = (bounded_excl, bounded_incl)
-    exact["before_min_max"] = (exact_excl, exact_incl)
+    exact = {  # GROUPS order, then the bounded and the unbounded total
+        FIXED_GROUP: (fixed[0], fixed[1]),
+        ENERGY_GROUP: (energy_sum[0], energy_sum[1]),
+        TIME_GROUP: (time_sum[0], time_sum[1]),
+        PARKING_GROUP: (parking_sum[0], parking_sum[1]),
+        RESERVATION_GROUP: (reservation_sum[0], reservation_sum[1]),
+        "total": (bounded_excl, bounded_incl),
+        "before_min_max": (exact_excl, exact_incl),
+    }
     return PricedSession(
         currency=tariff.currency,
         tariff_id=tariff.id,
         session_start=session_start,
         session_end=session_end,
         charging_periods=list(periods),
-        total_cost=price((bounded_excl, bounded_incl)),
-        total_fixed_cost=price(sums[FIXED_GROUP]),
-        total_energy_cost=price(sums[ENERGY_GROUP]),
-        total_time_cost=price(sums[TIME_GROUP]),
-        total_parking_cost=price(sums[PARKING_GROUP]),
-        total_reservation_cost=price(sums[RESERVATION_GROUP]),
+        total_cost=price(bounded_excl, bounded_incl),
+        total_fixed_cost=price(fixed[0], fixed[1]),
+        total_energy_cost=price(energy_sum[0], energy_sum[1]),
+        total_time_cost=price(time_sum[0], time_sum[1]),
+        total_parking_cost=price(parking_sum[0], parking_sum[1]),
+        total_reservation_cost=_ZERO_PRICE if reservation_sum[0] is ZERO and reservation_sum[1] is ZERO
+        else price(reservation_sum[0], reservation_sum[1]),
         total_energy=cdr_amount(kwh_so_far),
         total_time=cdr_amount(total_charging + total_parking),
-        total_parking_time=cdr_amount(total_parking),
-        total_reservation_time=cdr_amount(total_reservation),
+        # an untouched total (still the ZERO object) is 0.0000, as cdr_amount(ZERO) gives
+        total_parking_time=_ZERO_AMOUNT if total_parking is ZERO else cdr_amount(total_parking),
+        total_reservation_time=_ZERO_AMOUNT if total_reservation is ZERO else cdr_amount(total_reservation),
         findings=findings,
         exact=exact,
         tariff_alt_text=list(tariff.tariff_alt_text or ()),

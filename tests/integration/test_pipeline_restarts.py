@@ -82,8 +82,9 @@ class PrivateStack:
 
     @property
     def env(self) -> dict[str, str]:
+        # Not CI's CHARGELEDGER_KAFKA_FRESH=1: the restart would start on empty storage.
         return {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "CHARGELEDGER_KAFKA_FRESH"},
             "CHARGELEDGER_CACHE": str(self.root / "cache"),
             "CHARGELEDGER_KAFKA_PORT": str(self.kafka_port),
             "CHARGELEDGER_KAFKA_CONTROLLER_PORT": str(self.controller_port),
