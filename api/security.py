@@ -323,3 +323,24 @@ def require_token_c(client: OcpiClient) -> OcpiClient:
 
 def business_details_json(details: dict | None) -> str | None:
     return json.dumps(details, sort_keys=True) if details is not None else None
+
+
+async def run_db_bound(request: Request, fn, *args):
+    """``fn(*args)`` in a worker thread, at most ``DB_THREADS`` at once per process (the hot
+    read endpoints). As many threads as pooled connections: more would open and close
+    overflow connections under load (a PostgreSQL backend started per request) and make the
+    threads queue for the GIL instead of for the database."""
+    import asyncio
+
+    import anyio.to_thread
+
+    loop = asyncio.get_running_loop()
+    state = request.app.state
+    bound = getattr(state, "db_limiter", None)
+    if bound is None or bound[0] is not loop:
+        bound = state.db_limiter = (loop, anyio.CapacityLimiter(DB_THREADS))
+    return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=bound[1])
+
+
+#: Worker threads for the hot read endpoints; equals the API engine's ``pool_size``.
+DB_THREADS = 10
