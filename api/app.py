@@ -37,9 +37,7 @@ def _engine_kwargs(url: str) -> dict:
         return {}
     # No pre-ping (one round trip per request); connections are recycled after 30 minutes.
     # At most as many connections as the 40 worker threads that can use them.
-    from api.security import DB_THREADS
-
-    return {"pool_size": DB_THREADS, "max_overflow": 30, "pool_recycle": 1800}
+    return {"pool_size": 10, "max_overflow": 30, "pool_recycle": 1800}
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -214,13 +214,13 @@ def _serve_cdrs(request: Request, page: PageRequest, authorization: str | None):
 @sender_router.get("/cdrs", summary="Our CDRs where you are the eMSP (paginated)", responses=PAGINATED)
 async def get_cdrs(request: Request, page: PageRequest = Depends(page_request),
                    authorization: str | None = Security(ocpi_auth_header)):
-    return await run_db_bound(request, _serve_cdrs, request, page, authorization)
+    return await run_db_bound(request, "ocpi_cdrs", _serve_cdrs, request, page, authorization)
 
 
 @sender_router.get("/cdrs/", include_in_schema=False)
 async def get_cdrs_slash(request: Request, page: PageRequest = Depends(page_request),
                          authorization: str | None = Security(ocpi_auth_header)):
-    return await run_db_bound(request, _serve_cdrs, request, page, authorization)
+    return await run_db_bound(request, "ocpi_cdrs", _serve_cdrs, request, page, authorization)
 
 
 # ------------------------------------------------------------------------------ receiver
