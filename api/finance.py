@@ -28,6 +28,7 @@ from api.security import (
     authenticate_finance,
     bearer_header,
     finance_user,
+    run_db_bound,
     get_db,
 )
 from storage.models import CdrRecord
@@ -151,8 +152,8 @@ async def revenue_report(
     api_key: str | None = Security(api_key_header),
     bearer: HTTPAuthorizationCredentials | None = Security(bearer_header),
 ):
-    return await run_in_threadpool(_serve_report, request, period, by, tz, date_from, date_to, currency, format,
-                                   api_key, bearer)
+    return await run_db_bound(request, "reports", _serve_report, request, period, by, tz, date_from, date_to,
+                              currency, format, api_key, bearer)
 
 
 def _serve_report(request, period, by, tz, date_from, date_to, currency, format, api_key, bearer):

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Request, Security
 from starlette.concurrency import run_in_threadpool
 from pydantic import ValidationError
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, bindparam, func, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ from api.security import (
     ocpi_auth_header,
     ocpi_registered_client,
     require_token_c,
+    run_db_bound,
 )
 from schemas.ocpi import Cdr
 from storage.api_tables import ReceivedCdr
@@ -87,6 +88,37 @@ class CountCache:
         self._entries[key] = (version, total)
 
 
+_PAGE_STATEMENTS: dict[tuple[bool, bool], Any] = {}
+
+
+def _page_statement(has_from: bool, has_to: bool):
+    """One statement for the table's version (highest pk) and a one-party page: the page's
+    keys from the (eMSP, last_updated, pk) index, then only their rows' JSON (deferred join).
+    Built once per filter shape (no per-request statement construction); the version comes
+    in the same round trip and the same snapshot as the page."""
+    key = (has_from, has_to)
+    stmt = _PAGE_STATEMENTS.get(key)
+    if stmt is None:
+        window = (" AND last_updated >= :date_from" if has_from else "") + \
+                 (" AND last_updated < :date_to" if has_to else "")
+        stmt = text(
+            "SELECT v.version, k.pk, c.cdr_json"
+            " FROM (SELECT max(pk) AS version FROM cdrs) v"
+            " LEFT JOIN (SELECT pk, last_updated AS lu FROM cdrs"
+            " WHERE emsp_country_code = :cc AND emsp_party_id = :pid" + window +
+            " ORDER BY last_updated, pk LIMIT :limit OFFSET :offset) k ON 1 = 1"
+            " LEFT JOIN cdrs c ON c.pk = k.pk"
+            " ORDER BY k.lu, k.pk"
+        )
+        ts = CdrRecord.__table__.c.last_updated.type
+        if has_from:
+            stmt = stmt.bindparams(bindparam("date_from", type_=ts))
+        if has_to:
+            stmt = stmt.bindparams(bindparam("date_to", type_=ts))
+        _PAGE_STATEMENTS[key] = stmt
+    return stmt
+
+
 def cdr_page(db: Session, parties: set[tuple[str, str]], page: PageRequest, limit: int,
              counts: CountCache | None = None) -> tuple[list[str], int]:
     """(CDR JSON texts of the page, total matching) for a partner's parties.
@@ -94,6 +126,8 @@ def cdr_page(db: Session, parties: set[tuple[str, str]], page: PageRequest, limi
     The page is found on the (eMSP, last_updated, pk) index alone and only its rows' JSON is
     read ("deferred join"), so a deep offset does not fetch the JSON of the rows it skips.
     """
+    if counts is not None and len(parties) == 1:
+        return _one_party_page(db, next(iter(parties)), page, limit, counts)
     conditions = [emsp_party_filter(parties)]
     if page.date_from is not None:
         conditions.append(CdrRecord.last_updated >= page.date_from)
@@ -118,6 +152,33 @@ def cdr_page(db: Session, parties: set[tuple[str, str]], page: PageRequest, limi
         select(CdrRecord.cdr_json).join(keys, CdrRecord.pk == keys.c.pk).order_by(keys.c.lu, keys.c.pk)
     ).scalars().all()
     return list(rows), total
+
+
+def _one_party_page(db: Session, party: tuple[str, str], page: PageRequest, limit: int,
+                    counts: CountCache) -> tuple[list[str], int]:
+    """The hot path of :func:`cdr_page` (one round trip when ``X-Total-Count`` is cached)."""
+    params: dict[str, Any] = {"cc": party[0], "pid": party[1], "limit": limit, "offset": page.offset}
+    if page.date_from is not None:
+        params["date_from"] = page.date_from
+    if page.date_to is not None:
+        params["date_to"] = page.date_to
+    rows = db.connection().execute(
+        _page_statement(page.date_from is not None, page.date_to is not None), params).all()
+    version = rows[0][0]
+    texts = [row[2] for row in rows if row[1] is not None]
+    key = ((party,), page.date_from, page.date_to)
+    total = counts.get(key, version)
+    if total is None:
+        conditions = [emsp_party_filter({party})]
+        if page.date_from is not None:
+            conditions.append(CdrRecord.last_updated >= page.date_from)
+        if page.date_to is not None:
+            conditions.append(CdrRecord.last_updated < page.date_to)
+        total = int(db.execute(
+            select(func.count()).select_from(CdrRecord).where(CdrRecord.pk <= version, *conditions)
+        ).scalar_one()) if version is not None else 0
+        counts.put(key, version, total)
+    return texts, total
 
 
 def _get_cdrs(request: Request, page: PageRequest, client: OcpiClient, db: Session):
@@ -153,13 +214,13 @@ def _serve_cdrs(request: Request, page: PageRequest, authorization: str | None):
 @sender_router.get("/cdrs", summary="Our CDRs where you are the eMSP (paginated)", responses=PAGINATED)
 async def get_cdrs(request: Request, page: PageRequest = Depends(page_request),
                    authorization: str | None = Security(ocpi_auth_header)):
-    return await run_in_threadpool(_serve_cdrs, request, page, authorization)
+    return await run_db_bound(request, "ocpi_cdrs", _serve_cdrs, request, page, authorization)
 
 
 @sender_router.get("/cdrs/", include_in_schema=False)
 async def get_cdrs_slash(request: Request, page: PageRequest = Depends(page_request),
                          authorization: str | None = Security(ocpi_auth_header)):
-    return await run_in_threadpool(_serve_cdrs, request, page, authorization)
+    return await run_db_bound(request, "ocpi_cdrs", _serve_cdrs, request, page, authorization)
 
 
 # ------------------------------------------------------------------------------ receiver
