@@ -687,7 +687,13 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     expired = None  # known at the first period with reservation time (_reservation_expired)
 
     total_charging = total_parking = total_reservation = ZERO
-    kwh_so_far = ZERO  # also the session's total energy
+    # The running kWh total is needed in the loop only when an element has a kWh
+    # restriction; otherwise the session's total energy is the billed energy sum
+    # (the same nonzero volumes in the same order) unless an energy period went
+    # unpriced (``unpriced_e``), and then it is summed here after all.
+    track_kwh = bool(kwh_thresholds)
+    unpriced_e = False
+    kwh_so_far = ZERO  # also the session's total energy (when summed, see above)
     previous_start = session_start
     not_evaluable_reported = False
     # Per session dimension: the component of the current run of periods, its cost-sum
@@ -807,6 +813,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         acc_e = list_e[3] + energy
                     cur_e = r
                 last_e_i = i
+            elif energy and not unpriced_e:
+                unpriced_e = True
+                if not track_kwh:  # catch up: the energy billed so far, in period order
+                    kwh_so_far = ZERO if acc_e is None else billed_e if multi_e else acc_e
             r = sel[1]
             if charging and r is not None:
                 if r is cur_t:
@@ -892,7 +902,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     extras.setdefault(i, []).append((i, RESERVATION_GROUP, "FLAT", el, ci, component, ONE))
                     billed[(RESERVATION_GROUP, el.index, ci, "fee")] = [el, ci, component, ONE, True]
 
-        if energy is not None:
+        if energy is not None and (track_kwh or unpriced_e):
             kwh_so_far += energy
         if charging is not None:
             total_charging += charging
@@ -983,7 +993,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         total_parking_cost=price(parking_sum[0], parking_sum[1]),
         total_reservation_cost=_ZERO_PRICE if reservation_sum[0] is ZERO and reservation_sum[1] is ZERO
         else price(reservation_sum[0], reservation_sum[1]),
-        total_energy=cdr_amount(kwh_so_far),
+        total_energy=cdr_amount(kwh_so_far if track_kwh or unpriced_e else billed_e),
         total_time=cdr_amount(total_charging + total_parking),
         # an untouched total (still the ZERO object) is 0.0000, as cdr_amount(ZERO) gives
         total_parking_time=_ZERO_AMOUNT if total_parking is ZERO else cdr_amount(total_parking),
