@@ -73,41 +73,7 @@ def enqueue_cdr_push(session: Session, cdr: Any, now: datetime | None = None) ->
     credit CDRs alike; it only adds rows, and commits nothing itself. Calling it again for
     the same CDR queues nothing new.
     """
-    country_code, party_id, cdr_id, emsp_cc, emsp_pid, payload = _cdr_parts(cdr)
-    if not emsp_cc or not emsp_pid:
-        return 0
-    partner_ids = session.execute(
-        select(Partner.id)
-        .join(PartnerRole, PartnerRole.partner_id == Partner.id)
-        .where(
-            Partner.status == PARTNER_REGISTERED,
-            Partner.cdrs_receiver_url.is_not(None),
-            PartnerRole.country_code == emsp_cc.upper(),
-            PartnerRole.party_id == emsp_pid.upper(),
-        )
-        .distinct()
-        .order_by(Partner.id)
-    ).scalars().all()
-    if not partner_ids:
-        return 0
-    if isinstance(payload, bytes):
-        payload = payload.decode("utf-8")
-    json.loads(payload)  # refuse to queue something that is not JSON
-    now = now or datetime.now(timezone.utc)
-    rows = [
-        {
-            "partner_id": pid,
-            "cdr_country_code": country_code,
-            "cdr_party_id": party_id,
-            "cdr_id": cdr_id,
-            "payload": payload,
-            "enqueued_at": now,
-            "attempts": 0,
-            "next_attempt_at": now,
-        }
-        for pid in partner_ids
-    ]
-    return _insert_ignoring_duplicates(session, rows)
+    return enqueue_cdr_pushes(session, [cdr], now)
 
 
 def enqueue_cdr_pushes(session: Session, cdrs: list[Any], now: datetime | None = None) -> int:
