@@ -34,10 +34,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, f
 from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_base import (
-    CURRENT_IMPORT,
+    MeasurandReadings,
     DEFAULT_MEASURAND,
-    ENERGY_IMPORT_REGISTER,
-    POWER_IMPORT,
     canonical_unit,
     convert,
     decimal_from_text,
@@ -54,7 +52,7 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-class SampledValue(_Model):
+class SampledValue(MeasurandReadings, _Model):
     """One sampled value (OCPP 1.6 section 7.43).
 
     ``value`` is the exact number (None for ``format`` SignedData, whose text is kept in
@@ -95,23 +93,11 @@ class SampledValue(_Model):
             self._converted = convert(self.measurand, self.value, self.unit, 0)
         return self
 
-    @property
-    def converted(self) -> Decimal | None:
-        return self._converted
 
     @property
     def multiplier(self) -> int:
         """OCPP 1.6 has no multiplier; present so both versions read alike."""
         return 0
-
-    def energy_kwh(self) -> Decimal | None:
-        return self.converted if self.measurand == ENERGY_IMPORT_REGISTER else None
-
-    def power_kw(self) -> Decimal | None:
-        return self.converted if self.measurand == POWER_IMPORT else None
-
-    def current_a(self) -> Decimal | None:
-        return self.converted if self.measurand == CURRENT_IMPORT else None
 
 
 class MeterValue(_Model):

@@ -32,10 +32,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, PrivateAttr, field_va
 from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_base import (
-    CURRENT_IMPORT,
+    MeasurandReadings,
     DEFAULT_MEASURAND,
-    ENERGY_IMPORT_REGISTER,
-    POWER_IMPORT,
     canonical_unit,
     convert,
     decimal_from_json_number,
@@ -60,7 +58,7 @@ class UnitOfMeasure(_Model):
     multiplier: int = 0
 
 
-class SampledValue(_Model):
+class SampledValue(MeasurandReadings, _Model):
     """SampledValueType. ``converted`` is kWh / kW / A for energy, power and current."""
 
     value: Decimal
@@ -93,18 +91,6 @@ class SampledValue(_Model):
     def multiplier(self) -> int:
         return self.unit_of_measure.multiplier if self.unit_of_measure else 0
 
-    @property
-    def converted(self) -> Decimal | None:
-        return self._converted
-
-    def energy_kwh(self) -> Decimal | None:
-        return self._converted if self.measurand == ENERGY_IMPORT_REGISTER else None
-
-    def power_kw(self) -> Decimal | None:
-        return self._converted if self.measurand == POWER_IMPORT else None
-
-    def current_a(self) -> Decimal | None:
-        return self._converted if self.measurand == CURRENT_IMPORT else None
 
 
 class MeterValue(_Model):

@@ -144,3 +144,23 @@ def json_path(path: Any) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out or "(payload)"
+
+
+class MeasurandReadings:
+    """The accessors both versions' SampledValue share: the value converted to kWh / kW / A
+    (``_converted``, set by the version's own validator) when it is that measurand."""
+
+    _converted: Decimal | None
+
+    @property
+    def converted(self) -> Decimal | None:
+        return self._converted
+
+    def energy_kwh(self) -> Decimal | None:
+        return self._converted if self.measurand == ENERGY_IMPORT_REGISTER else None  # type: ignore[attr-defined]
+
+    def power_kw(self) -> Decimal | None:
+        return self._converted if self.measurand == POWER_IMPORT else None  # type: ignore[attr-defined]
+
+    def current_a(self) -> Decimal | None:
+        return self._converted if self.measurand == CURRENT_IMPORT else None  # type: ignore[attr-defined]
