@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from chargeledger.runtime import tune_gc_for_streaming  # noqa: E402
 from chargeledger.settings import Settings, get_settings  # noqa: E402
 from sessions.identity import cdr_id_for  # noqa: E402
 from storage import repositories as repo  # noqa: E402
@@ -212,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="an empty database (default: a fresh SQLite file)")
     args = parser.parse_args(argv)
 
+    # The garbage collector tuned as ``chargeledger worker`` does (the throughput run's worker
+    # runs in this process; the latency run's is a ``chargeledger worker`` process).
+    tune_gc_for_streaming()
     base = get_settings()
     run = datetime.now(timezone.utc).strftime("%H%M%S")
     url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='chargeledger-bench-')) / 'bench.db'}"

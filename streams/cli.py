@@ -34,6 +34,10 @@ def worker_main(argv: list[str]) -> int:
 
         start_http_server(settings.metrics_port)
 
+    from chargeledger.runtime import tune_gc_for_streaming
+
+    tune_gc_for_streaming()
+
     async def run() -> None:
         await ensure_topics(settings)
         worker = Worker(settings)
