@@ -1,4 +1,5 @@
-"""Process-level settings for the long-running stream processes (``chargeledger worker``).
+"""Process-level settings for the long-running stream processes (``chargeledger worker``):
+the garbage collector, and a limit on repeated log messages.
 
 The worker allocates many short-lived objects per event (pydantic models, Decimals, dicts)
 and keeps a large, long-lived heap (modules, the SQLAlchemy registry, cached tariffs).
@@ -13,6 +14,9 @@ are still collected, just in larger, rarer passes.
 from __future__ import annotations
 
 import gc
+import logging
+import time
+from typing import Callable
 
 #: Generation-0 threshold: a pass every 50,000 net allocations instead of 700 (a few MB
 #: of young objects at most), and the older generations at CPython's default ratios.
@@ -25,3 +29,45 @@ def tune_gc_for_streaming() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+class RepeatedLogFilter(logging.Filter):
+    """Lets a repeated log message through at most once per ``interval`` seconds.
+
+    During a broker outage aiokafka logs the same connection error for every retry, many
+    times a second, which buries everything else. A message counts as repeated when it has
+    the same logger, level and format string (``record.msg``, before its arguments). The
+    first one after a quiet interval passes with the number of copies held back since
+    (``[37 similar messages suppressed]``), so nothing is hidden silently. Only records of
+    loggers under one of ``prefixes`` are limited.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...] = ("aiokafka",), interval: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[tuple[str, int, str], float] = {}
+        self._held: dict[tuple[str, int, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.msg} [{held} similar messages suppressed in the last {self.interval:.0f} s]"
+        return True
+
+
+def limit_repeated_logs(interval: float = 10.0) -> None:
+    """Attach a :class:`RepeatedLogFilter` for aiokafka to every handler of the root logger."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatedLogFilter(interval=interval))

@@ -21,6 +21,9 @@ def worker_main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    from chargeledger.runtime import limit_repeated_logs
+
+    limit_repeated_logs()
     settings = get_settings()
     if not args.no_migrate:
         from storage.db import upgrade
