@@ -53,6 +53,10 @@ NOISE_QUANTUM = Decimal("1e-18")
 UNIT_QUANTUM = Decimal("0.000001")
 #: Working precision of the engine's Decimal context.
 PRECISION = 40
+#: The engine's Decimal context: the default context (ROUND_HALF_EVEN for inexact
+#: results, the default traps) at PRECISION digits. Pricing runs in a copy of it
+#: (``localcontext``), so a CDR does not depend on the caller's Decimal context.
+_ENGINE_CONTEXT = Context(prec=PRECISION)
 
 _ENERGY = TariffDimensionType.ENERGY
 _TIME = TariffDimensionType.TIME
@@ -307,7 +311,8 @@ def round_up_to_step(quantity: Decimal, step: Decimal) -> Decimal:
 def cdr_amount(value: Decimal) -> Decimal:
     """Rule 9: CDR totals are rounded once, to 4 decimals, ROUND_HALF_UP (after the
     noise guard that removes the 28th-digit tail of hour fractions)."""
-    return value.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP)
+    # the rounding mode passed positionally: the keyword costs _decimal twice the call
+    return value.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP)
 
 
 #: The Price of a cost group with nothing in it (frozen, so one object serves all).
@@ -459,7 +464,7 @@ def step_size_records(energy, charging, parking, reservation) -> list[tuple]:
             continue
         # Wh or seconds; quantized to a millionth (microsecond / micro-Wh) so that hours
         # derived from seconds (x / 3600, a 40-digit tail) come back to whole units.
-        billed_units = (billed * units_per_quantity).quantize(UNIT_QUANTUM, rounding=ROUND_HALF_UP)
+        billed_units = (billed * units_per_quantity).quantize(UNIT_QUANTUM, ROUND_HALF_UP)
         step = _STEP_SIZES.get(step_size)
         if step is None:
             step = _STEP_SIZES[step_size] = Decimal(step_size)
@@ -467,7 +472,7 @@ def step_size_records(energy, charging, parking, reservation) -> list[tuple]:
         if billed_units <= 0:
             rounded_units = billed_units
         else:
-            rounded_units = (billed_units / step).to_integral_value(rounding=ROUND_CEILING) * step
+            rounded_units = (billed_units / step).to_integral_value(ROUND_CEILING) * step
         extra_units = rounded_units - billed_units
         if extra_units <= 0:
             continue
@@ -533,6 +538,18 @@ def seconds_between(a: datetime, b: datetime) -> Decimal:
     return whole
 
 
+def _cdr_price(excl: Decimal, incl: Decimal) -> Price:
+    """Price(excl_vat=cdr_amount(excl), incl_vat=cdr_amount(incl)) (rule 9). Built by the
+    validator pydantic's __init__ runs, without the keyword-argument detour; a cost group
+    nothing was added to (still the ZERO object) is the shared, immutable 0.0000 / 0.0000."""
+    if excl is ZERO and incl is ZERO:
+        return _ZERO_PRICE
+    return _validate_price({  # cdr_amount, inline
+        "excl_vat": excl.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP),
+        "incl_vat": incl.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP),
+    })
+
+
 def _period_end(periods: Sequence[ChargingPeriod], i: int, session_end: datetime) -> datetime:
     return periods[i + 1].start_date_time if i + 1 < len(periods) else session_end
 
@@ -557,8 +574,7 @@ def price_periods(
     compiled = compile_tariff(tariff)
     zone = zone_for(time_zone)
     findings: list[Finding] = tariff_validity_findings(tariff, session_start)
-    with localcontext() as ctx_dec:
-        ctx_dec.prec = PRECISION
+    with localcontext(_ENGINE_CONTEXT):
         return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
 
 
@@ -955,17 +971,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     exact_incl = ZERO + fixed[1] + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
     bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
-    def price(excl, incl) -> Price:
-        # the same as Price(excl_vat=..., incl_vat=...) (pydantic's __init__ runs this
-        # validator), without the keyword-argument detour; a cost group nothing was
-        # added to (still the ZERO object) is the shared, immutable 0.0000 / 0.0000
-        if excl is ZERO and incl is ZERO:
-            return _ZERO_PRICE
-        return _validate_price({  # cdr_amount, inline
-            "excl_vat": excl.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP),
-            "incl_vat": incl.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP),
-        })
-
+    price = _cdr_price
     if check_boundaries:
         from .periods import boundary_findings  # local import: periods imports engine
 

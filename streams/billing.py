@@ -6,10 +6,13 @@ The thin shell around the pure core: ``sessions.SessionAssembler`` (OCPP validat
 (:class:`SqlSessionStore`), calls the core, and writes the results into the caller's
 transaction (:class:`streams.processor.Processor` owns it).
 
-Compute first, write last: an envelope's states and CDRs are only written once every CDR
-of it has been built. If anything fails (no tariff valid at the session's start, a bug),
-the states the envelope touched are evicted from the batch cache and nothing of it is
-written; the processor dead-letters the envelope with the error as reason.
+Compute first, write last: an envelope's states and CDRs are only kept once every CDR of
+it has been built. If anything fails (no tariff valid at the session's start, a bug), the
+states the envelope touched are put back as they were before it (copies taken before the
+assembler changed them) and nothing of it is written; the processor dead-letters the
+envelope with the error as reason. The states changed by a batch are serialised and
+written to their ``sessions`` rows once, at the end of the batch (``end_batch``), in the
+batch's transaction.
 
 Which tariff: ``settings.default_tariff_id``, the version valid at the session's start
 and published by the session's end (:func:`storage.repositories.tariff_valid_at`), so the
@@ -66,9 +69,13 @@ class NoTariff(LookupError):
 class SqlSessionStore:
     """:class:`sessions.SessionStore` over the ``sessions`` table, cached per batch.
 
-    ``get`` returns the cached state object (the assembler mutates it); ``put`` marks it
-    pending. :meth:`commit_envelope` writes the pending states of one envelope to the ORM
-    session, :meth:`discard_envelope` forgets them (a later ``get`` reloads from SQL).
+    ``get`` returns the cached state object (the assembler mutates it in place); ``put``
+    marks it written by the envelope. Before an envelope first touches a cached state, the
+    store keeps a copy (:func:`_snapshot`): :meth:`discard_envelope` puts those copies back
+    (and forgets states the envelope created or loaded), so a failed envelope leaves no
+    trace; :meth:`commit_envelope` keeps its changes. In a batch (``defer_writes``) the
+    changed states are serialised and written to their rows once, by :meth:`write_rows`
+    at the end of the batch, instead of after every envelope.
     """
 
     def __init__(self, db: Session, idle_timeout: timedelta, defer_cdrs: bool = False) -> None:
@@ -76,11 +83,19 @@ class SqlSessionStore:
         #: In a batch (``defer_cdrs``), the CDR rows issued, written in one go by
         #: :meth:`Billing.end_batch`; else (``None``) each CDR is written at once.
         self.cdr_rows: list[dict] | None = [] if defer_cdrs else None
+        #: In a batch, session rows are written by :meth:`write_rows` (end of the batch).
+        self.defer_writes = defer_cdrs
         self.idle_timeout = idle_timeout
         self.cache: dict[str, SessionState] = {}
         self.records: dict[str, SessionRecord | None] = {}
-        self.touched: set[str] = set()
-        self.pending: dict[str, SessionState] = {}
+        #: The running envelope's undo: session key -> the state's copy from before the
+        #: envelope touched it, or _NOT_CACHED (created or loaded by the envelope).
+        self.before: dict[str, SessionState | object] = {}
+        #: Keys the running envelope put.
+        self.put_keys: dict[str, None] = {}
+        #: Keys of the states changed by the committed envelopes of the batch (insertion
+        #: ordered), written by :meth:`write_rows`.
+        self.pending: dict[str, None] = {}
         #: CDR id -> JSON of the CDRs issued in this batch (not flushed before the commit).
         self.issued: dict[str, str] = {}
         #: tariff id -> its stored versions (tariffs change between batches, not within one)
@@ -91,7 +106,7 @@ class SqlSessionStore:
     def prefetch(self, keys: Iterable[str]) -> None:
         """Load the rows of these session keys in one query per 500 keys; a key without a
         row is remembered as absent (this store writes every session row of the batch, so
-        that stays true until :meth:`commit_envelope` adds it). Saves a query per session."""
+        that stays true until :meth:`write_rows` adds it). Saves a query per session."""
         wanted = sorted({k for k in keys if k not in self.records})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
@@ -105,25 +120,37 @@ class SqlSessionStore:
             self.records[key] = self.db.get(SessionRecord, key)
         return self.records[key]
 
+    def _touch(self, key: str, state: SessionState) -> SessionState:
+        """Hand out a cached state: keep its copy first, for :meth:`discard_envelope`."""
+        if key not in self.before:
+            self.before[key] = _snapshot(state)
+        return state
+
     def _load(self, record: SessionRecord) -> SessionState:
-        self.records[record.session_key] = record
-        state = self.cache.get(record.session_key)
-        if state is None:
-            state = SessionState.model_validate_json(record.state_json)
-            self.cache[record.session_key] = state
+        key = record.session_key
+        self.records[key] = record
+        state = self.cache.get(key)
+        if state is not None:
+            return self._touch(key, state)
+        state = SessionState.model_validate_json(record.state_json)
+        self.cache[key] = state
+        self.before.setdefault(key, _NOT_CACHED)
         return state
 
     def get(self, session_id: str) -> SessionState | None:
-        self.touched.add(session_id)
-        if session_id in self.cache:
-            return self.cache[session_id]
+        state = self.cache.get(session_id)
+        if state is not None:
+            return self._touch(session_id, state)
         record = self._record(session_id)
         return None if record is None else self._load(record)
 
     def put(self, state: SessionState) -> None:
-        self.cache[state.session_id] = state
-        self.touched.add(state.session_id)
-        self.pending[state.session_id] = state
+        key = state.session_id
+        if key not in self.before:
+            cached = self.cache.get(key)
+            self.before[key] = _NOT_CACHED if cached is None else _snapshot(cached)
+        self.cache[key] = state
+        self.put_keys[key] = None
 
     def sessions_of(self, charge_point_id: str) -> Iterable[SessionState]:
         query = select(SessionRecord).where(SessionRecord.charge_point_id == charge_point_id)
@@ -133,26 +160,49 @@ class SqlSessionStore:
         states = {r.session_key: self._load(r) for r in self.db.scalars(query.where(recent))}
         for key, state in self.cache.items():
             if state.charge_point_id == charge_point_id:
-                states[key] = state
-        self.touched.update(states)
+                states[key] = self._touch(key, state)
         return [states[k] for k in sorted(states)]
 
     def open_sessions_of(self, charge_point_id: str) -> list[SessionState]:
         query = select(SessionRecord).where(SessionRecord.charge_point_id == charge_point_id,
                                             SessionRecord.status == "open")
         states = {r.session_key: self._load(r) for r in self.db.scalars(query)}
-        states.update({k: s for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
-        self.touched.update(states)
+        states.update({k: self._touch(k, s) for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
     def open_sessions(self) -> Iterable[SessionState]:
         states = {r.session_key: self._load(r)
                   for r in self.db.scalars(select(SessionRecord).where(SessionRecord.status == "open"))}
-        states.update({k: s for k, s in self.cache.items()})
+        states.update({k: self._touch(k, s) for k, s in self.cache.items()})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
     def commit_envelope(self) -> None:
-        for key, state in self.pending.items():
+        """Keep the running envelope's changes (written now, or by :meth:`write_rows`)."""
+        if self.defer_writes:
+            self.pending.update(self.put_keys)
+        else:
+            self._write_rows(self.put_keys)
+        self.put_keys.clear()
+        self.before.clear()
+
+    def discard_envelope(self) -> None:
+        """Undo the running envelope: every state it touched is as it was before it."""
+        for key, copy in self.before.items():
+            if copy is _NOT_CACHED:
+                self.cache.pop(key, None)  # a later get reloads it from its row (or finds none)
+            else:
+                self.cache[key] = copy  # type: ignore[assignment]
+        self.put_keys.clear()
+        self.before.clear()
+
+    def write_rows(self) -> None:
+        """Write the states changed in the batch to their rows, once each."""
+        self._write_rows(self.pending)
+        self.pending.clear()
+
+    def _write_rows(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            state = self.cache[key]
             record = self._record(key)
             if record is None:
                 record = SessionRecord(session_key=key, charge_point_id=state.charge_point_id,
@@ -167,14 +217,24 @@ class SqlSessionStore:
             record.cdr_id = state.issued[-1].cdr_id if state.issued else None
             if state.issued and record.ended_at is None:
                 record.ended_at = _end_of(state)
-        self.pending.clear()
-        self.touched.clear()
 
-    def discard_envelope(self) -> None:
-        for key in self.touched | set(self.pending):
-            self.cache.pop(key, None)
-        self.pending.clear()
-        self.touched.clear()
+
+#: Undo marker: the state was not in the batch's cache before the envelope touched it.
+_NOT_CACHED = object()
+
+
+def _snapshot(state: SessionState) -> SessionState:
+    """A copy of ``state`` that the assembler's in-place changes (appends to its lists,
+    assigned fields) do not reach: a shallow copy with its own lists. The list items
+    (recorded messages, issued versions) are immutable values."""
+    copy = state.model_copy()
+    fields = copy.__dict__
+    for name, value in fields.items():
+        if isinstance(value, list):
+            fields[name] = list(value)
+        elif isinstance(value, (dict, set)):
+            fields[name] = value.copy()
+    return copy
 
 
 def _session_key_hint(envelope: EventEnvelope) -> str | None:
@@ -235,6 +295,8 @@ class Billing:
         executemany (:func:`storage.repositories.issue_cdrs`: same idempotence and
         conflict rules as one by one), with their pushes queued in the same transaction."""
         store = self._stores.pop(id(db), None)
+        if store is not None:
+            store.write_rows()
         if store is not None and store.cdr_rows:
             rows, store.cdr_rows = store.cdr_rows, []
             self._issue(db, rows)
