@@ -621,18 +621,52 @@ def _reservation_expired(periods: Sequence[ChargingPeriod]) -> bool:
 
 
 def _resolve(selected: tuple) -> tuple:
-    """The session selection (ENERGY, TIME, PARKING_TIME, FLAT elements) with, for the
-    first three, the component that prices it and the key of its cost sum:
-    (element, component index, component, (group, element index, component index))."""
+    """The session selection (ENERGY, TIME, PARKING_TIME, FLAT elements), each with the
+    component that prices it, the key of its cost sum and its VAT factor (rule 7):
+    (element, component index, component, (group, element index, component index),
+    ``vat_factor(component)``), or None. Called inside the engine's Decimal context, so
+    the factor is the value ``apply_vat`` computes."""
     out = []
-    for el, dim, group in zip(selected, (_ENERGY, _TIME, _PARKING), (ENERGY_GROUP, TIME_GROUP, PARKING_GROUP)):
+    for el, dim, group in zip(selected, (_ENERGY, _TIME, _PARKING, _FLAT),
+                              (ENERGY_GROUP, TIME_GROUP, PARKING_GROUP, FIXED_GROUP)):
         if el is None:
             out.append(None)
         else:
             ci, component = el.components[dim]
-            out.append((el, ci, component, (group, el.index, ci)))
-    out.append(selected[3])
+            out.append((el, ci, component, (group, el.index, ci), vat_factor(component)))
     return tuple(out)
+
+
+def _plan(compiled: CompiledTariff) -> tuple:
+    """What the hot loop needs of a tariff, made once per tariff (``engine_memo``): the
+    memo of resolved selections, the bucket tables, the flags and thresholds, whether the
+    tariff has a session FLAT, and the radix of each bucket digit of the memo key. The key
+    is restrictions.selection_key's buckets as the digits of one int: time of day (most
+    significant), weekday (7), date (len + 1), kWh (len + 1), duration (len + 1), power and
+    current (len + 2: 0 for unknown, else 1 + the bucket); each digit lies in [0, radix),
+    so two different bucket tuples never give the same key."""
+    return (
+        {},
+        _duration_deltas(compiled),
+        _minute_buckets(compiled.time_cuts),
+        compiled.needs_local_time,
+        compiled.uses_power,
+        compiled.uses_current,
+        compiled.uses_duration,
+        compiled.time_cuts,
+        compiled.uses_days,
+        compiled.date_cuts,
+        compiled.kwh_thresholds,
+        compiled.duration_thresholds,
+        compiled.power_thresholds,
+        compiled.current_thresholds,
+        not compiled.session_candidates[_FLAT],
+        len(compiled.date_cuts) + 1,
+        len(compiled.kwh_thresholds) + 1,
+        len(compiled.duration_thresholds) + 1,
+        len(compiled.power_thresholds) + 2,
+        len(compiled.current_thresholds) + 2,
+    )
 
 
 #: Bound of the per-tariff memo of resolved selections (one entry per bucket key).
@@ -668,28 +702,14 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # is the same as a plain per-period walk. The breakdown is kept as the per-period
     # selections and rebuilt on demand (``PricedSession.lines``).
     tariff = compiled.tariff
-    memo = compiled.engine_memo
-    resolved = memo.get("resolved")
-    if resolved is None:
-        resolved = memo["resolved"] = {}
-        memo["durations"] = _duration_deltas(compiled)
-        memo["minutes"] = _minute_buckets(compiled.time_cuts)
-    duration_deltas = memo["durations"]
-    minute_buckets = memo["minutes"]
-    needs_local = compiled.needs_local_time
-    needs_power = compiled.uses_power
-    needs_current = compiled.uses_current
-    needs_duration = compiled.uses_duration
+    plan = compiled.engine_memo.get("plan")
+    if plan is None:
+        plan = compiled.engine_memo["plan"] = _plan(compiled)
+    (resolved, duration_deltas, minute_buckets, needs_local, needs_power, needs_current, needs_duration,
+     time_cuts, uses_days, date_cuts, kwh_thresholds, duration_thresholds, power_thresholds,
+     current_thresholds, session_flat_found, dates_radix, kwh_radix, duration_radix, power_radix,
+     current_radix) = plan
     needs_power_or_current = needs_power or needs_current
-    time_cuts = compiled.time_cuts
-    uses_days = compiled.uses_days
-    date_cuts = compiled.date_cuts
-    kwh_thresholds = compiled.kwh_thresholds
-    duration_thresholds = compiled.duration_thresholds
-    power_thresholds = compiled.power_thresholds
-    current_thresholds = compiled.current_thresholds
-    flat_candidates = compiled.session_candidates[_FLAT]
-    session_flat_found = not flat_candidates
     reservation_flat_found = False
 
     #: (group, element index, component index) -> [element, component index, component, quantity, is FLAT]
@@ -771,35 +791,34 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 power = power_for_restrictions(max_power, min_power, energy, charging, parking)
             current = (max_current if max_current is not None else min_current) if needs_current else None
         if energy is not None or charging is not None or parking is not None or not reservation:
-            # the bucket key of restrictions.selection_key, flattened
+            # the buckets of restrictions.selection_key as the digits of one int (see _plan)
             if needs_local:
                 if minute_buckets is not None:
-                    time_bucket = minute_buckets[local.hour * 60 + local.minute]
+                    key = minute_buckets[local.hour * 60 + local.minute]
                 elif time_cuts:
                     seconds = local.hour * 3600 + local.minute * 60 + local.second
                     if local.microsecond:
                         seconds += local.microsecond / 1_000_000
-                    time_bucket = bisect_right(time_cuts, seconds)
+                    key = bisect_right(time_cuts, seconds)
                 else:
-                    time_bucket = 0
-                key = (
-                    time_bucket,
-                    local.weekday() if uses_days else 0,
-                    bisect_right(date_cuts, local.date()) if date_cuts else 0,
-                )
+                    key = 0
+                if uses_days:
+                    key = key * 7 + local.weekday()
+                if date_cuts:
+                    key = key * dates_radix + bisect_right(date_cuts, local.date())
             else:
-                key = None
+                key = 0
             if kwh_thresholds:
-                key = (key, bisect_right(kwh_thresholds, kwh_so_far))
+                key = key * kwh_radix + bisect_right(kwh_thresholds, kwh_so_far)
             if needs_duration:
                 if duration_deltas is not None:
-                    key = (key, bisect_right(duration_deltas, start - session_start))
+                    key = key * duration_radix + bisect_right(duration_deltas, start - session_start)
                 else:
-                    key = (key, bisect_right(duration_thresholds, seconds_between(session_start, start)))
+                    key = key * duration_radix + bisect_right(duration_thresholds, seconds_between(session_start, start))
             if needs_power:
-                key = (key, -1 if power is None else bisect_right(power_thresholds, power))
+                key = key * power_radix + (0 if power is None else 1 + bisect_right(power_thresholds, power))
             if needs_current:
-                key = (key, -1 if current is None else bisect_right(current_thresholds, current))
+                key = key * current_radix + (0 if current is None else 1 + bisect_right(current_thresholds, current))
             sel = resolved.get(key)
             if sel is None:
                 duration_s = seconds_between(session_start, start) if needs_duration else ZERO
@@ -823,7 +842,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         billed_e += energy
                     list_e = billed.get(r[3])
                     if list_e is None:
-                        list_e = billed[r[3]] = [r[0], r[1], r[2], energy, False]
+                        list_e = billed[r[3]] = [r[0], r[1], r[2], energy, False, r[4]]
                         acc_e = energy
                     else:
                         acc_e = list_e[3] + energy
@@ -848,7 +867,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         billed_t += charging
                     list_t = billed.get(r[3])
                     if list_t is None:
-                        list_t = billed[r[3]] = [r[0], r[1], r[2], charging, False]
+                        list_t = billed[r[3]] = [r[0], r[1], r[2], charging, False, r[4]]
                         acc_t = charging
                     else:
                         acc_t = list_t[3] + charging
@@ -869,19 +888,19 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         billed_p += parking
                     list_p = billed.get(r[3])
                     if list_p is None:
-                        list_p = billed[r[3]] = [r[0], r[1], r[2], parking, False]
+                        list_p = billed[r[3]] = [r[0], r[1], r[2], parking, False, r[4]]
                         acc_p = parking
                     else:
                         acc_p = list_p[3] + parking
                     cur_p = r
                 last_p_i = i
             if not session_flat_found:
-                el = sel[3]
-                if el is not None:
+                r = sel[3]
+                if r is not None:
                     session_flat_found = True
-                    ci, component = el.components[_FLAT]
+                    el, ci, component = r[0], r[1], r[2]
                     extras.setdefault(i, []).append((i, FIXED_GROUP, "FLAT", el, ci, component, ONE))
-                    billed[(FIXED_GROUP, el.index, ci)] = [el, ci, component, ONE, True]
+                    billed[r[3]] = [el, ci, component, ONE, True, r[4]]
             if not not_evaluable_reported and ((needs_power and power is None) or (needs_current and current is None)):
                 not_evaluable_reported = True
                 findings.append(Finding(
@@ -904,7 +923,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 key = (RESERVATION_GROUP, el.index, ci)
                 acc = billed.get(key)
                 if acc is None:
-                    billed[key] = [el, ci, component, reservation, False]
+                    billed[key] = [el, ci, component, reservation, False, vat_factor(component)]
                 else:
                     acc[3] += reservation
                 res_billed += reservation
@@ -916,7 +935,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     reservation_flat_found = True
                     ci, component = el.components[_FLAT]
                     extras.setdefault(i, []).append((i, RESERVATION_GROUP, "FLAT", el, ci, component, ONE))
-                    billed[(RESERVATION_GROUP, el.index, ci, "fee")] = [el, ci, component, ONE, True]
+                    billed[(RESERVATION_GROUP, el.index, ci, "fee")] = [el, ci, component, ONE, True, vat_factor(component)]
 
         if energy is not None and (track_kwh or unpriced_e):
             kwh_so_far += energy
@@ -952,14 +971,15 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # Costs per component: the sum of the quantities it priced x its price (rules 4, 5),
     # VAT on that (rule 7). Exact: the same as summing the per-period lines.
     # the cost sums per group, in GROUPS order
-    fixed, energy_sum, time_sum, parking_sum, reservation_sum = sums_in_order = (
+    fixed, energy_sum, time_sum, parking_sum, reservation_sum = (
         [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO])
-    sums = dict(zip(GROUPS, sums_in_order))
-    for key, (el, ci, component, qty, is_flat) in billed.items():
-        excl = flat_cost(component) if is_flat else qty * component.price
+    sums = {FIXED_GROUP: fixed, ENERGY_GROUP: energy_sum, TIME_GROUP: time_sum, PARKING_GROUP: parking_sum,
+            RESERVATION_GROUP: reservation_sum}
+    for key, (el, ci, component, qty, is_flat, factor) in billed.items():
+        excl = component.price if is_flat else qty * component.price  # flat_cost, energy_cost, time_cost
         acc = sums[key[0]]
         acc[0] += excl
-        acc[1] += apply_vat(excl, component)
+        acc[1] += excl if factor is None else excl * factor  # apply_vat with the factor made once
 
     for step in steps:
         acc = sums[step[0]]
