@@ -18,7 +18,7 @@ import json
 from collections import OrderedDict
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 from pydantic_core import to_json
@@ -26,6 +26,25 @@ from pydantic_core import to_json
 
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_V = TypeVar("_V", bound=_Value)
+_set_attribute = object.__setattr__
+
+
+def trusted(cls: type[_V], values: dict[str, Any]) -> _V:
+    """An instance of the value class ``cls`` from ``values`` that already have the field
+    types (what validation would return for them: datetimes, Decimals, tuples of value
+    instances, ...), without validating them again (issue 4: the assembler builds its
+    events from validated OCPP models). ``values`` names every field, in declaration order,
+    defaults included, so the instance equals (and serialises like) the validated one;
+    tests/unit/test_session_state_json.py checks that for the assembler's events."""
+    instance = cls.__new__(cls)
+    _set_attribute(instance, "__dict__", values)
+    _set_attribute(instance, "__pydantic_fields_set__", set(values))
+    _set_attribute(instance, "__pydantic_extra__", None)
+    _set_attribute(instance, "__pydantic_private__", None)
+    return instance
 
 
 class Sample(_Value):

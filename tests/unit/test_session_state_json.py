@@ -4,7 +4,8 @@ states stored before the fast path (any pydantic-written text) still load."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from pydantic import BaseModel
 
@@ -112,3 +113,83 @@ def test_empty_state_and_closed_idle_round_trip():
     text = state.model_dump_json()
     assert text == _pydantic_json(state)
     assert SessionState.model_validate_json(text) == state
+
+
+def _same_as_validated(value) -> None:
+    """``value`` (built by ``trusted``) equals what validating its fields gives: the same
+    field values of the same types, the same JSON."""
+    validated = type(value)(**value.__dict__)
+    assert validated == value
+    assert list(validated.__dict__) == list(value.__dict__)
+    for name, field_value in value.__dict__.items():
+        assert type(validated.__dict__[name]) is type(field_value), name
+    assert validated.model_dump_json() == value.model_dump_json()
+
+
+def _every_kind_of_event() -> list[EventEnvelope]:
+    """Hand-made messages giving each event type, per-phase sums, and 1.6 SignedData."""
+    t0 = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+
+    def env(action, payload, minute, version="2.0.1", response=None):
+        at = t0 + timedelta(minutes=minute)
+        return EventEnvelope(charge_point_id="K-1", ocpp_version=version, action=action,
+                             message_id=f"k-{action}-{minute}", received_at=at + timedelta(seconds=1),
+                             payload=payload, response=response)
+
+    def iso(minute):
+        return (t0 + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
+
+    def te(seq, minute, kind="Updated", info=None, **extra):
+        payload = {"eventType": kind, "timestamp": iso(minute), "triggerReason": "Trigger", "seqNo": seq,
+                   "transactionInfo": {"transactionId": "k-tx", **(info or {})}, **extra}
+        return env("TransactionEvent", payload, minute)
+
+    phases = [{"timestamp": iso(5), "sampledValue": [
+        {"value": 1000.5, "phase": "L1", "unitOfMeasure": {"unit": "Wh"}},
+        {"value": 1000.25, "phase": "L2-N", "unitOfMeasure": {"unit": "Wh"}},
+        {"value": 7, "phase": "L3", "unitOfMeasure": {"unit": "kWh", "multiplier": 0}},
+        {"value": 16, "phase": "L1", "measurand": "Current.Import", "unitOfMeasure": {"unit": "A"}},
+        {"value": 15.5, "phase": "L2", "measurand": "Current.Import", "unitOfMeasure": {"unit": "A"}},
+        {"value": 11, "measurand": "Power.Active.Import", "location": "Inlet", "unitOfMeasure": {"unit": "kW"}},
+        {"value": 10900, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
+        {"value": 80, "measurand": "SoC", "unitOfMeasure": {"unit": "Percent"}}]}]
+    return [
+        te(0, 0, "Started", {"chargingState": "Charging"}, evse={"id": 1, "connectorId": 1},
+           idToken={"idToken": "TOKEN-1", "type": "ISO14443"}),
+        te(1, 2, idToken={"idToken": "TOKEN-1", "type": "ISO14443"}),
+        te(2, 3),
+        te(3, 5, meterValue=phases),
+        te(4, 9, "Ended", {"stoppedReason": "EVDisconnected"}),
+        env("StartTransaction", {"connectorId": 2, "idTag": "T16", "meterStart": 1000, "timestamp": iso(0)}, 0,
+            "1.6", {"transactionId": 77, "idTagInfo": {"status": "Accepted"}}),
+        env("MeterValues", {"connectorId": 2, "transactionId": 77, "meterValue": [{"timestamp": iso(4), "sampledValue": [
+            {"value": "0A1B", "format": "SignedData"},
+            {"value": "600", "phase": "L1", "unit": "Wh"}, {"value": "650", "phase": "L2", "unit": "Wh"}]}]},
+            4, "1.6"),
+        env("StopTransaction", {"transactionId": 77, "meterStop": 2300, "timestamp": iso(8), "reason": "Local",
+                                "transactionData": [{"timestamp": iso(8), "sampledValue": [{"value": "2.3", "unit": "kWh"}]}]},
+            8, "1.6"),
+    ]
+
+
+def test_events_built_without_validation_equal_validated_ones():
+    assembler = SessionAssembler()
+    kinds: set[str] = set()
+    for envelope in _envelopes(seed=13) + _every_kind_of_event():
+        assert assembler.apply(envelope).kind == "applied" or envelope.charge_point_id != "K-1"
+    for state in assembler.store.states.values():
+        for message in state.messages:
+            _same_as_validated(message)
+            for event in message.events:
+                kinds.add(event.type)
+                _same_as_validated(event)
+                for sample in getattr(event, "samples", ()):
+                    _same_as_validated(sample)
+    assert kinds == {"TransactionStarted", "TransactionDetailsReported", "TransactionUpdated",
+                     "MeterValuesRecorded", "ChargingStateChanged", "TransactionEnded"}
+    summed = [sample for state in assembler.store.states.values() for message in state.messages
+              for event in message.events for sample in getattr(event, "samples", ()) if sample.phases_summed]
+    # 2.0.1: 1000.5 + 1000.25 Wh + 7 kWh = 1.0005 + 1.00025 + 7 = 9.00075 kWh; current 16 + 15.5 = 31.5 A;
+    # power: the Outlet total 10900 W = 10.9 kW (not the Inlet's 11 kW). 1.6: 600 + 650 Wh = 1.25 kWh.
+    assert sorted((s.energy_kwh, s.current_a, s.power_kw) for s in summed) == [
+        (Decimal("1.25"), None, None), (Decimal("9.00075"), Decimal("31.5"), Decimal("10.9"))]
