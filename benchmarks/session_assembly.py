@@ -4,18 +4,24 @@ Usage: PYTHONPATH=. python benchmarks/session_assembly.py [--sessions 2000] [--v
 
 Builds realistic traffic (half OCPP 1.6 Start/MeterValues/Stop, half 2.0.1
 TransactionEvent), validates and assembles it, and prints envelopes/s, the time for schema
-validation alone, and the time per completed session.
+validation alone, and the time per completed session. Then the CPU time (process_time, less
+noisy than the wall clock on a shared machine) per envelope of: schema validation, the
+aggregate alone (apply minus validation), writing the session state's JSON after every
+envelope (as the worker's store does) and reading each written state back (cold: a fresh
+process, parsed by pydantic; warm: a text this process wrote).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from schemas.envelope import EventEnvelope
 from schemas.ocpp import validate_call
-from sessions import SessionAssembler
+from sessions import SessionAssembler, SessionState
+from sessions import events as session_events
 
 T0 = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
 
@@ -91,6 +97,51 @@ def main() -> None:
     print(f"validation only      {len(envelopes) / validation_s:,.0f} envelopes/s")
     print(f"validate + assemble  {len(envelopes) / total_s:,.0f} envelopes/s ({total_s:.2f} s)")
     print(f"per session          {total_s / max(completed, 1) * 1000:.2f} ms")
+
+    n = len(envelopes)
+
+    def cpu(run: Callable[[], object]) -> float:
+        began = time.process_time()
+        run()
+        return (time.process_time() - began) / n * 1e6
+
+    def validate_all() -> None:
+        for e in envelopes:
+            validate_call(e.ocpp_version, e.action, e.payload)
+
+    last_texts: dict[str, str] = {}
+
+    def apply_all() -> None:
+        fresh = SessionAssembler()
+        for e in envelopes:
+            fresh.apply(e)
+
+    def apply_and_dump() -> None:
+        fresh = SessionAssembler()
+        for e in envelopes:
+            state = fresh.apply(e).state
+            if state is not None:
+                last_texts[state.session_id] = state.model_dump_json()
+
+    def load_all() -> None:
+        for text in recent:
+            SessionState.model_validate_json(text)
+
+    def per_load(us_per_envelope: float) -> float:
+        return us_per_envelope * n / max(len(recent), 1)
+
+    validation_us = cpu(validate_all)
+    apply_us = cpu(apply_all)
+    dump_us = cpu(apply_and_dump) - apply_us
+    # the sessions written last (a worker reads back the states of its recent sessions)
+    recent = list(last_texts.values())[-256:]
+    warm_us = per_load(cpu(load_all))
+    getattr(session_events, "_SNAPSHOTS", {}).clear()  # as in a fresh process
+    cold_us = per_load(cpu(load_all))
+    print(f"CPU per envelope     validation {validation_us:.1f} us, aggregate (apply - validation) "
+          f"{apply_us - validation_us:.1f} us, state JSON write after it {dump_us:.1f} us")
+    print(f"CPU per state read   {cold_us:.0f} us cold (pydantic parse), {warm_us:.0f} us warm "
+          f"(the text this process last wrote), {len(recent)} states of {n // len(last_texts)} messages")
 
 
 if __name__ == "__main__":

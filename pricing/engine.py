@@ -53,6 +53,10 @@ NOISE_QUANTUM = Decimal("1e-18")
 UNIT_QUANTUM = Decimal("0.000001")
 #: Working precision of the engine's Decimal context.
 PRECISION = 40
+#: The engine's Decimal context: the default context (ROUND_HALF_EVEN for inexact
+#: results, the default traps) at PRECISION digits. Pricing runs in a copy of it
+#: (``localcontext``), so a CDR does not depend on the caller's Decimal context.
+_ENGINE_CONTEXT = Context(prec=PRECISION)
 
 _ENERGY = TariffDimensionType.ENERGY
 _TIME = TariffDimensionType.TIME
@@ -307,7 +311,8 @@ def round_up_to_step(quantity: Decimal, step: Decimal) -> Decimal:
 def cdr_amount(value: Decimal) -> Decimal:
     """Rule 9: CDR totals are rounded once, to 4 decimals, ROUND_HALF_UP (after the
     noise guard that removes the 28th-digit tail of hour fractions)."""
-    return value.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP)
+    # the rounding mode passed positionally: the keyword costs _decimal twice the call
+    return value.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP)
 
 
 #: The Price of a cost group with nothing in it (frozen, so one object serves all).
@@ -451,31 +456,43 @@ def step_size_records(energy, charging, parking, reservation) -> list[tuple]:
         if tally is None:
             continue
         billed, last, last_period = tally
-        if last is None or billed <= 0:
+        if last is None:
             continue
-        el, ci, component = last
-        step_size = component.step_size
-        if step_size <= 0:
-            continue
-        # Wh or seconds; quantized to a millionth (microsecond / micro-Wh) so that hours
-        # derived from seconds (x / 3600, a 40-digit tail) come back to whole units.
-        billed_units = (billed * units_per_quantity).quantize(UNIT_QUANTUM, rounding=ROUND_HALF_UP)
-        step = _STEP_SIZES.get(step_size)
-        if step is None:
-            step = _STEP_SIZES[step_size] = Decimal(step_size)
-        # round_up_to_step, inline (step > 0 here)
-        if billed_units <= 0:
-            rounded_units = billed_units
-        else:
-            rounded_units = (billed_units / step).to_integral_value(rounding=ROUND_CEILING) * step
-        extra_units = rounded_units - billed_units
-        if extra_units <= 0:
-            continue
-        extra = extra_units / units_per_quantity
-        excl = extra_units * component.price / units_per_quantity
-        out.append((group, dimension, last_period, el, ci, component, extra, excl, apply_vat(excl, component),
-                    billed_units, rounded_units))
+        record = _step_record(billed, last, last_period, dimension, group, units_per_quantity, vat_factor(last[2]))
+        if record is not None:
+            out.append(record)
     return out
+
+
+def _step_record(billed, last, last_period, dimension, group, units_per_quantity, factor):
+    """``step_size_records`` for one dimension: ``last`` starts with (element, component
+    index, component), ``factor`` is ``vat_factor`` of that component; None when rule 6
+    adds nothing."""
+    if billed <= 0:
+        return None
+    component = last[2]
+    step_size = component.step_size
+    if step_size <= 0:
+        return None
+    # Wh or seconds; quantized to a millionth (microsecond / micro-Wh) so that hours
+    # derived from seconds (x / 3600, a 40-digit tail) come back to whole units.
+    billed_units = (billed * units_per_quantity).quantize(UNIT_QUANTUM, ROUND_HALF_UP)
+    step = _STEP_SIZES.get(step_size)
+    if step is None:
+        step = _STEP_SIZES[step_size] = Decimal(step_size)
+    # round_up_to_step, inline (step > 0 here)
+    if billed_units <= 0:
+        rounded_units = billed_units
+    else:
+        rounded_units = (billed_units / step).to_integral_value(ROUND_CEILING) * step
+    extra_units = rounded_units - billed_units
+    if extra_units <= 0:
+        return None
+    extra = extra_units / units_per_quantity
+    excl = extra_units * component.price / units_per_quantity
+    # apply_vat with the component's factor
+    return (group, dimension, last_period, last[0], last[1], component, extra, excl,
+            excl if factor is None else excl * factor, billed_units, rounded_units)
 
 
 def step_size_line(record: tuple) -> BreakdownLine:
@@ -533,8 +550,24 @@ def seconds_between(a: datetime, b: datetime) -> Decimal:
     return whole
 
 
+def _cdr_price(excl: Decimal, incl: Decimal) -> Price:
+    """Price(excl_vat=cdr_amount(excl), incl_vat=cdr_amount(incl)) (rule 9). Built by the
+    validator pydantic's __init__ runs, without the keyword-argument detour; a cost group
+    nothing was added to (still the ZERO object) is the shared, immutable 0.0000 / 0.0000."""
+    if excl is ZERO and incl is ZERO:
+        return _ZERO_PRICE
+    return _validate_price({  # cdr_amount, inline
+        "excl_vat": excl.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP),
+        "incl_vat": incl.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP),
+    })
+
+
 def _period_end(periods: Sequence[ChargingPeriod], i: int, session_end: datetime) -> datetime:
     return periods[i + 1].start_date_time if i + 1 < len(periods) else session_end
+
+
+#: IANA name -> ZoneInfo, as zone_for gives it (only valid names get here; a few hundred at most)
+_ZONES: dict[str, Any] = {}
 
 
 def price_periods(
@@ -555,10 +588,14 @@ def price_periods(
     if not periods:
         raise NoChargingPeriods("no charging periods to price")
     compiled = compile_tariff(tariff)
-    zone = zone_for(time_zone)
-    findings: list[Finding] = tariff_validity_findings(tariff, session_start)
-    with localcontext() as ctx_dec:
-        ctx_dec.prec = PRECISION
+    zone = _ZONES.get(time_zone)
+    if zone is None:
+        zone = _ZONES[time_zone] = zone_for(time_zone)
+    findings: list[Finding] = (
+        [] if tariff.start_date_time is None and tariff.end_date_time is None
+        else tariff_validity_findings(tariff, session_start)
+    )
+    with localcontext(_ENGINE_CONTEXT):
         return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
 
 
@@ -605,18 +642,52 @@ def _reservation_expired(periods: Sequence[ChargingPeriod]) -> bool:
 
 
 def _resolve(selected: tuple) -> tuple:
-    """The session selection (ENERGY, TIME, PARKING_TIME, FLAT elements) with, for the
-    first three, the component that prices it and the key of its cost sum:
-    (element, component index, component, (group, element index, component index))."""
+    """The session selection (ENERGY, TIME, PARKING_TIME, FLAT elements), each with the
+    component that prices it, the key of its cost sum and its VAT factor (rule 7):
+    (element, component index, component, (group, element index, component index),
+    ``vat_factor(component)``), or None. Called inside the engine's Decimal context, so
+    the factor is the value ``apply_vat`` computes."""
     out = []
-    for el, dim, group in zip(selected, (_ENERGY, _TIME, _PARKING), (ENERGY_GROUP, TIME_GROUP, PARKING_GROUP)):
+    for el, dim, group in zip(selected, (_ENERGY, _TIME, _PARKING, _FLAT),
+                              (ENERGY_GROUP, TIME_GROUP, PARKING_GROUP, FIXED_GROUP)):
         if el is None:
             out.append(None)
         else:
             ci, component = el.components[dim]
-            out.append((el, ci, component, (group, el.index, ci)))
-    out.append(selected[3])
+            out.append((el, ci, component, (group, el.index, ci), vat_factor(component)))
     return tuple(out)
+
+
+def _plan(compiled: CompiledTariff) -> tuple:
+    """What the hot loop needs of a tariff, made once per tariff (``engine_memo``): the
+    memo of resolved selections, the bucket tables, the flags and thresholds, whether the
+    tariff has a session FLAT, and the radix of each bucket digit of the memo key. The key
+    is restrictions.selection_key's buckets as the digits of one int: time of day (most
+    significant), weekday (7), date (len + 1), kWh (len + 1), duration (len + 1), power and
+    current (len + 2: 0 for unknown, else 1 + the bucket); each digit lies in [0, radix),
+    so two different bucket tuples never give the same key."""
+    return (
+        {},
+        _duration_deltas(compiled),
+        _minute_buckets(compiled.time_cuts),
+        compiled.needs_local_time,
+        compiled.uses_power,
+        compiled.uses_current,
+        compiled.uses_duration,
+        compiled.time_cuts,
+        compiled.uses_days,
+        compiled.date_cuts,
+        compiled.kwh_thresholds,
+        compiled.duration_thresholds,
+        compiled.power_thresholds,
+        compiled.current_thresholds,
+        not compiled.session_candidates[_FLAT],
+        len(compiled.date_cuts) + 1,
+        len(compiled.kwh_thresholds) + 1,
+        len(compiled.duration_thresholds) + 1,
+        len(compiled.power_thresholds) + 2,
+        len(compiled.current_thresholds) + 2,
+    )
 
 
 #: Bound of the per-tariff memo of resolved selections (one entry per bucket key).
@@ -652,28 +723,14 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # is the same as a plain per-period walk. The breakdown is kept as the per-period
     # selections and rebuilt on demand (``PricedSession.lines``).
     tariff = compiled.tariff
-    memo = compiled.engine_memo
-    resolved = memo.get("resolved")
-    if resolved is None:
-        resolved = memo["resolved"] = {}
-        memo["durations"] = _duration_deltas(compiled)
-        memo["minutes"] = _minute_buckets(compiled.time_cuts)
-    duration_deltas = memo["durations"]
-    minute_buckets = memo["minutes"]
-    needs_local = compiled.needs_local_time
-    needs_power = compiled.uses_power
-    needs_current = compiled.uses_current
-    needs_duration = compiled.uses_duration
+    plan = compiled.engine_memo.get("plan")
+    if plan is None:
+        plan = compiled.engine_memo["plan"] = _plan(compiled)
+    (resolved, duration_deltas, minute_buckets, needs_local, needs_power, needs_current, needs_duration,
+     time_cuts, uses_days, date_cuts, kwh_thresholds, duration_thresholds, power_thresholds,
+     current_thresholds, session_flat_found, dates_radix, kwh_radix, duration_radix, power_radix,
+     current_radix) = plan
     needs_power_or_current = needs_power or needs_current
-    time_cuts = compiled.time_cuts
-    uses_days = compiled.uses_days
-    date_cuts = compiled.date_cuts
-    kwh_thresholds = compiled.kwh_thresholds
-    duration_thresholds = compiled.duration_thresholds
-    power_thresholds = compiled.power_thresholds
-    current_thresholds = compiled.current_thresholds
-    flat_candidates = compiled.session_candidates[_FLAT]
-    session_flat_found = not flat_candidates
     reservation_flat_found = False
 
     #: (group, element index, component index) -> [element, component index, component, quantity, is FLAT]
@@ -755,35 +812,34 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 power = power_for_restrictions(max_power, min_power, energy, charging, parking)
             current = (max_current if max_current is not None else min_current) if needs_current else None
         if energy is not None or charging is not None or parking is not None or not reservation:
-            # the bucket key of restrictions.selection_key, flattened
+            # the buckets of restrictions.selection_key as the digits of one int (see _plan)
             if needs_local:
                 if minute_buckets is not None:
-                    time_bucket = minute_buckets[local.hour * 60 + local.minute]
+                    key = minute_buckets[local.hour * 60 + local.minute]
                 elif time_cuts:
                     seconds = local.hour * 3600 + local.minute * 60 + local.second
                     if local.microsecond:
                         seconds += local.microsecond / 1_000_000
-                    time_bucket = bisect_right(time_cuts, seconds)
+                    key = bisect_right(time_cuts, seconds)
                 else:
-                    time_bucket = 0
-                key = (
-                    time_bucket,
-                    local.weekday() if uses_days else 0,
-                    bisect_right(date_cuts, local.date()) if date_cuts else 0,
-                )
+                    key = 0
+                if uses_days:
+                    key = key * 7 + local.weekday()
+                if date_cuts:
+                    key = key * dates_radix + bisect_right(date_cuts, local.date())
             else:
-                key = None
+                key = 0
             if kwh_thresholds:
-                key = (key, bisect_right(kwh_thresholds, kwh_so_far))
+                key = key * kwh_radix + bisect_right(kwh_thresholds, kwh_so_far)
             if needs_duration:
                 if duration_deltas is not None:
-                    key = (key, bisect_right(duration_deltas, start - session_start))
+                    key = key * duration_radix + bisect_right(duration_deltas, start - session_start)
                 else:
-                    key = (key, bisect_right(duration_thresholds, seconds_between(session_start, start)))
+                    key = key * duration_radix + bisect_right(duration_thresholds, seconds_between(session_start, start))
             if needs_power:
-                key = (key, -1 if power is None else bisect_right(power_thresholds, power))
+                key = key * power_radix + (0 if power is None else 1 + bisect_right(power_thresholds, power))
             if needs_current:
-                key = (key, -1 if current is None else bisect_right(current_thresholds, current))
+                key = key * current_radix + (0 if current is None else 1 + bisect_right(current_thresholds, current))
             sel = resolved.get(key)
             if sel is None:
                 duration_s = seconds_between(session_start, start) if needs_duration else ZERO
@@ -807,7 +863,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         billed_e += energy
                     list_e = billed.get(r[3])
                     if list_e is None:
-                        list_e = billed[r[3]] = [r[0], r[1], r[2], energy, False]
+                        list_e = billed[r[3]] = [r[0], r[1], r[2], energy, False, r[4]]
                         acc_e = energy
                     else:
                         acc_e = list_e[3] + energy
@@ -832,7 +888,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         billed_t += charging
                     list_t = billed.get(r[3])
                     if list_t is None:
-                        list_t = billed[r[3]] = [r[0], r[1], r[2], charging, False]
+                        list_t = billed[r[3]] = [r[0], r[1], r[2], charging, False, r[4]]
                         acc_t = charging
                     else:
                         acc_t = list_t[3] + charging
@@ -853,19 +909,19 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         billed_p += parking
                     list_p = billed.get(r[3])
                     if list_p is None:
-                        list_p = billed[r[3]] = [r[0], r[1], r[2], parking, False]
+                        list_p = billed[r[3]] = [r[0], r[1], r[2], parking, False, r[4]]
                         acc_p = parking
                     else:
                         acc_p = list_p[3] + parking
                     cur_p = r
                 last_p_i = i
             if not session_flat_found:
-                el = sel[3]
-                if el is not None:
+                r = sel[3]
+                if r is not None:
                     session_flat_found = True
-                    ci, component = el.components[_FLAT]
+                    el, ci, component = r[0], r[1], r[2]
                     extras.setdefault(i, []).append((i, FIXED_GROUP, "FLAT", el, ci, component, ONE))
-                    billed[(FIXED_GROUP, el.index, ci)] = [el, ci, component, ONE, True]
+                    billed[r[3]] = [el, ci, component, ONE, True, r[4]]
             if not not_evaluable_reported and ((needs_power and power is None) or (needs_current and current is None)):
                 not_evaluable_reported = True
                 findings.append(Finding(
@@ -888,7 +944,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 key = (RESERVATION_GROUP, el.index, ci)
                 acc = billed.get(key)
                 if acc is None:
-                    billed[key] = [el, ci, component, reservation, False]
+                    billed[key] = [el, ci, component, reservation, False, vat_factor(component)]
                 else:
                     acc[3] += reservation
                 res_billed += reservation
@@ -900,7 +956,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                     reservation_flat_found = True
                     ci, component = el.components[_FLAT]
                     extras.setdefault(i, []).append((i, RESERVATION_GROUP, "FLAT", el, ci, component, ONE))
-                    billed[(RESERVATION_GROUP, el.index, ci, "fee")] = [el, ci, component, ONE, True]
+                    billed[(RESERVATION_GROUP, el.index, ci, "fee")] = [el, ci, component, ONE, True, vat_factor(component)]
 
         if energy is not None and (track_kwh or unpriced_e):
             kwh_so_far += energy
@@ -924,26 +980,40 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         list_p[3] = acc_p
         if not multi_p:
             billed_p = acc_p
-    last_e, last_t, last_p = cur_e, cur_t, cur_p
-    # rule 6: the TIME total is rounded only when no PARKING_TIME component was used
-    steps = step_size_records(
-        (billed_e, last_e[:3], last_e_i) if last_e is not None else None,
-        (billed_t, last_t[:3], last_t_i) if last_t is not None and last_p is None else None,
-        (billed_p, last_p[:3], last_p_i) if last_p is not None else None,
-        (res_billed, res_last, res_last_i) if res_last is not None else None,
-    )
+    # rule 6 (step_size_records, inline): ENERGY, then PARKING_TIME when a PARKING_TIME
+    # component was used, else TIME, then RESERVATION_TIME; ``cur_*`` is the last
+    # component used (element, component index, component, key, VAT factor)
+    steps = []
+    if cur_e is not None:
+        record = _step_record(billed_e, cur_e, last_e_i, "ENERGY", ENERGY_GROUP, WH_PER_KWH, cur_e[4])
+        if record is not None:
+            steps.append(record)
+    if cur_p is not None:
+        record = _step_record(billed_p, cur_p, last_p_i, "PARKING_TIME", PARKING_GROUP, SECONDS_PER_HOUR, cur_p[4])
+        if record is not None:
+            steps.append(record)
+    elif cur_t is not None:
+        record = _step_record(billed_t, cur_t, last_t_i, "TIME", TIME_GROUP, SECONDS_PER_HOUR, cur_t[4])
+        if record is not None:
+            steps.append(record)
+    if res_last is not None:
+        record = _step_record(res_billed, res_last, res_last_i, "RESERVATION_TIME", RESERVATION_GROUP,
+                              SECONDS_PER_HOUR, vat_factor(res_last[2]))
+        if record is not None:
+            steps.append(record)
 
     # Costs per component: the sum of the quantities it priced x its price (rules 4, 5),
     # VAT on that (rule 7). Exact: the same as summing the per-period lines.
     # the cost sums per group, in GROUPS order
-    fixed, energy_sum, time_sum, parking_sum, reservation_sum = sums_in_order = (
+    fixed, energy_sum, time_sum, parking_sum, reservation_sum = (
         [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO])
-    sums = dict(zip(GROUPS, sums_in_order))
-    for key, (el, ci, component, qty, is_flat) in billed.items():
-        excl = flat_cost(component) if is_flat else qty * component.price
+    sums = {FIXED_GROUP: fixed, ENERGY_GROUP: energy_sum, TIME_GROUP: time_sum, PARKING_GROUP: parking_sum,
+            RESERVATION_GROUP: reservation_sum}
+    for key, (el, ci, component, qty, is_flat, factor) in billed.items():
+        excl = component.price if is_flat else qty * component.price  # flat_cost, energy_cost, time_cost
         acc = sums[key[0]]
         acc[0] += excl
-        acc[1] += apply_vat(excl, component)
+        acc[1] += excl if factor is None else excl * factor  # apply_vat with the factor made once
 
     for step in steps:
         acc = sums[step[0]]
@@ -955,17 +1025,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     exact_incl = ZERO + fixed[1] + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
     bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
-    def price(excl, incl) -> Price:
-        # the same as Price(excl_vat=..., incl_vat=...) (pydantic's __init__ runs this
-        # validator), without the keyword-argument detour; a cost group nothing was
-        # added to (still the ZERO object) is the shared, immutable 0.0000 / 0.0000
-        if excl is ZERO and incl is ZERO:
-            return _ZERO_PRICE
-        return _validate_price({  # cdr_amount, inline
-            "excl_vat": excl.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP),
-            "incl_vat": incl.quantize(NOISE_QUANTUM, rounding=ROUND_HALF_UP).quantize(CDR_QUANTUM, rounding=ROUND_HALF_UP),
-        })
-
+    price = _cdr_price
     if check_boundaries:
         from .periods import boundary_findings  # local import: periods imports engine
 

@@ -15,7 +15,13 @@ Entry point: :func:`validate_call` ``(ocpp_version, action, payload) -> model | 
 4. For the actions we bill on the payload is parsed into an exact pydantic model
    (Decimal values, UTC timestamps): 1.6 StartTransaction / MeterValues / StopTransaction,
    2.0.1 and 2.1 TransactionEvent. Every other known action (BootNotification, Heartbeat,
-   StatusNotification, Authorize, ...) returns None after passing its schema.
+   StatusNotification, Authorize, ...) returns None after passing its schema. The models
+   of a schema-valid payload of the plain shape chargers send are built directly
+   (``FAST_CALL_MODELS`` of :mod:`schemas.ocpp16` / :mod:`schemas.ocpp201`, same result
+   as ``model_validate``); pydantic validates everything else and words the refusals.
+
+``tests/unit/test_ocpp_fastbuild.py`` checks that these fast paths decide exactly like the
+detailed path (jsonschema + pydantic) on valid, varied and broken payloads.
 
 :func:`validate_response` does the same for a CALLRESULT payload (the 1.6
 StartTransaction answer carries the transactionId).
@@ -27,7 +33,8 @@ import json
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jsonschema
 from jsonschema.exceptions import best_match
@@ -131,27 +138,64 @@ def _pydantic_reason(action: str, error: ValidationError) -> str:
     return f"{action}: {where}: {message}"
 
 
+class _Plan(NamedTuple):
+    """What validating one (version, action, CALL or CALLRESULT) takes, looked up once."""
+
+    normalize: Callable[[str, dict[str, Any]], dict[str, Any]] | None
+    validator: Any
+    fast: Check | None
+    model: type[BaseModel] | None
+    fast_model: Callable[[dict[str, Any]], BaseModel] | None
+
+
+#: (version, action, response) -> plan, for the known actions only (bounded by the schemas).
+_PLANS: dict[tuple[str, str, bool], _Plan] = {}
+
+
+def _plan(ocpp_version: str, action: str, response: bool) -> _Plan:
+    if ocpp_version.__class__ is str and action.__class__ is str:
+        plan = _PLANS.get((ocpp_version, action, response))
+        if plan is not None:
+            return plan
+    file_name = _check_version_and_action(ocpp_version, action, response)
+    module = _VERSION_MODULES[ocpp_version]
+    validator, fast = _validator(ocpp_version, file_name)
+    if response:
+        plan = _Plan(None, validator, fast, module.RESPONSE_MODELS.get(action), None)
+    else:
+        plan = _Plan(module.normalize_call, validator, fast, module.CALL_MODELS.get(action),
+                     module.FAST_CALL_MODELS.get(action))
+    _PLANS[ocpp_version, action, response] = plan
+    return plan
+
+
 def _validate(
     ocpp_version: str, action: str, payload: Any, response: bool
 ) -> BaseModel | None:
-    file_name = _check_version_and_action(ocpp_version, action, response)
+    plan = _plan(ocpp_version, action, response)
     if not isinstance(payload, dict):
         raise InvalidMessage(f"{action}: payload must be a JSON object, got {type(payload).__name__}")
-    module = _VERSION_MODULES[ocpp_version]
-    models = module.RESPONSE_MODELS if response else module.CALL_MODELS
-    if not response:
+    if plan.normalize is not None:
         try:
-            payload = module.normalize_call(action, payload)
+            payload = plan.normalize(action, payload)
         except InvalidMessage as exc:
             raise InvalidMessage(f"{action}: {exc.reason}") from None
-    validator, fast = _validator(ocpp_version, file_name)
+    fast = plan.fast
     if fast is None or not fast(payload):
-        error = best_match(validator.iter_errors(payload))
+        error = best_match(plan.validator.iter_errors(payload))
         if error is not None:
             raise InvalidMessage(_schema_reason(action, error))
-    model = models.get(action)
+    model = plan.model
     if model is None:
         return None
+    if plan.fast_model is not None:
+        # The payload passed its schema: build the model directly when every field has the
+        # plain shape (schemas.ocpp_base, "fast constructors"). NotFast, or any surprise,
+        # leaves it to pydantic below, so the fast path can only ever save time.
+        try:
+            return plan.fast_model(payload)
+        except Exception:  # noqa: BLE001
+            pass
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

@@ -36,9 +36,15 @@ from pydantic.alias_generators import to_camel
 from schemas.ocpp_base import (
     MeasurandReadings,
     DEFAULT_MEASURAND,
+    NotFast,
     canonical_unit,
+    construct,
     convert,
     decimal_from_text,
+    fast_int,
+    fast_str,
+    fast_utc,
+    renamed_fields,
 )
 
 
@@ -162,6 +168,133 @@ CALL_MODELS: dict[str, type[_Model]] = {
     "StopTransaction": StopTransaction,
 }
 RESPONSE_MODELS: dict[str, type[_Model]] = {"StartTransaction": StartTransactionResponse}
+
+
+# --- fast constructors (see schemas.ocpp_base: same result as model_validate, or NotFast) ---
+
+_MISSING: Any = object()
+_SAMPLED_VALUE_RENAMED = renamed_fields(SampledValue)
+_METER_VALUE_RENAMED = renamed_fields(MeterValue)
+_START_RENAMED = renamed_fields(StartTransaction)
+_METER_VALUES_RENAMED = renamed_fields(MeterValues)
+_STOP_RENAMED = renamed_fields(StopTransaction)
+_SAMPLED_VALUE_OPTIONAL = ("context", "format", "measurand", "phase", "location", "unit")
+assert tuple(SampledValue.model_fields) == ("value", "signed_data") + _SAMPLED_VALUE_OPTIONAL
+assert _SAMPLED_VALUE_RENAMED == {"signed_data"}
+assert tuple(MeterValue.model_fields) == ("timestamp", "sampled_value")
+assert tuple(StartTransaction.model_fields) == ("connector_id", "id_tag", "meter_start", "reservation_id", "timestamp")
+assert tuple(MeterValues.model_fields) == ("connector_id", "transaction_id", "meter_value")
+assert tuple(StopTransaction.model_fields) == (
+    "transaction_id", "meter_stop", "timestamp", "id_tag", "reason", "transaction_data")
+
+
+def _fast_sampled_value(data: Any) -> SampledValue:
+    if data.__class__ is not dict or "signedData" in data or "signed_data" in data:
+        raise NotFast
+    raw = data.get("value")
+    if raw.__class__ is not str:
+        raise NotFast
+    context = data.get("context", "Sample.Periodic")
+    format_ = data.get("format", "Raw")
+    measurand = data.get("measurand", DEFAULT_MEASURAND)
+    phase = data.get("phase")
+    location = data.get("location", "Outlet")
+    unit = data.get("unit")
+    if (context.__class__ is not str or format_.__class__ is not str or measurand.__class__ is not str
+            or location.__class__ is not str or (phase is not None and phase.__class__ is not str)
+            or (unit is not None and unit.__class__ is not str)):
+        raise NotFast
+    fields_set = {"value"}
+    if len(data) > 1:
+        for key in _SAMPLED_VALUE_OPTIONAL:
+            if key in data:
+                fields_set.add(key)
+    if format_ == "SignedData":  # as SampledValue._parse_value
+        value, signed_data, converted = None, raw, None
+        fields_set.add("signed_data")
+    else:
+        signed_data = None
+        try:
+            value = decimal_from_text(raw, "value")
+            converted = convert(measurand, value, unit, 0)
+        except ValueError:  # InvalidMessage included: pydantic writes the reason
+            raise NotFast from None
+    values = {"value": value, "signed_data": signed_data, "context": context, "format": format_,
+              "measurand": measurand, "phase": phase, "location": location, "unit": unit}
+    return construct(SampledValue, values, fields_set, {"_converted": converted})
+
+
+def _fast_meter_value(data: Any) -> MeterValue:
+    if data.__class__ is not dict or not _METER_VALUE_RENAMED.isdisjoint(data):
+        raise NotFast
+    samples = data.get("sampledValue")
+    if samples.__class__ is not list:
+        raise NotFast
+    values = {"timestamp": fast_utc(data.get("timestamp")),
+              "sampled_value": tuple([_fast_sampled_value(sv) for sv in samples])}
+    return construct(MeterValue, values, {"timestamp", "sampled_value"})
+
+
+def _fast_meter_value_list(data: Any) -> tuple[MeterValue, ...]:
+    if data.__class__ is not list:
+        raise NotFast
+    return tuple([_fast_meter_value(mv) for mv in data])
+
+
+def _fast_start(payload: dict[str, Any]) -> StartTransaction:
+    if not _START_RENAMED.isdisjoint(payload):
+        raise NotFast
+    meter_start = fast_int(payload.get("meterStart"))
+    if meter_start < 0:
+        raise NotFast
+    values = {"connector_id": fast_int(payload.get("connectorId")), "id_tag": fast_str(payload.get("idTag")),
+              "meter_start": meter_start, "reservation_id": None, "timestamp": fast_utc(payload.get("timestamp"))}
+    fields_set = {"connector_id", "id_tag", "meter_start", "timestamp"}
+    reservation = payload.get("reservationId", _MISSING)
+    if reservation is not _MISSING:
+        values["reservation_id"] = fast_int(reservation)
+        fields_set.add("reservation_id")
+    return construct(StartTransaction, values, fields_set)
+
+
+def _fast_meter_values(payload: dict[str, Any]) -> MeterValues:
+    if not _METER_VALUES_RENAMED.isdisjoint(payload):
+        raise NotFast
+    values = {"connector_id": fast_int(payload.get("connectorId")), "transaction_id": None,
+              "meter_value": _fast_meter_value_list(payload.get("meterValue"))}
+    fields_set = {"connector_id", "meter_value"}
+    transaction = payload.get("transactionId", _MISSING)
+    if transaction is not _MISSING:
+        values["transaction_id"] = fast_int(transaction)
+        fields_set.add("transaction_id")
+    return construct(MeterValues, values, fields_set)
+
+
+def _fast_stop(payload: dict[str, Any]) -> StopTransaction:
+    if not _STOP_RENAMED.isdisjoint(payload):
+        raise NotFast
+    meter_stop = fast_int(payload.get("meterStop"))
+    if meter_stop < 0:
+        raise NotFast
+    values = {"transaction_id": fast_int(payload.get("transactionId")), "meter_stop": meter_stop,
+              "timestamp": fast_utc(payload.get("timestamp")), "id_tag": None, "reason": "Local",
+              "transaction_data": ()}
+    fields_set = {"transaction_id", "meter_stop", "timestamp"}
+    for key, name, read in (("idTag", "id_tag", fast_str), ("reason", "reason", fast_str),
+                            ("transactionData", "transaction_data", _fast_meter_value_list)):
+        given = payload.get(key, _MISSING)
+        if given is not _MISSING:
+            values[name] = read(given)
+            fields_set.add(name)
+    return construct(StopTransaction, values, fields_set)
+
+
+#: Action -> fast constructor of its CALL model (payload already passed its schema).
+FAST_CALL_MODELS = {
+    "StartTransaction": _fast_start,
+    "MeterValues": _fast_meter_values,
+    "StopTransaction": _fast_stop,
+}
 
 
 def _sampled_value_needs_fix(sv: Any) -> bool:

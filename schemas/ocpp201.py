@@ -34,10 +34,16 @@ from pydantic.alias_generators import to_camel
 from schemas.ocpp_base import (
     MeasurandReadings,
     DEFAULT_MEASURAND,
+    NotFast,
     canonical_unit,
+    construct,
     convert,
     decimal_from_json_number,
     decimal_from_text,
+    fast_int,
+    fast_str,
+    fast_utc,
+    renamed_fields,
 )
 
 
@@ -143,6 +149,200 @@ class TransactionEvent(_Model):
 
 CALL_MODELS: dict[str, type[_Model]] = {"TransactionEvent": TransactionEvent}
 RESPONSE_MODELS: dict[str, type[_Model]] = {}
+
+
+# --- fast constructors (see schemas.ocpp_base: same result as model_validate, or NotFast) ---
+
+_MISSING: Any = object()
+_RENAMED = {model: renamed_fields(model) for model in
+            (UnitOfMeasure, SampledValue, MeterValue, TransactionInfo, Evse, IdToken, TransactionEvent)}
+_TRANSACTION_INFO_OPTIONAL = (("chargingState", "charging_state", fast_str),
+                              ("timeSpentCharging", "time_spent_charging", fast_int),
+                              ("stoppedReason", "stopped_reason", fast_str),
+                              ("remoteStartId", "remote_start_id", fast_int))
+assert tuple(UnitOfMeasure.model_fields) == ("unit", "multiplier")
+assert tuple(SampledValue.model_fields) == ("value", "context", "measurand", "phase", "location", "unit_of_measure")
+assert tuple(MeterValue.model_fields) == ("timestamp", "sampled_value")
+assert tuple(TransactionInfo.model_fields) == ("transaction_id",) + tuple(n for _, n, _ in _TRANSACTION_INFO_OPTIONAL)
+assert tuple(Evse.model_fields) == ("id", "connector_id")
+assert tuple(IdToken.model_fields) == ("id_token", "type")
+
+
+def _fast_dict(data: Any, model: type) -> dict[str, Any]:
+    if data.__class__ is not dict or not _RENAMED[model].isdisjoint(data):
+        raise NotFast
+    return data
+
+
+#: The UnitOfMeasure models of objects with only ``unit`` and/or ``multiplier``, by
+#: (unit, multiplier) (_MISSING when absent), shared: they are frozen, and real traffic has
+#: a handful of distinct ones.
+_UNIT_OF_MEASURE_CACHE: dict[tuple[Any, Any], UnitOfMeasure] = {}
+
+
+def _fast_unit_of_measure(data: Any) -> UnitOfMeasure:
+    if data.__class__ is not dict:
+        raise NotFast
+    unit = data.get("unit", _MISSING)
+    multiplier = data.get("multiplier", _MISSING)
+    if (unit is not _MISSING and unit.__class__ is not str) or (
+            multiplier is not _MISSING and multiplier.__class__ is not int):
+        raise NotFast
+    plain = len(data) == (unit is not _MISSING) + (multiplier is not _MISSING)  # no other key
+    if plain:
+        cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
+        if cached is not None:
+            return cached
+    values: dict[str, Any] = {"unit": None, "multiplier": 0}
+    fields_set = set()
+    if unit is not _MISSING:
+        values["unit"] = unit
+        fields_set.add("unit")
+    if multiplier is not _MISSING:
+        values["multiplier"] = multiplier
+        fields_set.add("multiplier")
+    built = construct(UnitOfMeasure, values, fields_set)
+    if plain and len(_UNIT_OF_MEASURE_CACHE) < 256:
+        _UNIT_OF_MEASURE_CACHE[unit, multiplier] = built
+    return built
+
+
+def _fast_sampled_value(data: Any) -> SampledValue:
+    if data.__class__ is not dict or "unit_of_measure" in data:
+        raise NotFast
+    value = data.get("value", _MISSING)
+    # as SampledValue._parse_value (decimal_from_json_number), then pydantic's Decimal
+    if value.__class__ is int:
+        value = Decimal(value)
+    elif value.__class__ is float:
+        value = Decimal(repr(value))
+        if not value.is_finite():
+            raise NotFast
+    elif value.__class__ is not Decimal or not value.is_finite():
+        raise NotFast
+    fields_set = {"value"}
+    context = data.get("context", "Sample.Periodic")
+    measurand = data.get("measurand", DEFAULT_MEASURAND)
+    phase = data.get("phase")
+    location = data.get("location", "Outlet")
+    if (context.__class__ is not str or measurand.__class__ is not str or location.__class__ is not str
+            or (phase is not None and phase.__class__ is not str)):
+        raise NotFast
+    if len(data) > 1:
+        for key in ("context", "measurand", "phase", "location"):
+            if key in data:
+                fields_set.add(key)
+    uom = data.get("unitOfMeasure", _MISSING)
+    if uom is _MISSING:
+        uom, unit, multiplier = None, None, 0
+    else:
+        fields_set.add("unit_of_measure")
+        uom = _fast_unit_of_measure(uom)
+        unit, multiplier = uom.unit, uom.multiplier
+    try:
+        converted = convert(measurand, value, unit, multiplier)
+    except ValueError:
+        raise NotFast from None
+    values = {"value": value, "context": context, "measurand": measurand, "phase": phase,
+              "location": location, "unit_of_measure": uom}
+    return construct(SampledValue, values, fields_set, {"_converted": converted})
+
+
+def _fast_meter_value(data: Any) -> MeterValue:
+    if data.__class__ is not dict or "sampled_value" in data:
+        raise NotFast
+    samples = data.get("sampledValue")
+    if samples.__class__ is not list:
+        raise NotFast
+    values = {"timestamp": fast_utc(data.get("timestamp")),
+              "sampled_value": tuple([_fast_sampled_value(sv) for sv in samples])}
+    return construct(MeterValue, values, {"timestamp", "sampled_value"})
+
+
+def _fast_transaction_info(data: Any) -> TransactionInfo:
+    _fast_dict(data, TransactionInfo)
+    values: dict[str, Any] = {"transaction_id": fast_str(data.get("transactionId"))}
+    fields_set = {"transaction_id"}
+    for key, name, read in _TRANSACTION_INFO_OPTIONAL:
+        given = data.get(key, _MISSING)
+        if given is _MISSING:
+            values[name] = None
+        else:
+            values[name] = read(given)
+            fields_set.add(name)
+    return construct(TransactionInfo, values, fields_set)
+
+
+def _fast_evse(data: Any) -> Evse:
+    _fast_dict(data, Evse)
+    values: dict[str, Any] = {"id": fast_int(data.get("id")), "connector_id": None}
+    fields_set = {"id"}
+    connector = data.get("connectorId", _MISSING)
+    if connector is not _MISSING:
+        values["connector_id"] = fast_int(connector)
+        fields_set.add("connector_id")
+    return construct(Evse, values, fields_set)
+
+
+def _fast_id_token(data: Any) -> IdToken:
+    _fast_dict(data, IdToken)
+    values = {"id_token": fast_str(data.get("idToken")), "type": fast_str(data.get("type"))}
+    return construct(IdToken, values, {"id_token", "type"})
+
+
+def _fast_meter_value_list(data: Any) -> tuple[MeterValue, ...]:
+    if data.__class__ is not list:
+        raise NotFast
+    return tuple([_fast_meter_value(mv) for mv in data])
+
+
+def _fast_bool(value: Any) -> bool:
+    if value.__class__ is not bool:
+        raise NotFast
+    return value
+
+
+#: TransactionEvent fields by wire name: (Python name, fast reader).
+_TRANSACTION_EVENT_FIELDS = {
+    "eventType": ("event_type", fast_str),
+    "timestamp": ("timestamp", fast_utc),
+    "triggerReason": ("trigger_reason", fast_str),
+    "seqNo": ("seq_no", fast_int),
+    "offline": ("offline", _fast_bool),
+    "numberOfPhasesUsed": ("number_of_phases_used", fast_int),
+    "cableMaxCurrent": ("cable_max_current", fast_int),
+    "reservationId": ("reservation_id", fast_int),
+    "transactionInfo": ("transaction_info", _fast_transaction_info),
+    "evse": ("evse", _fast_evse),
+    "idToken": ("id_token", _fast_id_token),
+    "meterValue": ("meter_value", _fast_meter_value_list),
+}
+#: Every field in declaration order with its default (required ones: _MISSING).
+_TRANSACTION_EVENT_DEFAULTS = {
+    name: _MISSING if field.is_required() else field.default for name, field in TransactionEvent.model_fields.items()
+}
+_TRANSACTION_EVENT_REQUIRED = frozenset(n for n, d in _TRANSACTION_EVENT_DEFAULTS.items() if d is _MISSING)
+assert {n for n, _ in _TRANSACTION_EVENT_FIELDS.values()} == set(_TRANSACTION_EVENT_DEFAULTS)
+assert all(TransactionEvent.model_fields[n].alias == k for k, (n, _) in _TRANSACTION_EVENT_FIELDS.items())
+
+
+def _fast_transaction_event(payload: dict[str, Any]) -> TransactionEvent:
+    _fast_dict(payload, TransactionEvent)
+    values = dict(_TRANSACTION_EVENT_DEFAULTS)
+    fields_set = set()
+    for key, given in payload.items():
+        field = _TRANSACTION_EVENT_FIELDS.get(key)
+        if field is not None:  # else an extra field (customData, OCPP 2.1 ones): ignored
+            name, read = field
+            values[name] = read(given)
+            fields_set.add(name)
+    if not _TRANSACTION_EVENT_REQUIRED <= fields_set:
+        raise NotFast
+    return construct(TransactionEvent, values, fields_set)
+
+
+#: Action -> fast constructor of its CALL model (payload already passed its schema).
+FAST_CALL_MODELS = {"TransactionEvent": _fast_transaction_event}
 
 
 def _sampled_value_needs_fix(sv: Any) -> bool:

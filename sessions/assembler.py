@@ -52,6 +52,7 @@ from sessions.events import (
     TransactionEnded,
     TransactionStarted,
     TransactionUpdated,
+    trusted,
 )
 from sessions.fold import CompletedSession, summarize
 from sessions.identity import session_id_for
@@ -199,21 +200,28 @@ class SessionAssembler:
 
     def _implausible_timestamp(self, envelope: EventEnvelope, model: Any) -> str | None:
         """Timestamps far in the future or past relative to ``received_at`` (docs table)."""
-        stamps: list[tuple[str, datetime]] = []
-        if hasattr(model, "timestamp"):
-            stamps.append(("timestamp", model.timestamp))
-        for field, wire in (("meter_value", "meterValue"), ("transaction_data", "transactionData")):
-            for index, mv in enumerate(getattr(model, field, ()) or ()):
-                stamps.append((f"{wire}[{index}].timestamp", mv.timestamp))
+        has_timestamp, lists = _stamped_fields(model)
         received = envelope.received_at
-        for where, ts in stamps:
-            if ts > received + self.config.max_clock_ahead:
-                return (f"{envelope.action}: {where} {_iso(ts)} is {ts - received} after received_at "
-                        f"{_iso(received)} (more than {self.config.max_clock_ahead} ahead; charger clock wrong?)")
-            if ts < received - self.config.max_clock_behind:
-                return (f"{envelope.action}: {where} {_iso(ts)} is {received - ts} before received_at "
-                        f"{_iso(received)} (more than {self.config.max_clock_behind} behind; charger clock wrong?)")
+        latest = received + self.config.max_clock_ahead
+        earliest = received - self.config.max_clock_behind
+        if has_timestamp:
+            ts = model.timestamp
+            if ts > latest or ts < earliest:
+                return self._implausible(envelope, "timestamp", ts)
+        for field, wire in lists:
+            for index, mv in enumerate(getattr(model, field) or ()):
+                ts = mv.timestamp
+                if ts > latest or ts < earliest:
+                    return self._implausible(envelope, f"{wire}[{index}].timestamp", ts)
         return None
+
+    def _implausible(self, envelope: EventEnvelope, where: str, ts: datetime) -> str:
+        received = envelope.received_at
+        if ts > received + self.config.max_clock_ahead:
+            return (f"{envelope.action}: {where} {_iso(ts)} is {ts - received} after received_at "
+                    f"{_iso(received)} (more than {self.config.max_clock_ahead} ahead; charger clock wrong?)")
+        return (f"{envelope.action}: {where} {_iso(ts)} is {received - ts} before received_at "
+                f"{_iso(received)} (more than {self.config.max_clock_behind} behind; charger clock wrong?)")
 
     def _new_state(self, envelope: EventEnvelope, transaction_id: str) -> SessionState:
         return SessionState(
@@ -232,17 +240,15 @@ class SessionAssembler:
         seq_no: int | None = None,
         offline: bool = False,
     ) -> AssemblyOutcome:
-        state.messages.append(
-            MessageRecorded(
-                message_id=envelope.message_id,
-                action=envelope.action,
-                fingerprint=fingerprint,
-                received_at=envelope.received_at,
-                seq_no=seq_no,
-                offline=offline,
-                events=events,
-            )
-        )
+        state.messages.append(trusted(MessageRecorded, {
+            "message_id": envelope.message_id,
+            "action": envelope.action,
+            "fingerprint": fingerprint,
+            "received_at": envelope.received_at,
+            "seq_no": seq_no,
+            "offline": offline,
+            "events": events,
+        }))
         completed: tuple[CompletedSession, ...] = ()
         corrections: tuple[CompletedSession, ...] = ()
         if state.issued:
@@ -291,14 +297,15 @@ class SessionAssembler:
                 )
         else:
             state = self._new_state(envelope, transaction_id)
-        event = TransactionStarted(
-            timestamp=msg.timestamp,
-            connector_id=msg.connector_id,
-            evse_id=msg.connector_id,
-            id_tag=msg.id_tag,
-            meter_start_kwh=Decimal(msg.meter_start).scaleb(-3),
-            id_tag_status=answer.id_tag_info.status,
-        )
+        event = trusted(TransactionStarted, {
+            "type": "TransactionStarted",
+            "timestamp": msg.timestamp,
+            "connector_id": msg.connector_id,
+            "evse_id": msg.connector_id,
+            "id_tag": msg.id_tag,
+            "meter_start_kwh": Decimal(msg.meter_start).scaleb(-3),
+            "id_tag_status": answer.id_tag_info.status,
+        })
         return self._record(state, envelope, fingerprint, (event,))
 
     def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues) -> AssemblyOutcome:
@@ -335,7 +342,7 @@ class SessionAssembler:
                 )
             if state.has_fingerprint(fingerprint):
                 return AssemblyOutcome("duplicate", session_id=state.session_id)
-        event = MeterValuesRecorded(samples=samples_of(msg.meter_value), matched_by_connector=matched)
+        event = _meter_values_recorded(samples_of(msg.meter_value), matched)
         return self._record(state, envelope, fingerprint, (event,))
 
     def _stop_16(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction) -> AssemblyOutcome:
@@ -355,16 +362,9 @@ class SessionAssembler:
             return AssemblyOutcome("duplicate", session_id=state.session_id)
         events: list[DomainEvent] = []
         if msg.transaction_data:
-            events.append(MeterValuesRecorded(samples=samples_of(msg.transaction_data)))
-        events.append(
-            TransactionEnded(
-                timestamp=msg.timestamp,
-                meter_stop_kwh=Decimal(msg.meter_stop).scaleb(-3),
-                reason=msg.reason,
-                id_tag=msg.id_tag,
-                matched_from_transaction_id=matched_from,
-            )
-        )
+            events.append(_meter_values_recorded(samples_of(msg.transaction_data)))
+        events.append(_transaction_ended(msg.timestamp, Decimal(msg.meter_stop).scaleb(-3), msg.reason,
+                                         msg.id_tag, matched_from))
         return self._record(state, envelope, fingerprint, tuple(events))
 
     def _match_stop(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction) -> SessionState | str:
@@ -413,23 +413,54 @@ class SessionAssembler:
         id_tag = msg.id_token.id_token if msg.id_token else None
         id_tag_status = _id_token_status(envelope) if id_tag is not None else None
         events: list[DomainEvent] = []
+        timestamp = msg.timestamp
+        info = msg.transaction_info
         if msg.event_type == "Started":
-            events.append(TransactionStarted(timestamp=msg.timestamp, connector_id=connector_id,
-                                             evse_id=evse_id, id_tag=id_tag, id_tag_status=id_tag_status))
+            events.append(trusted(TransactionStarted, {
+                "type": "TransactionStarted", "timestamp": timestamp, "connector_id": connector_id,
+                "evse_id": evse_id, "id_tag": id_tag, "meter_start_kwh": None, "id_tag_status": id_tag_status}))
         elif evse_id is not None or id_tag is not None:
-            events.append(TransactionDetailsReported(timestamp=msg.timestamp, connector_id=connector_id,
-                                                     evse_id=evse_id, id_tag=id_tag, id_tag_status=id_tag_status))
-        if msg.transaction_info.charging_state is not None:
-            events.append(ChargingStateChanged(timestamp=msg.timestamp,
-                                               charging_state=msg.transaction_info.charging_state))
+            events.append(trusted(TransactionDetailsReported, {
+                "type": "TransactionDetailsReported", "timestamp": timestamp, "connector_id": connector_id,
+                "evse_id": evse_id, "id_tag": id_tag, "id_tag_status": id_tag_status}))
+        if info.charging_state is not None:
+            events.append(trusted(ChargingStateChanged, {
+                "type": "ChargingStateChanged", "timestamp": timestamp, "charging_state": info.charging_state}))
         if msg.meter_value:
-            events.append(MeterValuesRecorded(samples=samples_of(msg.meter_value)))
+            events.append(_meter_values_recorded(samples_of(msg.meter_value)))
         if msg.event_type == "Ended":
-            events.append(TransactionEnded(timestamp=msg.timestamp, reason=msg.transaction_info.stopped_reason,
-                                           id_tag=id_tag))
+            events.append(_transaction_ended(timestamp, None, info.stopped_reason, id_tag, None))
         if not events:
-            events.append(TransactionUpdated(timestamp=msg.timestamp, trigger_reason=msg.trigger_reason))
+            events.append(trusted(TransactionUpdated, {
+                "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": msg.trigger_reason}))
         return self._record(state, envelope, fingerprint, tuple(events), seq_no=msg.seq_no, offline=msg.offline)
+
+
+#: Per OCPP model class: (has ``timestamp``, its lists of MeterValues as (field, wire name)).
+_STAMPED_FIELDS: dict[type, tuple[bool, tuple[tuple[str, str], ...]]] = {}
+
+
+def _stamped_fields(model: Any) -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """Where a validated OCPP model carries timestamps (fields are per class)."""
+    found = _STAMPED_FIELDS.get(type(model))
+    if found is None:
+        lists = tuple((field, wire) for field, wire in (("meter_value", "meterValue"),
+                                                       ("transaction_data", "transactionData"))
+                      if hasattr(model, field))
+        found = _STAMPED_FIELDS[type(model)] = (hasattr(model, "timestamp"), lists)
+    return found
+
+
+def _meter_values_recorded(samples: tuple, matched_by_connector: bool = False) -> MeterValuesRecorded:
+    return trusted(MeterValuesRecorded, {"type": "MeterValuesRecorded", "samples": samples,
+                                         "matched_by_connector": matched_by_connector})
+
+
+def _transaction_ended(timestamp: datetime, meter_stop_kwh: Decimal | None, reason: str | None,
+                       id_tag: str | None, matched_from: str | None) -> TransactionEnded:
+    return trusted(TransactionEnded, {
+        "type": "TransactionEnded", "timestamp": timestamp, "meter_stop_kwh": meter_stop_kwh, "reason": reason,
+        "id_tag": id_tag, "matched_from_transaction_id": matched_from})
 
 
 def _id_token_status(envelope: EventEnvelope) -> str | None:

@@ -14,15 +14,37 @@ replaying the same messages rebuilds it exactly.
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
+from pydantic_core import to_json
 
 
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_V = TypeVar("_V", bound=_Value)
+_set_attribute = object.__setattr__
+
+
+def trusted(cls: type[_V], values: dict[str, Any]) -> _V:
+    """An instance of the value class ``cls`` from ``values`` that already have the field
+    types (what validation would return for them: datetimes, Decimals, tuples of value
+    instances, ...), without validating them again (issue 4: the assembler builds its
+    events from validated OCPP models). ``values`` names every field, in declaration order,
+    defaults included, so the instance equals (and serialises like) the validated one;
+    tests/unit/test_session_state_json.py checks that for the assembler's events."""
+    instance = cls.__new__(cls)
+    _set_attribute(instance, "__dict__", values)
+    _set_attribute(instance, "__pydantic_fields_set__", set(values))
+    _set_attribute(instance, "__pydantic_extra__", None)
+    _set_attribute(instance, "__pydantic_private__", None)
+    return instance
 
 
 class Sample(_Value):
@@ -151,11 +173,104 @@ class CdrIssued(_Value):
     content_hash: str
 
 
+class _Derived:
+    """What the assembler and the store ask of a session again and again, kept up to date
+    while messages are appended (a cache, never part of the state's value).
+
+    Valid for ``messages`` (the very list object) up to ``count``; the messages of a state
+    are append-only (the assembler never edits nor removes one), and
+    :meth:`SessionState._derived` rebuilds from scratch whenever the list was replaced,
+    shortened or its last seen element changed.
+    """
+
+    __slots__ = ("messages", "count", "last", "fingerprints", "seq_nos", "stopped", "started",
+                 "last_received_at", "json", "json_count", "memo")
+
+    def __init__(self) -> None:
+        self.messages: list[MessageRecorded] | None = None
+        self.count = 0
+        self.last: MessageRecorded | None = None
+        self.fingerprints: set[str] = set()
+        self.seq_nos: set[int | None] = set()
+        self.stopped = False
+        self.started = False
+        self.last_received_at: datetime | None = None
+        #: The JSON of ``messages[:json_count]`` as in the state's JSON (without brackets).
+        self.json = ""
+        self.json_count = 0
+        #: Values derived from the ordered events (connector id, ...), for ``count``.
+        self.memo: dict[str, Any] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Derived)  # a cache: two states never differ by it
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __copy__(self) -> "_Derived":
+        return _Derived()
+
+    def __deepcopy__(self, memo: dict) -> "_Derived":
+        return _Derived()
+
+    def extend(self, messages: list["MessageRecorded"], upto: int) -> None:
+        for message in messages[self.count:upto]:
+            self.fingerprints.add(message.fingerprint)
+            self.seq_nos.add(message.seq_no)
+            for event in message.events:
+                if isinstance(event, TransactionEnded):
+                    self.stopped = True
+                elif isinstance(event, TransactionStarted):
+                    self.started = True
+            if self.last_received_at is None or message.received_at > self.last_received_at:
+                self.last_received_at = message.received_at
+        self.count = upto
+        self.last = messages[upto - 1] if upto else None
+        self.memo = {}
+
+
+#: Serialisers of the state's lists, the same pydantic schemas as the fields of
+#: :class:`SessionState` (so their JSON is byte for byte what ``model_dump_json`` writes).
+_MESSAGES_JSON = TypeAdapter(list[MessageRecorded])
+_ISSUED_JSON = TypeAdapter(list[CdrIssued])
+_STATE_FIELDS = ("session_id", "charge_point_id", "transaction_id", "ocpp_version", "messages",
+                 "closed_idle", "issued")
+_JSON_HEAD = '{"session_id":'
+#: How many sessions' last written JSON :meth:`SessionState.from_json` recognises.
+SNAPSHOTS_KEPT = 512
+
+
+class _Snapshot:
+    """A state as it was when :meth:`SessionState.to_json` wrote ``text``; all immutable."""
+
+    __slots__ = ("text", "fields", "messages", "closed_idle", "issued", "derived")
+
+    def __init__(self, text: str, state: "SessionState", derived: _Derived) -> None:
+        self.text = text
+        self.fields = (state.session_id, state.charge_point_id, state.transaction_id, state.ocpp_version)
+        self.messages = tuple(state.messages)
+        self.closed_idle = state.closed_idle
+        self.issued = tuple(state.issued)
+        self.derived = (frozenset(derived.fingerprints), frozenset(derived.seq_nos), derived.stopped,
+                        derived.started, derived.last_received_at, derived.json)
+
+
+#: session id -> the snapshot of its last written JSON (least recently written first).
+_SNAPSHOTS: OrderedDict[str, _Snapshot] = OrderedDict()
+
+
 class SessionState(BaseModel):
     """The stored state of one session: the recorded messages and the decisions taken.
 
-    JSON-able (``model_dump_json`` / ``model_validate_json``). Mutated only by
-    :class:`sessions.assembler.SessionAssembler`.
+    JSON-able (``model_dump_json`` / ``model_validate_json``, or the same as
+    :meth:`to_json` / :meth:`from_json`). Mutated only by
+    :class:`sessions.assembler.SessionAssembler` (and by the pipeline appending to
+    ``issued``); ``messages`` is append-only.
+
+    Speed (issue 4): the derived facts (fingerprints, seqNos, stopped, ...) are kept up to
+    date incrementally, the JSON of the recorded messages is written once per message and
+    reused, and a text this process wrote recently is read back without parsing it (see
+    :meth:`from_json`). The JSON format is unchanged: ``to_json`` is byte-identical to
+    pydantic's ``model_dump_json``, and any stored state (older ones included) loads.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -168,10 +283,111 @@ class SessionState(BaseModel):
     closed_idle: SessionClosedIdle | None = None
     issued: list[CdrIssued] = Field(default_factory=list)
 
+    _cache: _Derived = PrivateAttr(default_factory=_Derived)
+
+    # --- JSON -------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The state's JSON, byte for byte ``BaseModel.model_dump_json(self)``."""
+        derived = self._derived()
+        messages = self.messages
+        if derived.json_count < derived.count:
+            if derived.json_count == 0:
+                derived.json = _MESSAGES_JSON.dump_json(messages[:derived.count]).decode()[1:-1]
+            else:
+                more = _MESSAGES_JSON.dump_json(messages[derived.json_count:derived.count]).decode()[1:-1]
+                derived.json = derived.json + "," + more
+            derived.json_count = derived.count
+        closed = "null" if self.closed_idle is None else self.closed_idle.model_dump_json()
+        text = "".join((
+            _JSON_HEAD, to_json(self.session_id).decode(),
+            ',"charge_point_id":', to_json(self.charge_point_id).decode(),
+            ',"transaction_id":', to_json(self.transaction_id).decode(),
+            ',"ocpp_version":', to_json(self.ocpp_version).decode(),
+            ',"messages":[', derived.json, '],"closed_idle":', closed,
+            ',"issued":', _ISSUED_JSON.dump_json(self.issued).decode(), "}",
+        ))
+        _SNAPSHOTS.pop(self.session_id, None)
+        _SNAPSHOTS[self.session_id] = _Snapshot(text, self, derived)
+        while len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
+            _SNAPSHOTS.popitem(last=False)
+        return text
+
+    @classmethod
+    def from_json(cls, text: str | bytes | bytearray) -> "SessionState":
+        """The state of a stored JSON text (any that pydantic's ``model_validate_json``
+        reads). A text equal to the one this process last wrote for that session is
+        rebuilt from what was written (the same values, without parsing)."""
+        if isinstance(text, str) and text.startswith(_JSON_HEAD + '"'):
+            try:
+                session_id = json.decoder.scanstring(text, len(_JSON_HEAD) + 1)[0]
+            except ValueError:
+                session_id = None
+            snapshot = _SNAPSHOTS.get(session_id) if session_id is not None else None
+            if snapshot is not None and snapshot.text == text:
+                return cls._restore(snapshot)
+        return super().model_validate_json(text)
+
+    @classmethod
+    def _restore(cls, snapshot: _Snapshot) -> "SessionState":
+        session_id, charge_point_id, transaction_id, ocpp_version = snapshot.fields
+        messages = list(snapshot.messages)
+        state = cls.model_construct(
+            session_id=session_id, charge_point_id=charge_point_id, transaction_id=transaction_id,
+            ocpp_version=ocpp_version, messages=messages, closed_idle=snapshot.closed_idle,
+            issued=list(snapshot.issued),
+        )
+        derived = _Derived()
+        object.__setattr__(state, "__pydantic_private__", {"_cache": derived})
+        fingerprints, seq_nos, stopped, started, last_received_at, text = snapshot.derived
+        derived.messages = messages
+        derived.count = derived.json_count = len(messages)
+        derived.last = messages[-1] if messages else None
+        derived.fingerprints, derived.seq_nos = set(fingerprints), set(seq_nos)
+        derived.stopped, derived.started, derived.last_received_at = stopped, started, last_received_at
+        derived.json = text
+        return state
+
+    def model_dump_json(self, **kwargs: Any) -> str:  # type: ignore[override]
+        """Without arguments: :meth:`to_json` (the same text, faster)."""
+        if kwargs:
+            return super().model_dump_json(**kwargs)
+        return self.to_json()
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> "SessionState":  # type: ignore[override]
+        """Without keyword arguments: :meth:`from_json`."""
+        if kwargs:
+            return super().model_validate_json(json_data, **kwargs)
+        return cls.from_json(json_data)
+
     # --- what the store and the assembler ask of a session --------------------------
 
+    def _derived(self) -> _Derived:
+        private = self.__pydantic_private__
+        if private is None:  # pragma: no cover - pydantic always sets it for this model
+            private = {}
+            object.__setattr__(self, "__pydantic_private__", private)
+        derived = private.get("_cache")
+        if derived is None:
+            derived = private["_cache"] = _Derived()
+        messages = self.messages
+        count = len(messages)
+        if (derived.messages is not messages or count < derived.count
+                or (derived.count and messages[derived.count - 1] is not derived.last)):
+            derived.__init__()  # type: ignore[misc]
+            derived.messages = messages
+        if count > derived.count:
+            derived.extend(messages, count)
+        return derived
+
     def events(self) -> list[DomainEvent]:
-        return [event for message in self.ordered_messages() for event in message.events]
+        derived = self._derived()
+        events = derived.memo.get("events")
+        if events is None:
+            events = derived.memo["events"] = [
+                event for message in self.ordered_messages() for event in message.events]
+        return list(events)
 
     def ordered_messages(self) -> list[MessageRecorded]:
         """Messages in protocol order: 2.0.1 by seqNo (OCPP 2.0.1 E01/E07: seqNo is
@@ -182,18 +398,18 @@ class SessionState(BaseModel):
         return sorted(self.messages, key=lambda m: (m.seq_no is None, m.seq_no or 0))
 
     def has_fingerprint(self, fingerprint: str) -> bool:
-        return any(m.fingerprint == fingerprint for m in self.messages)
+        return fingerprint in self._derived().fingerprints
 
     def has_seq_no(self, seq_no: int) -> bool:
-        return any(m.seq_no == seq_no for m in self.messages)
+        return seq_no in self._derived().seq_nos
 
     @property
     def stopped(self) -> bool:
-        return any(isinstance(e, TransactionEnded) for m in self.messages for e in m.events)
+        return self._derived().stopped
 
     @property
     def started(self) -> bool:
-        return any(isinstance(e, TransactionStarted) for m in self.messages for e in m.events)
+        return self._derived().started
 
     @property
     def issued_version(self) -> int | None:
@@ -214,29 +430,40 @@ class SessionState(BaseModel):
 
     @property
     def last_received_at(self) -> datetime | None:
-        return max((m.received_at for m in self.messages), default=None)
+        return self._derived().last_received_at
+
+    def _first_of_events(self, name: str) -> Any:
+        derived = self._derived()
+        if name not in derived.memo:
+            connector_id = start_id_tag = start_timestamp = None
+            found_connector = found_tag = found_start = False
+            for event in self.events():
+                if isinstance(event, (TransactionStarted, TransactionDetailsReported)):
+                    if not found_connector:
+                        if event.connector_id is not None and self.ocpp_version == "1.6":
+                            connector_id, found_connector = event.connector_id, True
+                        elif event.evse_id is not None:
+                            connector_id, found_connector = event.evse_id, True
+                    if not found_tag and event.id_tag:
+                        start_id_tag, found_tag = event.id_tag, True
+                if not found_start and isinstance(event, TransactionStarted):
+                    start_timestamp, found_start = event.timestamp, True
+            derived.memo.update(connector_id=connector_id, start_id_tag=start_id_tag,
+                                start_timestamp=start_timestamp)
+        return derived.memo[name]
 
     @property
     def connector_id(self) -> int | None:
         """The connector (1.6) or EVSE (2.0.1) id the transaction runs on, when known."""
-        for event in self.events():
-            if isinstance(event, (TransactionStarted, TransactionDetailsReported)):
-                if event.connector_id is not None and self.ocpp_version == "1.6":
-                    return event.connector_id
-                if event.evse_id is not None:
-                    return event.evse_id
-        return None
+        return self._first_of_events("connector_id")
 
     @property
     def start_id_tag(self) -> str | None:
-        for event in self.events():
-            if isinstance(event, (TransactionStarted, TransactionDetailsReported)) and event.id_tag:
-                return event.id_tag
-        return None
+        return self._first_of_events("start_id_tag")
 
     @property
     def start_timestamp(self) -> datetime | None:
-        for event in self.events():
-            if isinstance(event, TransactionStarted):
-                return event.timestamp
-        return None
+        return self._first_of_events("start_timestamp")
+
+
+assert tuple(SessionState.model_fields) == _STATE_FIELDS, "update SessionState.to_json for the new field"

@@ -15,46 +15,82 @@ absent, the measured value is interpreted as an overall value"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sessions.events import Sample
+from schemas.ocpp_base import CURRENT_IMPORT, ENERGY_IMPORT_REGISTER, POWER_IMPORT
+from sessions.events import Sample, trusted
 
 _PHASE_OF = {"L1": "L1", "L2": "L2", "L3": "L3", "L1-N": "L1", "L2-N": "L2", "L3-N": "L3"}
-
-
-def _pick(sampled: list[Any], get: Callable[[Any], Decimal | None]) -> tuple[Decimal | None, bool, Any]:
-    totals = [s for s in sampled if s.phase is None and get(s) is not None]
-    if totals:
-        chosen = next((s for s in totals if s.location == "Outlet"), totals[0])
-        return get(chosen), False, chosen
-    per_phase: dict[str, Any] = {}
-    for s in sampled:
-        phase = _PHASE_OF.get(s.phase or "")
-        if phase is not None and get(s) is not None and phase not in per_phase:
-            per_phase[phase] = s
-    if per_phase:
-        total = sum((get(s) for s in per_phase.values()), Decimal(0))
-        return total, True, next(iter(per_phase.values()))
-    return None, False, None
+#: The measurands a Sample keeps, by their slot: energy, power, current.
+_SLOT_OF = {ENERGY_IMPORT_REGISTER: 0, POWER_IMPORT: 1, CURRENT_IMPORT: 2}
 
 
 def sample_of(meter_value: Any) -> Sample:
-    """The :class:`Sample` of one 1.6 or 2.0.1 MeterValue model."""
-    sampled = list(meter_value.sampled_value)
-    energy, summed, energy_source = _pick(sampled, lambda s: s.energy_kwh())
-    power, _, _ = _pick(sampled, lambda s: s.power_kw())
-    current, _, _ = _pick(sampled, lambda s: s.current_a())
-    context = energy_source.context if energy_source is not None else (sampled[0].context if sampled else None)
-    return Sample(
-        timestamp=meter_value.timestamp,
-        energy_kwh=energy,
-        power_kw=power,
-        current_a=current,
-        context=context,
-        phases_summed=summed,
-    )
+    """The :class:`Sample` of one 1.6 or 2.0.1 MeterValue model.
+
+    One pass over the sampled values; per measurand: the total (no ``phase``) at
+    ``Outlet``, else the first total, else the sum of the first value of each phase.
+    """
+    sampled = meter_value.sampled_value
+    first_total: list[Any] = [None, None, None]  # (sampled value, converted) per slot
+    outlet_total: list[Any] = [None, None, None]
+    per_phase: list[dict[str, Any] | None] = [None, None, None]
+    for s in sampled:
+        slot = _SLOT_OF.get(s.measurand)
+        if slot is None:
+            continue
+        value = s.converted
+        if value is None:
+            continue
+        phase = s.phase
+        if phase is None:
+            if first_total[slot] is None:
+                first_total[slot] = (s, value)
+            if outlet_total[slot] is None and s.location == "Outlet":
+                outlet_total[slot] = (s, value)
+        else:
+            name = _PHASE_OF.get(phase)
+            if name is not None:
+                phases = per_phase[slot]
+                if phases is None:
+                    phases = per_phase[slot] = {}
+                if name not in phases:
+                    phases[name] = (s, value)
+    picked: list[Decimal | None] = [None, None, None]
+    energy_source: Any = None
+    summed = False
+    for slot in (0, 1, 2):
+        chosen = outlet_total[slot] or first_total[slot]
+        if chosen is not None:
+            picked[slot] = chosen[1]
+            source = chosen[0]
+            phase_sum = False
+        elif per_phase[slot]:
+            phases = per_phase[slot]
+            total = Decimal(0)
+            for _, value in phases.values():
+                total = total + value
+            picked[slot] = total
+            source = next(iter(phases.values()))[0]
+            phase_sum = True
+        else:
+            continue
+        if slot == 0:
+            energy_source, summed = source, phase_sum
+    if energy_source is not None:
+        context = energy_source.context
+    else:
+        context = sampled[0].context if sampled else None
+    return trusted(Sample, {
+        "timestamp": meter_value.timestamp,
+        "energy_kwh": picked[0],
+        "power_kw": picked[1],
+        "current_a": picked[2],
+        "context": context,
+        "phases_summed": summed,
+    })
 
 
 def samples_of(meter_values: Iterable[Any]) -> tuple[Sample, ...]:

@@ -21,6 +21,9 @@ def worker_main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    from chargeledger.runtime import limit_repeated_logs
+
+    limit_repeated_logs()
     settings = get_settings()
     if not args.no_migrate:
         from storage.db import upgrade
@@ -33,6 +36,10 @@ def worker_main(argv: list[str]) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port)
+
+    from chargeledger.runtime import tune_gc_for_streaming
+
+    tune_gc_for_streaming()
 
     async def run() -> None:
         await ensure_topics(settings)

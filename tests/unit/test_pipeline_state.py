@@ -1,0 +1,204 @@
+"""Session state in the worker's unit of work (streams.billing.SqlSessionStore): states are
+written once per batch, and an envelope that fails after session assembly changed its
+session leaves no trace, whether the session was loaded in the same batch or before it.
+
+Processor-level (SQLite, no Kafka).
+"""
+
+import shutil
+from datetime import datetime
+
+import pytest
+
+from chargeledger.settings import Settings
+from schemas.envelope import EventEnvelope
+from storage import repositories as repo
+from storage.db import make_engine, make_sessionmaker, upgrade
+from storage.models import CdrRecord, DeadLetterRecord, SessionRecord
+from streams.billing import Billing
+from streams.processor import InRecord, Processor
+from streams.tariffs import sample_tariff_json, store_tariff_json
+
+TX = {"transactionId": "state-1"}
+
+
+def _event(mid: str, at: str, payload: dict) -> bytes:
+    return EventEnvelope(
+        charge_point_id="STATE-1", ocpp_version="2.0.1", action="TransactionEvent", message_id=mid,
+        received_at=datetime.fromisoformat(at.replace("Z", "+00:00")), payload=payload,
+    ).to_bytes()
+
+
+def _mv(at: str, wh: int, context: str) -> list:
+    return [{"timestamp": at, "sampledValue": [{"value": wh, "measurand": "Energy.Active.Import.Register",
+                                                "context": context, "unitOfMeasure": {"unit": "Wh"}}]}]
+
+
+STARTED = _event("s0", "2026-03-04T10:00:00Z", {
+    "eventType": "Started", "timestamp": "2026-03-04T10:00:00Z", "triggerReason": "Authorized", "seqNo": 0,
+    "transactionInfo": {**TX, "chargingState": "Charging"}, "idToken": {"idToken": "DEEMPC001", "type": "eMAID"},
+    "evse": {"id": 1, "connectorId": 1}, "meterValue": _mv("2026-03-04T10:00:00Z", 0, "Transaction.Begin")})
+UPDATED = _event("s1", "2026-03-04T10:30:00Z", {
+    "eventType": "Updated", "timestamp": "2026-03-04T10:30:00Z", "triggerReason": "MeterValuePeriodic", "seqNo": 1,
+    "transactionInfo": {**TX, "chargingState": "Charging"},
+    "meterValue": _mv("2026-03-04T10:30:00Z", 5_000, "Sample.Periodic")})
+ENDED = _event("s2", "2026-03-04T11:00:00Z", {
+    "eventType": "Ended", "timestamp": "2026-03-04T11:00:00Z", "triggerReason": "EVDeparted", "seqNo": 2,
+    "transactionInfo": {**TX, "stoppedReason": "EVDisconnected"},
+    "meterValue": _mv("2026-03-04T11:00:00Z", 10_000, "Transaction.End")})
+
+
+class FailsOnFirstCdr(Billing):
+    """Billing with a bug that strikes once, after assembly recorded the stop in the state."""
+
+    failed = False
+
+    def _documents(self, db, session):
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("pricing bug")
+        return super()._documents(db, session)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A migrated SQLite database with the sample tariff, copied per processor (one
+    migration run per module instead of one per database)."""
+    path = tmp_path_factory.mktemp("state") / "template.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as db:
+        store_tariff_json(db, sample_tariff_json())
+    engine.dispose()
+    return path
+
+
+def _processor(tmp_path, name: str, handler_class=Billing) -> Processor:
+    path = tmp_path / name
+    shutil.copyfile(_TEMPLATE[0], path)
+    url = f"sqlite:///{path}"
+    return Processor(make_sessionmaker(make_engine(url)), handler_class(Settings(database_url=url)), "g")
+
+
+_TEMPLATE: list = []
+
+
+@pytest.fixture(autouse=True)
+def _template_path(template):
+    _TEMPLATE[:] = [template]
+
+
+def _batches(processor: Processor, *batches: list[bytes]) -> None:
+    offset = 0
+    for values in batches:
+        processor.process_batch([InRecord("ev", 0, offset + i, b"STATE-1", v) for i, v in enumerate(values)])
+        offset += len(values)
+
+
+def _effect(processor: Processor):
+    with processor.sessions() as db:
+        session = db.get(SessionRecord, "STATE-1/state-1")
+        row = (session.state_json, session.status, session.event_count, session.cdr_id, session.ended_at)
+        cdrs = [(c.id, c.cdr_json) for c in db.query(CdrRecord).order_by(CdrRecord.pk)]
+        letters = [d.reason for d in db.query(DeadLetterRecord)]
+        return row, cdrs, letters, repo.read_counters(db, "g")
+
+
+@pytest.mark.parametrize("batches", [
+    [[STARTED, UPDATED, ENDED, ENDED]],  # the session is in the batch's cache when the stop fails
+    [[STARTED, UPDATED], [ENDED, ENDED]],  # loaded from its row in the failing batch
+    [[STARTED], [UPDATED, ENDED], [ENDED]],  # the retry in the next batch
+], ids=["same-batch", "next-batch", "retry-later"])
+def test_an_envelope_that_fails_after_assembly_leaves_no_trace_in_the_session(tmp_path, batches):
+    clean = _processor(tmp_path, "clean.db")
+    _batches(clean, [STARTED, UPDATED, ENDED])
+    failing = _processor(tmp_path, "failing.db", FailsOnFirstCdr)
+    _batches(failing, *batches)
+
+    row, cdrs, letters, counters = _effect(failing)
+    clean_row, clean_cdrs, clean_letters, clean_counters = _effect(clean)
+    # The resent stop is applied (not a duplicate of the failed one): the session row and
+    # its CDR are those of a run in which the failed envelope never happened.
+    assert (row, cdrs) == (clean_row, clean_cdrs)
+    assert row[1:3] == ("completed", 3)
+    assert clean_letters == [] and letters == ["internal error while applying: RuntimeError: pricing bug"]
+    assert counters == {"events_in": 4, "applied": 3, "dead_lettered": 1, "duplicates": 0}
+    assert clean_counters == {"events_in": 3, "applied": 3, "dead_lettered": 0, "duplicates": 0}
+
+
+def test_a_session_changed_by_several_envelopes_of_a_batch_is_written_once_with_the_last_state(tmp_path):
+    processor = _processor(tmp_path, "once.db")
+    _batches(processor, [STARTED, UPDATED, ENDED])
+    row, cdrs, _, _ = _effect(processor)
+    assert row[1:3] == ("completed", 3)
+    assert len(cdrs) == 1 and row[3] == cdrs[0][0]
+
+
+# --- states kept between batches (WarmStates) ------------------------------------------------
+
+
+def test_a_kept_state_is_used_only_while_its_row_holds_the_json_it_was_kept_with():
+    from sessions import SessionState
+
+    from streams.billing import WarmStates
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1")
+    warm = WarmStates(limit=2)
+    warm.keep("A/1", state.model_dump_json(), state)
+    assert warm.take("A/1", state.model_dump_json() + " ") is None  # another writer changed the row
+    assert warm.take("A/1", state.model_dump_json()) is None  # taken out by the failed take
+    warm.keep("A/1", state.model_dump_json(), state)
+    assert warm.take("A/1", state.model_dump_json()) is state
+    for key in ("A/1", "A/2", "A/3"):  # the least recently kept goes beyond the limit
+        warm.keep(key, "{}", state)
+    assert len(warm) == 2 and warm.take("A/1", "{}") is None and warm.take("A/3", "{}") is state
+
+
+def test_a_session_written_by_another_worker_meanwhile_is_read_from_its_row(tmp_path):
+    """A worker that lost the partition for a while (a zombie, or a rebalance there and
+    back) must not apply events to the state it kept: the stop applied by the other worker
+    is in the row, so the same stop resent is a duplicate."""
+    first = _processor(tmp_path, "takeover.db")
+    _batches(first, [STARTED, UPDATED])  # first keeps the open session's state
+    second = Processor(first.sessions, Billing(Settings(database_url=str(first.sessions.kw["bind"].url))), "g")
+    second.process_batch([InRecord("ev", 0, 2, b"STATE-1", ENDED)])
+    first.process_batch([InRecord("ev", 0, 3, b"STATE-1", ENDED)])
+
+    row, cdrs, letters, counters = _effect(first)
+    assert counters == {"events_in": 4, "applied": 3, "dead_lettered": 0, "duplicates": 1}
+    assert row[1:3] == ("completed", 3) and len(cdrs) == 1 and letters == []
+
+
+def test_a_late_event_after_a_rerate_credits_the_rerated_cdr(tmp_path):
+    """``chargeledger rerate`` (another process) records the re-rated version in the
+    session's row; the worker, which kept the state from before, must correct from there."""
+    import json
+
+    from streams.rerate import rerate
+
+    processor = _processor(tmp_path, "rerate.db")
+    late = _event("s1", "2026-03-04T10:30:00Z", {  # UPDATED, delivered after the stop
+        **json.loads(EventEnvelope.from_bytes(UPDATED).model_dump_json())["payload"]})
+    late = EventEnvelope.from_bytes(late).model_copy(
+        update={"received_at": datetime.fromisoformat("2026-03-04T11:30:00+00:00")}).to_bytes()
+    _batches(processor, [STARTED, ENDED])
+    corrected = json.loads(sample_tariff_json())
+    corrected["elements"][0]["price_components"][0]["price"] = 0.75
+    corrected["last_updated"] = "2026-03-10T00:00:00Z"
+    with processor.sessions.begin() as db:
+        store_tariff_json(db, json.dumps(corrected))
+    settings = Settings(database_url=str(processor.sessions.kw["bind"].url))
+    done = rerate(settings, settings.default_tariff_id, datetime.fromisoformat("2026-03-01T00:00:00+00:00"),
+                  datetime.fromisoformat("2026-04-01T00:00:00+00:00"), dry_run=False, sessions=processor.sessions)
+    assert len(done.issued) == 2
+    processor.process_batch([InRecord("ev", 0, 2, b"STATE-1", late)])
+
+    with processor.sessions() as db:
+        ids = [c.id for c in db.query(CdrRecord).order_by(CdrRecord.pk)]
+        credit = db.query(CdrRecord).filter(CdrRecord.id == ids[3]).one()
+        assert db.get(SessionRecord, "STATE-1/state-1").cdr_id == ids[4]
+    base = ids[0]
+    # v0, rerate: credit of v0 + R1, late event: credit of R1 + R2
+    assert ids == [base, f"{base}-C0", f"{base}-R1", f"{base}-C1", f"{base}-R2"]
+    assert credit.credit_reference_id == f"{base}-R1"

@@ -1,0 +1,195 @@
+"""The stored session state's JSON (issue 4 speed work): the fast writer and reader give
+exactly what pydantic writes and reads, for every state the assembler produces, and
+states stored before the fast path (any pydantic-written text) still load."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from schemas.envelope import EventEnvelope
+from sessions import SessionAssembler, SessionState, summarize
+from sessions import events as events_module
+from streams.simulate import simulate_traffic
+
+
+def _envelopes(seed: int) -> list[EventEnvelope]:
+    traffic = simulate_traffic(12, 40, seed=seed, malformed=5, duplicates=8, charge_point_prefix="J")
+    out = []
+    for record in traffic.records:
+        try:
+            out.append(EventEnvelope.from_bytes(record.value))
+        except Exception:  # noqa: BLE001 - malformed records are the simulator's point
+            continue
+    return out
+
+
+def _pydantic_json(state: SessionState) -> str:
+    return BaseModel.model_dump_json(state)
+
+
+def test_to_json_is_pydantic_json_after_every_event_and_reads_back():
+    assembler = SessionAssembler()
+    checked = 0
+    for envelope in _envelopes(seed=3):
+        outcome = assembler.apply(envelope)
+        state = outcome.state
+        if state is None:
+            continue
+        text = state.model_dump_json()
+        assert text == _pydantic_json(state)
+        # hot read (this process wrote the text) and cold read (pydantic) agree
+        hot = SessionState.model_validate_json(text)
+        cold = BaseModel.model_validate_json.__func__(SessionState, text)  # type: ignore[attr-defined]
+        assert hot == cold == state
+        assert _pydantic_json(hot) == _pydantic_json(cold) == text
+        assert (hot.status, hot.start_timestamp, hot.last_received_at, hot.connector_id, hot.start_id_tag) == (
+            cold.status, cold.start_timestamp, cold.last_received_at, cold.connector_id, cold.start_id_tag)
+        if state.issued or state.stopped:
+            assert summarize(hot, assembler.config).model_dump_json() == summarize(
+                cold, assembler.config).model_dump_json()
+        checked += 1
+    assert checked > 100
+
+
+def test_text_written_elsewhere_loads_through_pydantic():
+    """A stored state this process did not write (an old database, another worker, a
+    hand-edited row with other whitespace) is parsed by pydantic, as before."""
+    assembler = SessionAssembler()
+    for envelope in _envelopes(seed=5):
+        assembler.apply(envelope)
+    state = next(s for s in assembler.store.states.values() if s.stopped)
+    text = state.model_dump_json()
+    events_module._SNAPSHOTS.clear()  # noqa: SLF001 - as after a restart
+    loaded = SessionState.model_validate_json(text)
+    assert loaded == state and loaded.model_dump_json() == text
+    spaced = text.replace('","', '", "')  # JSON with other separators: same state
+    assert SessionState.model_validate_json(spaced.encode()) == state
+
+
+def test_a_state_read_back_then_extended_writes_what_pydantic_writes():
+    assembler = SessionAssembler()
+    envelopes = _envelopes(seed=9)
+    for envelope in envelopes[: len(envelopes) // 2]:
+        assembler.apply(envelope)
+    for session_id, state in list(assembler.store.states.items()):
+        text = state.model_dump_json()
+        events_module._SNAPSHOTS.clear()  # noqa: SLF001
+        assembler.store.put(SessionState.model_validate_json(text))
+    for envelope in envelopes[len(envelopes) // 2:]:
+        outcome = assembler.apply(envelope)
+        if outcome.state is not None:
+            assert outcome.state.model_dump_json() == _pydantic_json(outcome.state)
+
+
+def test_derived_facts_follow_replaced_messages():
+    """The derived facts are a cache over ``messages``: replacing the list (or copying the
+    state with other messages) never serves stale facts."""
+    assembler = SessionAssembler()
+    for envelope in _envelopes(seed=11):
+        assembler.apply(envelope)
+    state = next(s for s in assembler.store.states.values() if s.stopped and len(s.messages) > 2)
+    assert state.stopped
+    without_stop = [m for m in state.messages if not any(e.type == "TransactionEnded" for e in m.events)]
+    stop = next(m for m in state.messages if m not in without_stop)
+    assert state.has_fingerprint(stop.fingerprint)
+    copy = state.model_copy(update={"messages": without_stop})
+    assert copy.stopped is False and state.stopped is True
+    state.messages = list(without_stop)
+    assert state.stopped is False
+    assert not state.has_fingerprint(stop.fingerprint)
+    assert state.model_dump_json() == _pydantic_json(state)
+    assert state.last_received_at == max(m.received_at for m in without_stop)
+
+
+def test_empty_state_and_closed_idle_round_trip():
+    at = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+    state = SessionState(session_id="A%2FB/1", charge_point_id="A/B", transaction_id="1", ocpp_version="1.6")
+    assert state.model_dump_json() == _pydantic_json(state)
+    state.closed_idle = events_module.SessionClosedIdle(closed_at=at, last_received_at=at)
+    state.issued.append(events_module.CdrIssued(version=0, cdr_id="S\u00e9\"x", content_hash="h"))
+    text = state.model_dump_json()
+    assert text == _pydantic_json(state)
+    assert SessionState.model_validate_json(text) == state
+
+
+def _same_as_validated(value) -> None:
+    """``value`` (built by ``trusted``) equals what validating its fields gives: the same
+    field values of the same types, the same JSON."""
+    validated = type(value)(**value.__dict__)
+    assert validated == value
+    assert list(validated.__dict__) == list(value.__dict__)
+    for name, field_value in value.__dict__.items():
+        assert type(validated.__dict__[name]) is type(field_value), name
+    assert validated.model_dump_json() == value.model_dump_json()
+
+
+def _every_kind_of_event() -> list[EventEnvelope]:
+    """Hand-made messages giving each event type, per-phase sums, and 1.6 SignedData."""
+    t0 = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+
+    def env(action, payload, minute, version="2.0.1", response=None):
+        at = t0 + timedelta(minutes=minute)
+        return EventEnvelope(charge_point_id="K-1", ocpp_version=version, action=action,
+                             message_id=f"k-{action}-{minute}", received_at=at + timedelta(seconds=1),
+                             payload=payload, response=response)
+
+    def iso(minute):
+        return (t0 + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
+
+    def te(seq, minute, kind="Updated", info=None, **extra):
+        payload = {"eventType": kind, "timestamp": iso(minute), "triggerReason": "Trigger", "seqNo": seq,
+                   "transactionInfo": {"transactionId": "k-tx", **(info or {})}, **extra}
+        return env("TransactionEvent", payload, minute)
+
+    phases = [{"timestamp": iso(5), "sampledValue": [
+        {"value": 1000.5, "phase": "L1", "unitOfMeasure": {"unit": "Wh"}},
+        {"value": 1000.25, "phase": "L2-N", "unitOfMeasure": {"unit": "Wh"}},
+        {"value": 7, "phase": "L3", "unitOfMeasure": {"unit": "kWh", "multiplier": 0}},
+        {"value": 16, "phase": "L1", "measurand": "Current.Import", "unitOfMeasure": {"unit": "A"}},
+        {"value": 15.5, "phase": "L2", "measurand": "Current.Import", "unitOfMeasure": {"unit": "A"}},
+        {"value": 11, "measurand": "Power.Active.Import", "location": "Inlet", "unitOfMeasure": {"unit": "kW"}},
+        {"value": 10900, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
+        {"value": 80, "measurand": "SoC", "unitOfMeasure": {"unit": "Percent"}}]}]
+    return [
+        te(0, 0, "Started", {"chargingState": "Charging"}, evse={"id": 1, "connectorId": 1},
+           idToken={"idToken": "TOKEN-1", "type": "ISO14443"}),
+        te(1, 2, idToken={"idToken": "TOKEN-1", "type": "ISO14443"}),
+        te(2, 3),
+        te(3, 5, meterValue=phases),
+        te(4, 9, "Ended", {"stoppedReason": "EVDisconnected"}),
+        env("StartTransaction", {"connectorId": 2, "idTag": "T16", "meterStart": 1000, "timestamp": iso(0)}, 0,
+            "1.6", {"transactionId": 77, "idTagInfo": {"status": "Accepted"}}),
+        env("MeterValues", {"connectorId": 2, "transactionId": 77, "meterValue": [{"timestamp": iso(4), "sampledValue": [
+            {"value": "0A1B", "format": "SignedData"},
+            {"value": "600", "phase": "L1", "unit": "Wh"}, {"value": "650", "phase": "L2", "unit": "Wh"}]}]},
+            4, "1.6"),
+        env("StopTransaction", {"transactionId": 77, "meterStop": 2300, "timestamp": iso(8), "reason": "Local",
+                                "transactionData": [{"timestamp": iso(8), "sampledValue": [{"value": "2.3", "unit": "kWh"}]}]},
+            8, "1.6"),
+    ]
+
+
+def test_events_built_without_validation_equal_validated_ones():
+    assembler = SessionAssembler()
+    kinds: set[str] = set()
+    for envelope in _envelopes(seed=13) + _every_kind_of_event():
+        assert assembler.apply(envelope).kind == "applied" or envelope.charge_point_id != "K-1"
+    for state in assembler.store.states.values():
+        for message in state.messages:
+            _same_as_validated(message)
+            for event in message.events:
+                kinds.add(event.type)
+                _same_as_validated(event)
+                for sample in getattr(event, "samples", ()):
+                    _same_as_validated(sample)
+    assert kinds == {"TransactionStarted", "TransactionDetailsReported", "TransactionUpdated",
+                     "MeterValuesRecorded", "ChargingStateChanged", "TransactionEnded"}
+    summed = [sample for state in assembler.store.states.values() for message in state.messages
+              for event in message.events for sample in getattr(event, "samples", ()) if sample.phases_summed]
+    # 2.0.1: 1000.5 + 1000.25 Wh + 7 kWh = 1.0005 + 1.00025 + 7 = 9.00075 kWh; current 16 + 15.5 = 31.5 A;
+    # power: the Outlet total 10900 W = 10.9 kW (not the Inlet's 11 kW). 1.6: 600 + 650 Wh = 1.25 kWh.
+    assert sorted((s.energy_kwh, s.current_a, s.power_kw) for s in summed) == [
+        (Decimal("1.25"), None, None), (Decimal("9.00075"), Decimal("31.5"), Decimal("10.9"))]
