@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     #: processes see them within this time. See api/security.py AuthCache.
     auth_cache_ttl_s: float = 2.0
 
+    # --- pipeline (appended by the perf-state work) ---
+    #: Session states the worker keeps parsed between batches (streams.billing.WarmStates),
+    #: ~35 KiB each; a kept state is used only when its row still holds exactly the JSON it
+    #: was written as. 0: parse every state from its row in every batch.
+    worker_state_cache_sessions: int = 4096
+
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic name, with the configured prefix."""
         return f"{self.topic_prefix}{name}"

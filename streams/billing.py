@@ -22,11 +22,12 @@ tariff correction is applied on purpose by ``chargeledger rerate`` (credit + new
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Iterable
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from chargeledger.settings import Settings
@@ -78,8 +79,11 @@ class SqlSessionStore:
     at the end of the batch, instead of after every envelope.
     """
 
-    def __init__(self, db: Session, idle_timeout: timedelta, defer_cdrs: bool = False) -> None:
+    def __init__(self, db: Session, idle_timeout: timedelta, defer_cdrs: bool = False,
+                 warm: "WarmStates | None" = None) -> None:
         self.db = db
+        #: States kept parsed from earlier batches (see :class:`WarmStates`).
+        self.warm = warm
         #: In a batch (``defer_cdrs``), the CDR rows issued, written in one go by
         #: :meth:`Billing.end_batch`; else (``None``) each CDR is written at once.
         self.cdr_rows: list[dict] | None = [] if defer_cdrs else None
@@ -87,7 +91,8 @@ class SqlSessionStore:
         self.defer_writes = defer_cdrs
         self.idle_timeout = idle_timeout
         self.cache: dict[str, SessionState] = {}
-        self.records: dict[str, SessionRecord | None] = {}
+        #: session key -> what this store knows of its row (None: no row).
+        self.records: dict[str, _SessionRow | None] = {}
         #: The running envelope's undo: session key -> the state's copy from before the
         #: envelope touched it, or _NOT_CACHED (created or loaded by the envelope).
         self.before: dict[str, SessionState | object] = {}
@@ -110,14 +115,20 @@ class SqlSessionStore:
         wanted = sorted({k for k in keys if k not in self.records})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            found = {r.session_key: r for r in self.db.scalars(
-                select(SessionRecord).where(SessionRecord.session_key.in_(chunk)))}
+            found = {r.session_key: r for r in self._rows(_SESSIONS.c.session_key.in_(chunk))}
             for key in chunk:
                 self.records[key] = found.get(key)
 
-    def _record(self, key: str) -> SessionRecord | None:
+    def _rows(self, *where) -> list["_SessionRow"]:
+        """The session rows matching ``where`` (Core: no ORM objects to build and track;
+        the rows are written with Core statements by :meth:`_write_rows`)."""
+        query = select(_SESSIONS.c.session_key, _SESSIONS.c.state_json, _SESSIONS.c.ended_at).where(*where)
+        return [_SessionRow(*row) for row in self.db.execute(query)]
+
+    def _record(self, key: str) -> "_SessionRow | None":
         if key not in self.records:
-            self.records[key] = self.db.get(SessionRecord, key)
+            rows = self._rows(_SESSIONS.c.session_key == key)
+            self.records[key] = rows[0] if rows else None
         return self.records[key]
 
     def _touch(self, key: str, state: SessionState) -> SessionState:
@@ -126,13 +137,15 @@ class SqlSessionStore:
             self.before[key] = _snapshot(state)
         return state
 
-    def _load(self, record: SessionRecord) -> SessionState:
+    def _load(self, record: "_SessionRow") -> SessionState:
         key = record.session_key
         self.records[key] = record
         state = self.cache.get(key)
         if state is not None:
             return self._touch(key, state)
-        state = SessionState.model_validate_json(record.state_json)
+        state = self.warm.take(key, record.state_json) if self.warm is not None else None
+        if state is None:
+            state = SessionState.model_validate_json(record.state_json)
         self.cache[key] = state
         self.before.setdefault(key, _NOT_CACHED)
         return state
@@ -153,26 +166,24 @@ class SqlSessionStore:
         self.put_keys[key] = None
 
     def sessions_of(self, charge_point_id: str) -> Iterable[SessionState]:
-        query = select(SessionRecord).where(SessionRecord.charge_point_id == charge_point_id)
-        recent = or_(SessionRecord.status == "open")
+        recent = or_(_SESSIONS.c.status == "open")
         if self.now is not None:
-            recent = or_(recent, SessionRecord.last_event_at >= self.now - self.idle_timeout)
-        states = {r.session_key: self._load(r) for r in self.db.scalars(query.where(recent))}
+            recent = or_(recent, _SESSIONS.c.last_event_at >= self.now - self.idle_timeout)
+        states = {r.session_key: self._load(r) for r in self._rows(_SESSIONS.c.charge_point_id == charge_point_id,
+                                                                   recent)}
         for key, state in self.cache.items():
             if state.charge_point_id == charge_point_id:
                 states[key] = self._touch(key, state)
         return [states[k] for k in sorted(states)]
 
     def open_sessions_of(self, charge_point_id: str) -> list[SessionState]:
-        query = select(SessionRecord).where(SessionRecord.charge_point_id == charge_point_id,
-                                            SessionRecord.status == "open")
-        states = {r.session_key: self._load(r) for r in self.db.scalars(query)}
+        states = {r.session_key: self._load(r)
+                  for r in self._rows(_SESSIONS.c.charge_point_id == charge_point_id, _SESSIONS.c.status == "open")}
         states.update({k: self._touch(k, s) for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
     def open_sessions(self) -> Iterable[SessionState]:
-        states = {r.session_key: self._load(r)
-                  for r in self.db.scalars(select(SessionRecord).where(SessionRecord.status == "open"))}
+        states = {r.session_key: self._load(r) for r in self._rows(_SESSIONS.c.status == "open")}
         states.update({k: self._touch(k, s) for k, s in self.cache.items()})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
@@ -196,28 +207,101 @@ class SqlSessionStore:
         self.before.clear()
 
     def write_rows(self) -> None:
-        """Write the states changed in the batch to their rows, once each."""
+        """Write the states changed in the batch to their rows, once each; then hand every
+        state of the batch to :attr:`warm` with the JSON its row now holds."""
         self._write_rows(self.pending)
         self.pending.clear()
+        if self.warm is not None:
+            for key, state in self.cache.items():
+                self.warm.keep(key, self.records[key].state_json, state)  # type: ignore[union-attr]
+            self.cache = {}
 
     def _write_rows(self, keys: Iterable[str]) -> None:
+        """One executemany UPDATE for the rows that exist, one INSERT for the new ones."""
+        inserts: list[dict] = []
+        updates: list[dict] = []
         for key in keys:
             state = self.cache[key]
             record = self._record(key)
+            ended_at = record.ended_at if record is not None else None
+            if state.issued and ended_at is None:
+                ended_at = _end_of(state)
+            values = dict(
+                status=state.status,
+                started_at=state.start_timestamp,
+                ended_at=ended_at,
+                state_json=state.model_dump_json(),
+                event_count=len(state.messages),
+                cdr_id=state.issued[-1].cdr_id if state.issued else None,
+                last_event_at=state.last_received_at,
+            )
             if record is None:
-                record = SessionRecord(session_key=key, charge_point_id=state.charge_point_id,
-                                       transaction_id=state.transaction_id, ocpp_version=state.ocpp_version)
-                self.db.add(record)
-                self.records[key] = record
-            record.status = state.status
-            record.started_at = state.start_timestamp
-            record.state_json = state.model_dump_json()
-            record.event_count = len(state.messages)
-            record.last_event_at = state.last_received_at
-            record.cdr_id = state.issued[-1].cdr_id if state.issued else None
-            if state.issued and record.ended_at is None:
-                record.ended_at = _end_of(state)
+                inserts.append(dict(values, session_key=key, charge_point_id=state.charge_point_id,
+                                    transaction_id=state.transaction_id, ocpp_version=state.ocpp_version))
+            else:
+                updates.append(dict(values, key_=key))
+            self.records[key] = _SessionRow(key, values["state_json"], ended_at)
+        if updates:
+            self.db.execute(_UPDATE_SESSION, updates)
+        if inserts:
+            self.db.execute(_SESSIONS.insert(), inserts)
 
+
+class WarmStates:
+    """Session states kept parsed between batches, each with the exact JSON it was written
+    as (or loaded from), least recently used dropped beyond ``limit``.
+
+    Parsing a state costs ~85 µs for a finished session (its whole message list), and an
+    open session is loaded again in every batch that has one of its events. Safe against
+    any other writer of the ``sessions`` table (``chargeledger rerate``, a worker that took
+    over the partition meanwhile, a batch that rolled back after ``end_batch``): a kept state
+    is only used when the row read in the running transaction holds exactly the JSON it
+    was kept with (and JSON -> state is a function), else the row is parsed as always.
+    A state is taken out while a batch uses it and kept again only by a batch's
+    ``end_batch``, so a state changed by a batch that then fails is never kept.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._states: dict[str, tuple[str, SessionState]] = {}
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def take(self, key: str, state_json: str) -> SessionState | None:
+        """The kept state of ``key`` if it is the one ``state_json`` describes (removed
+        from here either way)."""
+        kept = self._states.pop(key, None)
+        if kept is None or kept[0] != state_json:
+            return None
+        return kept[1]
+
+    def keep(self, key: str, state_json: str, state: SessionState) -> None:
+        if self.limit <= 0:
+            return
+        self._states.pop(key, None)
+        self._states[key] = (state_json, state)
+        while len(self._states) > self.limit:
+            del self._states[next(iter(self._states))]
+
+    def clear(self) -> None:
+        self._states.clear()
+
+
+@dataclass(frozen=True)
+class _SessionRow:
+    """What the store reads of a ``sessions`` row."""
+
+    session_key: str
+    state_json: str
+    ended_at: datetime | None
+
+
+_SESSIONS = SessionRecord.__table__
+_UPDATE_SESSION = update(_SESSIONS).where(_SESSIONS.c.session_key == bindparam("key_")).values(
+    {name: bindparam(name) for name in
+     ("status", "started_at", "ended_at", "state_json", "event_count", "cdr_id", "last_event_at")}
+)
 
 #: Undo marker: the state was not in the batch's cache before the envelope touched it.
 _NOT_CACHED = object()
@@ -270,6 +354,8 @@ class Billing:
         self.settings = settings
         self.config = AssemblerConfig.from_settings(settings)
         self._stores: dict[int, SqlSessionStore] = {}
+        #: Session states kept parsed between batches (validated against their rows).
+        self.warm = WarmStates(settings.worker_state_cache_sessions)
         self._tariffs: dict[tuple, Tariff] = {}
         #: charge point id -> {open session id: its idle deadline (last received_at +
         #: timeout)}; loaded from SQL on first use, kept up to date per envelope. Only an
@@ -279,7 +365,7 @@ class Billing:
     # --- batch hooks (called by the processor) -------------------------------------------
 
     def begin_batch(self, db: Session) -> None:
-        self._stores[id(db)] = SqlSessionStore(db, self.config.idle_timeout, defer_cdrs=True)
+        self._stores[id(db)] = SqlSessionStore(db, self.config.idle_timeout, defer_cdrs=True, warm=self.warm)
 
     def prefetch(self, db: Session, envelopes: list[EventEnvelope]) -> None:
         """Load the session rows the batch's transaction messages name, in bulk (a hint:

@@ -145,8 +145,7 @@ class Processor:
             self._event_rows = []
             if hasattr(self.handler, "end_batch"):
                 self.handler.end_batch(db, min(stream_time.values()) if stream_time else None)
-            for (topic, partition), offset in next_offsets.items():
-                repo.track(db, self.consumer_group, topic, partition, offset)
+            repo.track_many(db, self.consumer_group, next_offsets)
             repo.add_to_counters(db, self.consumer_group, dict(result.counters))
         return result
 

@@ -5,6 +5,7 @@ session leaves no trace, whether the session was loaded in the same batch or bef
 Processor-level (SQLite, no Kafka).
 """
 
+import shutil
 from datetime import datetime
 
 import pytest
@@ -59,13 +60,33 @@ class FailsOnFirstCdr(Billing):
         return super()._documents(db, session)
 
 
-def _processor(tmp_path, name: str, handler_class=Billing) -> Processor:
-    url = f"sqlite:///{tmp_path / name}"
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A migrated SQLite database with the sample tariff, copied per processor (one
+    migration run per module instead of one per database)."""
+    path = tmp_path_factory.mktemp("state") / "template.db"
+    url = f"sqlite:///{path}"
     upgrade(url)
-    sessions = make_sessionmaker(make_engine(url))
-    with sessions.begin() as db:
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as db:
         store_tariff_json(db, sample_tariff_json())
-    return Processor(sessions, handler_class(Settings(database_url=url)), "g")
+    engine.dispose()
+    return path
+
+
+def _processor(tmp_path, name: str, handler_class=Billing) -> Processor:
+    path = tmp_path / name
+    shutil.copyfile(_TEMPLATE[0], path)
+    url = f"sqlite:///{path}"
+    return Processor(make_sessionmaker(make_engine(url)), handler_class(Settings(database_url=url)), "g")
+
+
+_TEMPLATE: list = []
+
+
+@pytest.fixture(autouse=True)
+def _template_path(template):
+    _TEMPLATE[:] = [template]
 
 
 def _batches(processor: Processor, *batches: list[bytes]) -> None:
@@ -112,3 +133,72 @@ def test_a_session_changed_by_several_envelopes_of_a_batch_is_written_once_with_
     row, cdrs, _, _ = _effect(processor)
     assert row[1:3] == ("completed", 3)
     assert len(cdrs) == 1 and row[3] == cdrs[0][0]
+
+
+# --- states kept between batches (WarmStates) ------------------------------------------------
+
+
+def test_a_kept_state_is_used_only_while_its_row_holds_the_json_it_was_kept_with():
+    from sessions import SessionState
+
+    from streams.billing import WarmStates
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1")
+    warm = WarmStates(limit=2)
+    warm.keep("A/1", state.model_dump_json(), state)
+    assert warm.take("A/1", state.model_dump_json() + " ") is None  # another writer changed the row
+    assert warm.take("A/1", state.model_dump_json()) is None  # taken out by the failed take
+    warm.keep("A/1", state.model_dump_json(), state)
+    assert warm.take("A/1", state.model_dump_json()) is state
+    for key in ("A/1", "A/2", "A/3"):  # the least recently kept goes beyond the limit
+        warm.keep(key, "{}", state)
+    assert len(warm) == 2 and warm.take("A/1", "{}") is None and warm.take("A/3", "{}") is state
+
+
+def test_a_session_written_by_another_worker_meanwhile_is_read_from_its_row(tmp_path):
+    """A worker that lost the partition for a while (a zombie, or a rebalance there and
+    back) must not apply events to the state it kept: the stop applied by the other worker
+    is in the row, so the same stop resent is a duplicate."""
+    first = _processor(tmp_path, "takeover.db")
+    _batches(first, [STARTED, UPDATED])  # first keeps the open session's state
+    second = Processor(first.sessions, Billing(Settings(database_url=str(first.sessions.kw["bind"].url))), "g")
+    second.process_batch([InRecord("ev", 0, 2, b"STATE-1", ENDED)])
+    first.process_batch([InRecord("ev", 0, 3, b"STATE-1", ENDED)])
+
+    row, cdrs, letters, counters = _effect(first)
+    assert counters == {"events_in": 4, "applied": 3, "dead_lettered": 0, "duplicates": 1}
+    assert row[1:3] == ("completed", 3) and len(cdrs) == 1 and letters == []
+
+
+def test_a_late_event_after_a_rerate_credits_the_rerated_cdr(tmp_path):
+    """``chargeledger rerate`` (another process) records the re-rated version in the
+    session's row; the worker, which kept the state from before, must correct from there."""
+    import json
+
+    from streams.rerate import rerate
+
+    processor = _processor(tmp_path, "rerate.db")
+    late = _event("s1", "2026-03-04T10:30:00Z", {  # UPDATED, delivered after the stop
+        **json.loads(EventEnvelope.from_bytes(UPDATED).model_dump_json())["payload"]})
+    late = EventEnvelope.from_bytes(late).model_copy(
+        update={"received_at": datetime.fromisoformat("2026-03-04T11:30:00+00:00")}).to_bytes()
+    _batches(processor, [STARTED, ENDED])
+    corrected = json.loads(sample_tariff_json())
+    corrected["elements"][0]["price_components"][0]["price"] = 0.75
+    corrected["last_updated"] = "2026-03-10T00:00:00Z"
+    with processor.sessions.begin() as db:
+        store_tariff_json(db, json.dumps(corrected))
+    settings = Settings(database_url=str(processor.sessions.kw["bind"].url))
+    done = rerate(settings, settings.default_tariff_id, datetime.fromisoformat("2026-03-01T00:00:00+00:00"),
+                  datetime.fromisoformat("2026-04-01T00:00:00+00:00"), dry_run=False, sessions=processor.sessions)
+    assert len(done.issued) == 2
+    processor.process_batch([InRecord("ev", 0, 2, b"STATE-1", late)])
+
+    with processor.sessions() as db:
+        ids = [c.id for c in db.query(CdrRecord).order_by(CdrRecord.pk)]
+        credit = db.query(CdrRecord).filter(CdrRecord.id == ids[3]).one()
+        assert db.get(SessionRecord, "STATE-1/state-1").cdr_id == ids[4]
+    base = ids[0]
+    # v0, rerate: credit of v0 + R1, late event: credit of R1 + R2
+    assert ids == [base, f"{base}-C0", f"{base}-R1", f"{base}-C1", f"{base}-R2"]
+    assert credit.credit_reference_id == f"{base}-R1"
