@@ -456,31 +456,43 @@ def step_size_records(energy, charging, parking, reservation) -> list[tuple]:
         if tally is None:
             continue
         billed, last, last_period = tally
-        if last is None or billed <= 0:
+        if last is None:
             continue
-        el, ci, component = last
-        step_size = component.step_size
-        if step_size <= 0:
-            continue
-        # Wh or seconds; quantized to a millionth (microsecond / micro-Wh) so that hours
-        # derived from seconds (x / 3600, a 40-digit tail) come back to whole units.
-        billed_units = (billed * units_per_quantity).quantize(UNIT_QUANTUM, ROUND_HALF_UP)
-        step = _STEP_SIZES.get(step_size)
-        if step is None:
-            step = _STEP_SIZES[step_size] = Decimal(step_size)
-        # round_up_to_step, inline (step > 0 here)
-        if billed_units <= 0:
-            rounded_units = billed_units
-        else:
-            rounded_units = (billed_units / step).to_integral_value(ROUND_CEILING) * step
-        extra_units = rounded_units - billed_units
-        if extra_units <= 0:
-            continue
-        extra = extra_units / units_per_quantity
-        excl = extra_units * component.price / units_per_quantity
-        out.append((group, dimension, last_period, el, ci, component, extra, excl, apply_vat(excl, component),
-                    billed_units, rounded_units))
+        record = _step_record(billed, last, last_period, dimension, group, units_per_quantity, vat_factor(last[2]))
+        if record is not None:
+            out.append(record)
     return out
+
+
+def _step_record(billed, last, last_period, dimension, group, units_per_quantity, factor):
+    """``step_size_records`` for one dimension: ``last`` starts with (element, component
+    index, component), ``factor`` is ``vat_factor`` of that component; None when rule 6
+    adds nothing."""
+    if billed <= 0:
+        return None
+    component = last[2]
+    step_size = component.step_size
+    if step_size <= 0:
+        return None
+    # Wh or seconds; quantized to a millionth (microsecond / micro-Wh) so that hours
+    # derived from seconds (x / 3600, a 40-digit tail) come back to whole units.
+    billed_units = (billed * units_per_quantity).quantize(UNIT_QUANTUM, ROUND_HALF_UP)
+    step = _STEP_SIZES.get(step_size)
+    if step is None:
+        step = _STEP_SIZES[step_size] = Decimal(step_size)
+    # round_up_to_step, inline (step > 0 here)
+    if billed_units <= 0:
+        rounded_units = billed_units
+    else:
+        rounded_units = (billed_units / step).to_integral_value(ROUND_CEILING) * step
+    extra_units = rounded_units - billed_units
+    if extra_units <= 0:
+        return None
+    extra = extra_units / units_per_quantity
+    excl = extra_units * component.price / units_per_quantity
+    # apply_vat with the component's factor
+    return (group, dimension, last_period, last[0], last[1], component, extra, excl,
+            excl if factor is None else excl * factor, billed_units, rounded_units)
 
 
 def step_size_line(record: tuple) -> BreakdownLine:
@@ -554,6 +566,10 @@ def _period_end(periods: Sequence[ChargingPeriod], i: int, session_end: datetime
     return periods[i + 1].start_date_time if i + 1 < len(periods) else session_end
 
 
+#: IANA name -> ZoneInfo, as zone_for gives it (only valid names get here; a few hundred at most)
+_ZONES: dict[str, Any] = {}
+
+
 def price_periods(
     periods: Sequence[ChargingPeriod],
     tariff: Tariff,
@@ -572,8 +588,13 @@ def price_periods(
     if not periods:
         raise NoChargingPeriods("no charging periods to price")
     compiled = compile_tariff(tariff)
-    zone = zone_for(time_zone)
-    findings: list[Finding] = tariff_validity_findings(tariff, session_start)
+    zone = _ZONES.get(time_zone)
+    if zone is None:
+        zone = _ZONES[time_zone] = zone_for(time_zone)
+    findings: list[Finding] = (
+        [] if tariff.start_date_time is None and tariff.end_date_time is None
+        else tariff_validity_findings(tariff, session_start)
+    )
     with localcontext(_ENGINE_CONTEXT):
         return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
 
@@ -959,14 +980,27 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         list_p[3] = acc_p
         if not multi_p:
             billed_p = acc_p
-    last_e, last_t, last_p = cur_e, cur_t, cur_p
-    # rule 6: the TIME total is rounded only when no PARKING_TIME component was used
-    steps = step_size_records(
-        (billed_e, last_e[:3], last_e_i) if last_e is not None else None,
-        (billed_t, last_t[:3], last_t_i) if last_t is not None and last_p is None else None,
-        (billed_p, last_p[:3], last_p_i) if last_p is not None else None,
-        (res_billed, res_last, res_last_i) if res_last is not None else None,
-    )
+    # rule 6 (step_size_records, inline): ENERGY, then PARKING_TIME when a PARKING_TIME
+    # component was used, else TIME, then RESERVATION_TIME; ``cur_*`` is the last
+    # component used (element, component index, component, key, VAT factor)
+    steps = []
+    if cur_e is not None:
+        record = _step_record(billed_e, cur_e, last_e_i, "ENERGY", ENERGY_GROUP, WH_PER_KWH, cur_e[4])
+        if record is not None:
+            steps.append(record)
+    if cur_p is not None:
+        record = _step_record(billed_p, cur_p, last_p_i, "PARKING_TIME", PARKING_GROUP, SECONDS_PER_HOUR, cur_p[4])
+        if record is not None:
+            steps.append(record)
+    elif cur_t is not None:
+        record = _step_record(billed_t, cur_t, last_t_i, "TIME", TIME_GROUP, SECONDS_PER_HOUR, cur_t[4])
+        if record is not None:
+            steps.append(record)
+    if res_last is not None:
+        record = _step_record(res_billed, res_last, res_last_i, "RESERVATION_TIME", RESERVATION_GROUP,
+                              SECONDS_PER_HOUR, vat_factor(res_last[2]))
+        if record is not None:
+            steps.append(record)
 
     # Costs per component: the sum of the quantities it priced x its price (rules 4, 5),
     # VAT on that (rule 7). Exact: the same as summing the per-period lines.
