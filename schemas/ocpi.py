@@ -27,9 +27,11 @@ import json
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Callable, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WrapSerializer
+from pydantic.fields import FieldInfo
 
 __all__ = [
     "AuthMethod",
@@ -75,6 +77,11 @@ __all__ = [
 
 def format_ocpi_datetime(value: datetime) -> str:
     """OCPI DateTime text (types.asciidoc): UTC, ``Z`` designator, fraction only if any."""
+    if value.tzinfo is timezone.utc and value.year >= 1000:
+        # The same text, faster: isoformat() is "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00" here
+        # (strftime's %Y does not pad years before 1000: those take the general path).
+        text = value.isoformat()[:-6]
+        return (text.rstrip("0") if value.microsecond else text) + "Z"
     utc = value.astimezone(timezone.utc) if value.tzinfo else value
     text = utc.strftime("%Y-%m-%dT%H:%M:%S")
     if utc.microsecond:
@@ -83,11 +90,18 @@ def format_ocpi_datetime(value: datetime) -> str:
 
 
 def _decimal_text(value: Decimal) -> str:
-    """The exact text of a Decimal as a JSON number (no exponent, no quotes)."""
+    """The exact text of a Decimal as a JSON number (no exponent, no quotes).
+
+    ``str(value)`` of a finite Decimal is that text, and faster, whenever it has no
+    exponent (General Decimal Arithmetic to-scientific-string: plain notation exactly
+    when the exponent is <= 0 and the adjusted exponent >= -6); else ``format(value,
+    "f")``. A negative zero without decimals is written ``0`` (JSON has no -0 integer)."""
     if not value.is_finite():
         raise ValueError(f"{value} cannot be written as a JSON number")
-    text = format(value, "f")
-    return "0" if text in ("-0", "") else text
+    text = str(value)
+    if "E" in text:
+        text = format(value, "f")
+    return "0" if text == "-0" else text
 
 
 def _encode(value: Any, out: list[str], indent: str | None, level: int) -> None:
@@ -149,14 +163,275 @@ def _encode(value: Any, out: list[str], indent: str | None, level: int) -> None:
 _quote = json.encoder.encode_basestring
 _quote_ascii = json.encoder.encode_basestring_ascii
 
+_UTC = timezone.utc
+
+#: Field plans of the OCPI model classes (see :func:`_field_plan`); None: no plan, the
+#: class is written from its ``model_dump``.
+_FIELD_PLANS: dict[type, dict[str, str] | None] = {}
+
+#: Per enum class: member -> its JSON text (``json.dumps(member.value)``), filled lazily.
+_ENUM_TEXTS: dict[type, dict[Any, str]] = {}
+
+
+def _field_plan(cls: type) -> dict[str, str] | None:
+    """Field name -> ``"name":`` for the fields of an OCPI model class, or None.
+
+    ``model_dump(mode="python", exclude_none=True)`` of such a model is its ``__dict__``
+    in that dict's order, without the entries that are not fields and those that are None
+    (pydantic-core walks the instance dict); :func:`_encode_model` writes the same from
+    the plan. Only for the classes of this module, whose python-mode dump is exactly that
+    (no computed fields, no python-mode serializers, no excluded fields, no aliases, no
+    extra fields); any other model class gets None (written via its ``model_dump``)."""
+    plan = _FIELD_PLANS.get(cls, False)
+    if plan is not False:
+        return plan
+    plan = None
+    if (
+        issubclass(cls, OcpiModel)
+        and cls.__module__ == __name__
+        and globals().get(cls.__name__) is cls
+        and not cls.model_computed_fields
+        and not cls.__pydantic_decorators__.field_serializers
+        and not cls.__pydantic_decorators__.model_serializers
+        and not cls.model_config.get("serialize_by_alias")
+        and cls.model_config.get("extra") != "allow"
+        and all(
+            not field.exclude
+            and not _has_python_mode_serializer(field.metadata)
+            and not _has_python_mode_serializer([field.annotation])
+            for field in cls.model_fields.values()
+        )
+    ):
+        plan = {name: _quote_ascii(name) + ":" for name in cls.model_fields}
+    _FIELD_PLANS[cls] = plan
+    return plan
+
+
+def _has_python_mode_serializer(annotations: list[Any]) -> bool:
+    """Whether a type annotation (or field metadata) carries a serializer that applies
+    to python-mode dumps (one for JSON only, like OcpiDateTime's, does not)."""
+    for item in annotations:
+        if isinstance(item, (PlainSerializer, WrapSerializer)):
+            if item.when_used not in ("json", "json-unless-none"):
+                return True
+        elif isinstance(item, FieldInfo):
+            if item.exclude or _has_python_mode_serializer(item.metadata):
+                return True
+        elif get_origin(item) is Annotated:
+            if _has_python_mode_serializer([item.__origin__, *item.__metadata__]):
+                return True
+        elif _has_python_mode_serializer(list(get_args(item))):
+            return True
+    return False
+
+
+def _enum_text(value: Enum) -> str:
+    """``json.dumps(value.value)``, remembered per member."""
+    texts = _ENUM_TEXTS.get(type(value))
+    if texts is None:
+        texts = _ENUM_TEXTS[type(value)] = {}
+    text = texts.get(value)
+    if text is None:
+        text = texts[value] = json.dumps(value.value)
+    return text
+
+
+def _encode_model(model: BaseModel, plan: dict[str, str], out: list[str]) -> None:
+    """An OCPI model as JSON without its None fields, from its field plan: the text
+    ``_encode(model.model_dump(mode="python", exclude_none=True))`` gives, byte for byte,
+    without building the dump. The common values (str, Decimal, OCPI models, lists of
+    them, enums) are written inline; everything else goes through :func:`_encode_compact`."""
+    append = out.append
+    sep = "{"
+    for name, value in model.__dict__.items():
+        if value is None:
+            continue
+        key = plan.get(name)
+        if key is None:  # not a field: model_dump leaves it out too
+            continue
+        t = type(value)
+        if t is str:
+            append(sep + key + _quote(value))
+        elif t is Decimal:
+            append(sep + key + _decimal_text(value))
+        else:
+            append(sep + key)
+            texts = _ENUM_TEXTS.get(t)
+            if texts is not None and value in texts:
+                append(texts[value])
+            elif t is list and value:
+                item_sep = "["
+                for item in value:
+                    append(item_sep)
+                    item_sep = ","
+                    item_plan = _FIELD_PLANS.get(type(item))
+                    if item_plan is not None:
+                        _encode_model(item, item_plan, out)
+                    else:
+                        _encode_compact(item, out)
+                append("]")
+            else:
+                sub_plan = _FIELD_PLANS.get(t)
+                if sub_plan is not None:
+                    _encode_model(value, sub_plan, out)
+                else:
+                    _encode_compact(value, out)
+        sep = ","
+    append("{}" if sep == "{" else "}")
+
+
+#: Compiled writers of the OCPI model classes (see :func:`_model_writer`); None: no plan.
+_WRITERS: dict[type, Callable[[Any, list[str]], None] | None] = {}
+
+
+def _field_kind(annotation: Any) -> tuple[str, Any]:
+    """What a field usually holds, to try first: ("str"|"decimal"|"datetime"|"int", None),
+    ("enum", class), ("model", class), ("models", item class) or ("any", None). Only a
+    guess: the writer checks the value's exact type and writes anything else generically."""
+    if get_origin(annotation) in (Union, UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) != 1:
+            return "any", None
+        annotation = args[0]
+    if get_origin(annotation) is Annotated:
+        annotation = annotation.__origin__
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation) or (Any,)
+        if isinstance(item, type) and _field_plan(item) is not None:
+            return "models", item
+        return "any", None
+    simple = {str: "str", Decimal: "decimal", datetime: "datetime", int: "int"}
+    if annotation in simple:
+        return simple[annotation], None
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return "enum", annotation
+    if isinstance(annotation, type) and _field_plan(annotation) is not None:
+        return "model", annotation
+    return "any", None
+
+
+def _model_writer(cls: type) -> Callable[[Any, list[str]], None] | None:
+    """A writer compiled for one OCPI model class: the text of :func:`_encode_model`,
+    with the fields unrolled in declaration order and each field's usual type written
+    inline. It first checks that the instance dict holds exactly the fields in that
+    order (as validation, ``model_construct`` and ``model_copy`` leave it), else it
+    hands over to :func:`_encode_model`, which follows the dict's order like pydantic."""
+    if cls in _WRITERS:
+        return _WRITERS[cls]
+    plan = _field_plan(cls)
+    if plan is None:
+        _WRITERS[cls] = None
+        return None
+    names = tuple(plan)
+    env: dict[str, Any] = {
+        "NAMES": names, "PLAN": plan, "Decimal": Decimal, "datetime": datetime, "UTC": _UTC,
+        "quote": _quote, "encode_model": _encode_model, "encode_compact": _encode_compact,
+        "writer_of": _model_writer,
+    }
+    lines = [
+        "def write(model, out):",
+        "    values = model.__dict__",
+        "    if tuple(values) != NAMES:",
+        "        encode_model(model, PLAN, out)",
+        "        return",
+        "    append = out.append",
+        "    sep = '{'",
+    ]
+    if names:
+        lines.append(f"    {', '.join(f'v{i}' for i in range(len(names)))}, = values.values()")
+    for i, name in enumerate(names):
+        kind, arg = _field_kind(cls.model_fields[name].annotation)
+        key = repr(plan[name])
+        v = f"v{i}"
+        generic = [f"append(sep + {key})", f"encode_compact({v}, out)"]
+        if kind == "str":
+            fast = f"type({v}) is str", [f"append(sep + {key} + quote({v}))"]
+        elif kind == "decimal":
+            # str() is the format(v, "f") text unless it has an exponent (see _decimal_text)
+            fast = f"type({v}) is Decimal and {v}.is_finite()", [
+                f"text = str({v})",
+                "if 'E' in text:",
+                f"    text = format({v}, 'f')",
+                f"append(sep + {key} + ('0' if text == '-0' else text))"]
+        elif kind == "int":
+            fast = f"type({v}) is int", [f"append(sep + {key} + str({v}))"]
+        elif kind == "datetime":
+            fast = f"type({v}) is datetime and {v}.tzinfo is UTC and {v}.year >= 1000", [
+                f"text = {v}.isoformat()[:-6]",
+                f"append(sep + {key} + '\"' + (text.rstrip('0') if {v}.microsecond else text) + 'Z\"')"]
+        elif kind == "enum":
+            env[f"E{i}"] = arg
+            env[f"T{i}"] = {member: json.dumps(member.value) for member in arg}
+            fast = f"type({v}) is E{i} and {v} in T{i}", [f"append(sep + {key} + T{i}[{v}])"]
+        elif kind == "model":
+            env[f"M{i}"] = arg
+            fast = f"type({v}) is M{i}", [f"append(sep + {key})", f"(W{i} or writer_of(M{i}))({v}, out)"]
+            env[f"W{i}"] = None
+        elif kind == "models":
+            env[f"M{i}"] = arg
+            env[f"W{i}"] = None
+            fast = f"type({v}) is list and {v}", [
+                f"append(sep + {key})",
+                f"write_item = W{i} or writer_of(M{i})",
+                "item_sep = '['",
+                f"for item in {v}:",
+                "    append(item_sep)",
+                "    item_sep = ','",
+                f"    if type(item) is M{i}:",
+                "        write_item(item, out)",
+                "    else:",
+                "        encode_compact(item, out)",
+                "append(']')",
+            ]
+        else:
+            fast = None
+        lines.append(f"    if {v} is not None:")
+        if fast is None:
+            lines.extend("        " + line for line in generic)
+        else:
+            lines.append(f"        if {fast[0]}:")
+            lines.extend("            " + line for line in fast[1])
+            lines.append("        else:")
+            lines.extend("            " + line for line in generic)
+        lines.append("        sep = ','")
+    lines.append("    append('{}' if sep == '{' else '}')")
+    exec(compile("\n".join(lines), f"<OCPI JSON writer of {cls.__name__}>", "exec"), env)
+    write = env["write"]
+    _WRITERS[cls] = write
+    for i, name in enumerate(names):  # the writers of nested classes, now that this one exists
+        if f"M{i}" in env:
+            env[f"W{i}"] = _model_writer(env[f"M{i}"])
+    return write
+
 
 def _encode_compact(value: Any, out: list[str]) -> None:
     """:func:`_encode` without indentation, dispatching on the exact type of the common
-    values (plain str, dict, list, Decimal) first; the same text, byte for byte: anything
-    else (enums, subclasses, datetimes, ...) goes through :func:`_encode`."""
+    values (plain str, Decimal, list, dict, UTC datetimes, OCPI models, enums) first; the
+    same text, byte for byte: anything else (subclasses, other models, dates, ...) goes
+    through :func:`_encode`. OCPI models are written from their field plan
+    (:func:`_encode_model`), never through ``model_dump``."""
     t = type(value)
     if t is str:
         out.append(_quote(value))
+    elif t is Decimal:
+        out.append(_decimal_text(value))
+    elif t is list or t is tuple:
+        if not value:
+            out.append("[]")
+            return
+        out.append("[")
+        first = True
+        for item in value:
+            if first:
+                first = False
+            else:
+                out.append(",")
+            write = _WRITERS.get(type(item))
+            if write is not None:
+                write(item, out)
+            else:
+                _encode_compact(item, out)
+        out.append("]")
     elif t is dict:
         if not value:
             out.append("{}")
@@ -172,22 +447,24 @@ def _encode_compact(value: Any, out: list[str]) -> None:
             out.append(":")
             _encode_compact(item, out)
         out.append("}")
-    elif t is list or t is tuple:
-        if not value:
-            out.append("[]")
-            return
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode_compact(item, out)
-        out.append("]")
-    elif t is Decimal:
-        out.append(_decimal_text(value))
     elif value is None:
         out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif t is int:
+        out.append(str(value))
+    elif t is datetime and value.tzinfo is _UTC:
+        out.append('"' + format_ocpi_datetime(value) + '"')
     elif isinstance(value, BaseModel):
-        _encode_compact(value.model_dump(mode="python", exclude_none=True), out)
+        write = _WRITERS[t] if t in _WRITERS else _model_writer(t)
+        if write is not None:
+            write(value, out)
+        else:
+            _encode_compact(value.model_dump(mode="python", exclude_none=True), out)
+    elif isinstance(value, Enum):
+        out.append(_enum_text(value))
     else:
         _encode(value, out, None, 0)
 
@@ -267,6 +544,12 @@ class OcpiModel(BaseModel):
         self, *, indent: int | None = None, exclude_none: bool = True, **kwargs: Any
     ) -> str:
         """OCPI JSON: Decimals as exact numbers, None fields left out by default."""
+        if indent is None and exclude_none and not kwargs:
+            write = _model_writer(type(self))
+            if write is not None:  # the same text as below, without building the dump
+                out: list[str] = []
+                write(self, out)
+                return "".join(out)
         data = self.model_dump(mode="python", exclude_none=exclude_none, **kwargs)
         return ocpi_dumps(data, indent=indent)
 

@@ -39,3 +39,30 @@ class MeterReading(BaseModel):
         if value.tzinfo is None:
             raise ValueError("timestamp must carry a time zone offset")
         return value
+
+
+_set_attribute = object.__setattr__
+_FIELDS = frozenset(MeterReading.model_fields)
+
+
+def reading_of(
+    timestamp: datetime,
+    energy_kwh: Decimal | None,
+    power_kw: Decimal | None,
+    current_a: Decimal | None,
+    charging: bool,
+) -> MeterReading:
+    """``MeterReading(...)`` for values that already have the field types (an aware
+    datetime, Decimals or None, a bool), without validating them again: session assembly
+    builds every reading of a session from its validated events (issue 4 speed work).
+    A naive timestamp still raises, as the validator would."""
+    if timestamp.tzinfo is None or type(charging) is not bool:
+        return MeterReading(timestamp=timestamp, energy_kwh=energy_kwh, power_kw=power_kw,
+                            current_a=current_a, charging=charging)
+    reading = MeterReading.__new__(MeterReading)
+    _set_attribute(reading, "__dict__", {"timestamp": timestamp, "energy_kwh": energy_kwh, "power_kw": power_kw,
+                                         "current_a": current_a, "charging": charging})
+    _set_attribute(reading, "__pydantic_fields_set__", set(_FIELDS))
+    _set_attribute(reading, "__pydantic_extra__", None)
+    _set_attribute(reading, "__pydantic_private__", None)
+    return reading

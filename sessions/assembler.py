@@ -122,9 +122,14 @@ class InMemorySessionStore:
         return [s for s in self.states.values() if s.is_open]
 
 
+#: ``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)`` without building
+#: the encoder on every call (half the cost of a fingerprint); the same text.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def fingerprint_of(action: str, payload: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of (action, payload): equal content, equal print."""
-    text = json.dumps([action, payload], sort_keys=True, separators=(",", ":"), default=str)
+    text = _CANONICAL_JSON.encode([action, payload])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

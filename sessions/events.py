@@ -365,6 +365,13 @@ class SessionState(BaseModel):
 
     def _derived(self) -> _Derived:
         private = self.__pydantic_private__
+        derived = private.get("_cache") if private is not None else None
+        if derived is not None:  # fast path: nothing appended since the last call
+            messages = self.messages
+            count = derived.count
+            if derived.messages is messages and count == len(messages) and (
+                    not count or messages[-1] is derived.last):
+                return derived
         if private is None:  # pragma: no cover - pydantic always sets it for this model
             private = {}
             object.__setattr__(self, "__pydantic_private__", private)

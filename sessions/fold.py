@@ -57,17 +57,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.readings import MeterReading
+from schemas.readings import MeterReading, reading_of
 from sessions.config import AssemblerConfig
-from sessions.events import (
-    ChargingStateChanged,
-    MeterValuesRecorded,
-    SessionState,
-    TransactionDetailsReported,
-    TransactionEnded,
-    TransactionStarted,
-    TransactionUpdated,
-)
+from sessions.events import SessionState, TransactionEnded, TransactionStarted
 from sessions.identity import cdr_id_for, credit_cdr_id_for, ocpi_session_id_for
 
 ZERO = Decimal(0)
@@ -192,6 +184,7 @@ class CompletedSession(BaseModel):
 # --- the fold -------------------------------------------------------------------------
 
 _RANK_START, _RANK_BEGIN, _RANK_SAMPLE, _RANK_END, _RANK_STOP = range(5)
+_RANK_OF_CONTEXT = {"Transaction.Begin": _RANK_BEGIN, "Transaction.End": _RANK_END}
 
 
 @dataclass
@@ -240,22 +233,29 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
     connector_id = evse_id = None
     id_tag = None
     id_tag_status: str | None = None
-    order = 0
-
-    def add(point: _Point) -> None:
-        nonlocal order
-        point.order = order
-        order += 1
-        points.append(point)
+    add = points.append
+    version_16 = state.ocpp_version == "1.6"
 
     for event in events:
-        if isinstance(event, TransactionStarted):
+        kind = event.type  # the discriminator: one class per value
+        if kind == "MeterValuesRecorded":
+            if event.matched_by_connector:
+                notes.add(SessionFlag.METER_VALUES_MATCHED,
+                          "meter values without transactionId attached by connector")
+            for sample in event.samples:
+                rank = _RANK_OF_CONTEXT.get(sample.context or "", _RANK_SAMPLE)
+                if sample.phases_summed:
+                    notes.add(SessionFlag.PHASES_SUMMED, "per-phase energy values summed (no total sent)")
+                add(_Point(sample.timestamp, rank, len(points), register=sample.energy_kwh,
+                           power_kw=sample.power_kw, current_a=sample.current_a, is_sample=True))
+            continue
+        if kind == "TransactionStarted":
             starts.append(event)
-            add(_Point(event.timestamp, _RANK_START, 0, register=event.meter_start_kwh))
-        if isinstance(event, (TransactionDetailsReported, TransactionUpdated)):
-            add(_Point(event.timestamp, _RANK_SAMPLE, 0))
-        if isinstance(event, (TransactionStarted, TransactionDetailsReported)):
-            if state.ocpp_version == "1.6":
+            add(_Point(event.timestamp, _RANK_START, len(points), register=event.meter_start_kwh))
+        elif kind == "TransactionDetailsReported" or kind == "TransactionUpdated":
+            add(_Point(event.timestamp, _RANK_SAMPLE, len(points)))
+        if kind == "TransactionStarted" or kind == "TransactionDetailsReported":
+            if version_16:
                 connector_id = connector_id if connector_id is not None else event.connector_id
                 evse_id = evse_id if evse_id is not None else event.connector_id
             else:
@@ -263,23 +263,12 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
                 connector_id = connector_id if connector_id is not None else event.connector_id
             id_tag = id_tag or event.id_tag
             id_tag_status = id_tag_status or event.id_tag_status
-        elif isinstance(event, MeterValuesRecorded):
-            if event.matched_by_connector:
-                notes.add(SessionFlag.METER_VALUES_MATCHED,
-                          "meter values without transactionId attached by connector")
-            for sample in event.samples:
-                rank = {"Transaction.Begin": _RANK_BEGIN, "Transaction.End": _RANK_END}.get(
-                    sample.context or "", _RANK_SAMPLE)
-                if sample.phases_summed:
-                    notes.add(SessionFlag.PHASES_SUMMED, "per-phase energy values summed (no total sent)")
-                add(_Point(sample.timestamp, rank, 0, register=sample.energy_kwh,
-                           power_kw=sample.power_kw, current_a=sample.current_a, is_sample=True))
-        elif isinstance(event, ChargingStateChanged):
-            add(_Point(event.timestamp, _RANK_SAMPLE, 0, charging_state=event.charging_state))
-        elif isinstance(event, TransactionEnded):
+        elif kind == "ChargingStateChanged":
+            add(_Point(event.timestamp, _RANK_SAMPLE, len(points), charging_state=event.charging_state))
+        elif kind == "TransactionEnded":
             ends.append(event)
             id_tag = id_tag or event.id_tag
-            add(_Point(event.timestamp, _RANK_STOP, 0, register=event.meter_stop_kwh))
+            add(_Point(event.timestamp, _RANK_STOP, len(points), register=event.meter_stop_kwh))
             if event.matched_from_transaction_id is not None:
                 notes.add(SessionFlag.STOP_MATCHED,
                           f"stop with transactionId {event.matched_from_transaction_id} matched "
@@ -529,10 +518,8 @@ def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Note
             charging = rows[i + 1]["energy_kwh"] > row["energy_kwh"] or (row["power_kw"] or ZERO) > 0
         else:
             charging = False
-        readings.append(
-            MeterReading(timestamp=row["timestamp"], energy_kwh=row["energy_kwh"],
-                         power_kw=row["power_kw"], current_a=row["current_a"], charging=charging)
-        )
+        readings.append(reading_of(row["timestamp"], row["energy_kwh"], row["power_kw"], row["current_a"],
+                                   charging))
     return tuple(readings)
 
 

@@ -31,6 +31,7 @@ Versions go up to 99999, so every id is at most 27 + 6 = 33 characters.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 
@@ -45,7 +46,9 @@ def session_id_for(charge_point_id: str, transaction_id: str | int) -> str:
     return f"{escaped}/{transaction_id}"
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
 def _digest(charge_point_id: str, transaction_id: str | int) -> str:
+    """Cached: a session's ids are asked for several times (summary, versions, credit)."""
     canonical = json.dumps([charge_point_id, str(transaction_id)], ensure_ascii=False)
     raw = hashlib.sha256(canonical.encode("utf-8")).digest()
     return base64.b32encode(raw).decode("ascii")[:_HASH_CHARS]

@@ -4,13 +4,17 @@ states stored before the fast path (any pydantic-written text) still load."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from pydantic import BaseModel
 
 from schemas.envelope import EventEnvelope
-from sessions import SessionAssembler, SessionState, summarize
+from schemas.readings import MeterReading, reading_of
+from sessions import SessionAssembler, SessionState, fingerprint_of, summarize
 from sessions import events as events_module
 from streams.simulate import simulate_traffic
 
@@ -193,3 +197,31 @@ def test_events_built_without_validation_equal_validated_ones():
     # power: the Outlet total 10900 W = 10.9 kW (not the Inlet's 11 kW). 1.6: 600 + 650 Wh = 1.25 kWh.
     assert sorted((s.energy_kwh, s.current_a, s.power_kw) for s in summed) == [
         (Decimal("1.25"), None, None), (Decimal("9.00075"), Decimal("31.5"), Decimal("10.9"))]
+
+
+def test_readings_built_without_validation_equal_validated_ones():
+    assembler = SessionAssembler()
+    completed = []
+    for envelope in _envelopes(seed=17) + _every_kind_of_event():
+        completed.extend(assembler.apply(envelope).completed)
+    assert len(completed) > 10
+    for session in completed:
+        for reading in session.readings:
+            validated = MeterReading(**reading.__dict__)
+            assert validated == reading and validated.model_dump_json() == reading.model_dump_json()
+            assert {k: type(v) for k, v in validated.__dict__.items()} == {
+                k: type(v) for k, v in reading.__dict__.items()}
+
+
+def test_reading_of_refuses_a_naive_timestamp_like_the_validator():
+    naive = datetime(2026, 11, 2, 8)
+    with pytest.raises(ValueError, match="time zone"):
+        reading_of(naive, Decimal("1"), None, None, True)
+
+
+def test_fingerprint_is_the_sha256_of_the_canonical_json_as_stored_before():
+    """Stored states keep fingerprints: the prebuilt encoder writes what json.dumps wrote."""
+    payload = {"b": [1, 2.5, None, True], "a": {"z": "\u00e9\u20ac\"", "y": Decimal("1.50")},
+               "t": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+    text = json.dumps(["MeterValues", payload], sort_keys=True, separators=(",", ":"), default=str)
+    assert fingerprint_of("MeterValues", payload) == hashlib.sha256(text.encode()).hexdigest()
