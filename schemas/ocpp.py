@@ -172,28 +172,26 @@ def _plan(ocpp_version: str, action: str, response: bool) -> _Plan:
 def _validate(
     ocpp_version: str, action: str, payload: Any, response: bool
 ) -> BaseModel | None:
-    plan = _plan(ocpp_version, action, response)
+    normalize, validator, fast, model, fast_model = _plan(ocpp_version, action, response)
     if not isinstance(payload, dict):
         raise InvalidMessage(f"{action}: payload must be a JSON object, got {type(payload).__name__}")
-    if plan.normalize is not None:
+    if normalize is not None:
         try:
-            payload = plan.normalize(action, payload)
+            payload = normalize(action, payload)
         except InvalidMessage as exc:
             raise InvalidMessage(f"{action}: {exc.reason}") from None
-    fast = plan.fast
     if fast is None or not fast(payload):
-        error = best_match(plan.validator.iter_errors(payload))
+        error = best_match(validator.iter_errors(payload))
         if error is not None:
             raise InvalidMessage(_schema_reason(action, error))
-    model = plan.model
     if model is None:
         return None
-    if plan.fast_model is not None:
+    if fast_model is not None:
         # The payload passed its schema: build the model directly when every field has the
         # plain shape (schemas.ocpp_base, "fast constructors"). NotFast, or any surprise,
         # leaves it to pydantic below, so the fast path can only ever save time.
         try:
-            return plan.fast_model(payload)
+            return fast_model(payload)
         except Exception:  # noqa: BLE001
             pass
     try:

@@ -41,6 +41,7 @@ from schemas.ocpp_base import (
     construct,
     convert,
     decimal_from_text,
+    fast_convert,
     fast_int,
     fast_str,
     fast_utc,
@@ -179,7 +180,10 @@ _START_RENAMED = renamed_fields(StartTransaction)
 _METER_VALUES_RENAMED = renamed_fields(MeterValues)
 _STOP_RENAMED = renamed_fields(StopTransaction)
 _SAMPLED_VALUE_OPTIONAL = ("context", "format", "measurand", "phase", "location", "unit")
+_SAMPLED_VALUE_KEYS = frozenset(("value",) + _SAMPLED_VALUE_OPTIONAL)
 assert tuple(SampledValue.model_fields) == ("value", "signed_data") + _SAMPLED_VALUE_OPTIONAL
+_new = object.__new__
+_set_slot = object.__setattr__
 assert _SAMPLED_VALUE_RENAMED == {"signed_data"}
 assert tuple(MeterValue.model_fields) == ("timestamp", "sampled_value")
 assert tuple(StartTransaction.model_fields) == ("connector_id", "id_tag", "meter_start", "reservation_id", "timestamp")
@@ -204,11 +208,7 @@ def _fast_sampled_value(data: Any) -> SampledValue:
             or location.__class__ is not str or (phase is not None and phase.__class__ is not str)
             or (unit is not None and unit.__class__ is not str)):
         raise NotFast
-    fields_set = {"value"}
-    if len(data) > 1:
-        for key in _SAMPLED_VALUE_OPTIONAL:
-            if key in data:
-                fields_set.add(key)
+    fields_set = data.keys() & _SAMPLED_VALUE_KEYS  # wire names = field names here
     if format_ == "SignedData":  # as SampledValue._parse_value
         value, signed_data, converted = None, raw, None
         fields_set.add("signed_data")
@@ -216,12 +216,16 @@ def _fast_sampled_value(data: Any) -> SampledValue:
         signed_data = None
         try:
             value = decimal_from_text(raw, "value")
-            converted = convert(measurand, value, unit, 0)
-        except ValueError:  # InvalidMessage included: pydantic writes the reason
+        except ValueError:  # InvalidMessage: pydantic writes the reason
             raise NotFast from None
-    values = {"value": value, "signed_data": signed_data, "context": context, "format": format_,
-              "measurand": measurand, "phase": phase, "location": location, "unit": unit}
-    return construct(SampledValue, values, fields_set, {"_converted": converted})
+        converted = fast_convert(measurand, value, unit, 0)
+    obj = _new(SampledValue)  # construct(), inlined: the hottest model
+    _set_slot(obj, "__dict__", {"value": value, "signed_data": signed_data, "context": context, "format": format_,
+                                "measurand": measurand, "phase": phase, "location": location, "unit": unit})
+    _set_slot(obj, "__pydantic_fields_set__", fields_set)
+    _set_slot(obj, "__pydantic_extra__", None)
+    _set_slot(obj, "__pydantic_private__", {"_converted": converted})
+    return obj
 
 
 def _fast_meter_value(data: Any) -> MeterValue:
@@ -231,14 +235,14 @@ def _fast_meter_value(data: Any) -> MeterValue:
     if samples.__class__ is not list:
         raise NotFast
     values = {"timestamp": fast_utc(data.get("timestamp")),
-              "sampled_value": tuple([_fast_sampled_value(sv) for sv in samples])}
+              "sampled_value": tuple(map(_fast_sampled_value, samples))}
     return construct(MeterValue, values, {"timestamp", "sampled_value"})
 
 
 def _fast_meter_value_list(data: Any) -> tuple[MeterValue, ...]:
     if data.__class__ is not list:
         raise NotFast
-    return tuple([_fast_meter_value(mv) for mv in data])
+    return tuple(map(_fast_meter_value, data))
 
 
 def _fast_start(payload: dict[str, Any]) -> StartTransaction:

@@ -40,6 +40,7 @@ from schemas.ocpp_base import (
     convert,
     decimal_from_json_number,
     decimal_from_text,
+    fast_convert,
     fast_int,
     fast_str,
     fast_utc,
@@ -162,6 +163,9 @@ _TRANSACTION_INFO_OPTIONAL = (("chargingState", "charging_state", fast_str),
                               ("remoteStartId", "remote_start_id", fast_int))
 assert tuple(UnitOfMeasure.model_fields) == ("unit", "multiplier")
 assert tuple(SampledValue.model_fields) == ("value", "context", "measurand", "phase", "location", "unit_of_measure")
+_SAMPLED_VALUE_KEYS = frozenset(("value", "context", "measurand", "phase", "location"))
+_new = object.__new__
+_set_slot = object.__setattr__
 assert tuple(MeterValue.model_fields) == ("timestamp", "sampled_value")
 assert tuple(TransactionInfo.model_fields) == ("transaction_id",) + tuple(n for _, n, _ in _TRANSACTION_INFO_OPTIONAL)
 assert tuple(Evse.model_fields) == ("id", "connector_id")
@@ -220,7 +224,6 @@ def _fast_sampled_value(data: Any) -> SampledValue:
             raise NotFast
     elif value.__class__ is not Decimal or not value.is_finite():
         raise NotFast
-    fields_set = {"value"}
     context = data.get("context", "Sample.Periodic")
     measurand = data.get("measurand", DEFAULT_MEASURAND)
     phase = data.get("phase")
@@ -228,10 +231,7 @@ def _fast_sampled_value(data: Any) -> SampledValue:
     if (context.__class__ is not str or measurand.__class__ is not str or location.__class__ is not str
             or (phase is not None and phase.__class__ is not str)):
         raise NotFast
-    if len(data) > 1:
-        for key in ("context", "measurand", "phase", "location"):
-            if key in data:
-                fields_set.add(key)
+    fields_set = data.keys() & _SAMPLED_VALUE_KEYS  # wire names = field names, but one
     uom = data.get("unitOfMeasure", _MISSING)
     if uom is _MISSING:
         uom, unit, multiplier = None, None, 0
@@ -239,13 +239,14 @@ def _fast_sampled_value(data: Any) -> SampledValue:
         fields_set.add("unit_of_measure")
         uom = _fast_unit_of_measure(uom)
         unit, multiplier = uom.unit, uom.multiplier
-    try:
-        converted = convert(measurand, value, unit, multiplier)
-    except ValueError:
-        raise NotFast from None
-    values = {"value": value, "context": context, "measurand": measurand, "phase": phase,
-              "location": location, "unit_of_measure": uom}
-    return construct(SampledValue, values, fields_set, {"_converted": converted})
+    converted = fast_convert(measurand, value, unit, multiplier)
+    obj = _new(SampledValue)  # construct(), inlined: the hottest model
+    _set_slot(obj, "__dict__", {"value": value, "context": context, "measurand": measurand, "phase": phase,
+                                "location": location, "unit_of_measure": uom})
+    _set_slot(obj, "__pydantic_fields_set__", fields_set)
+    _set_slot(obj, "__pydantic_extra__", None)
+    _set_slot(obj, "__pydantic_private__", {"_converted": converted})
+    return obj
 
 
 def _fast_meter_value(data: Any) -> MeterValue:
@@ -255,7 +256,7 @@ def _fast_meter_value(data: Any) -> MeterValue:
     if samples.__class__ is not list:
         raise NotFast
     values = {"timestamp": fast_utc(data.get("timestamp")),
-              "sampled_value": tuple([_fast_sampled_value(sv) for sv in samples])}
+              "sampled_value": tuple(map(_fast_sampled_value, samples))}
     return construct(MeterValue, values, {"timestamp", "sampled_value"})
 
 
@@ -293,7 +294,7 @@ def _fast_id_token(data: Any) -> IdToken:
 def _fast_meter_value_list(data: Any) -> tuple[MeterValue, ...]:
     if data.__class__ is not list:
         raise NotFast
-    return tuple([_fast_meter_value(mv) for mv in data])
+    return tuple(map(_fast_meter_value, data))
 
 
 def _fast_bool(value: Any) -> bool:

@@ -238,6 +238,38 @@ def construct(cls: type, values: dict[str, Any], fields_set: set[str], private: 
     return obj
 
 
+#: (measurand, unit, multiplier) -> power of ten to kWh / kW / A (None: not billed on), as
+#: :func:`convert` computes it; bounded (the schema limits measurands, units are short).
+_EXPONENTS: dict[tuple[Any, Any, Any], int | None] = {}
+
+
+def _exponent(measurand: str, unit: str | None, multiplier: int) -> int | None:
+    table = _UNITS_BY_MEASURAND.get(measurand)
+    if table is None:
+        return None
+    units, default = table
+    unit = default if unit is None else canonical_unit(unit)
+    if unit not in units:
+        raise NotFast  # convert() words the refusal
+    return multiplier + units[unit]
+
+
+def fast_convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -> Decimal | None:
+    """:func:`convert` with the unit lookup cached; NotFast where convert raises ValueError."""
+    key = (measurand, unit, multiplier)
+    try:
+        exponent = _EXPONENTS[key]
+    except KeyError:
+        exponent = _exponent(measurand, unit, multiplier)
+        if len(_EXPONENTS) < 1024:
+            _EXPONENTS[key] = exponent
+    if exponent is None:
+        return None
+    if measurand == ENERGY_IMPORT_REGISTER and value < 0:
+        raise NotFast
+    return value.scaleb(exponent)
+
+
 def renamed_fields(model: type) -> frozenset[str]:
     """The Python names of ``model``'s fields whose wire name differs (``seq_no`` for
     ``seqNo``): pydantic also accepts those keys (populate_by_name), the fast constructors
