@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from bisect import bisect_right
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, getcontext, localcontext, setcontext
 from typing import Any, Iterable, NamedTuple, Sequence
 
 from schemas.ocpi import (
@@ -54,8 +54,10 @@ UNIT_QUANTUM = Decimal("0.000001")
 #: Working precision of the engine's Decimal context.
 PRECISION = 40
 #: The engine's Decimal context: the default context (ROUND_HALF_EVEN for inexact
-#: results, the default traps) at PRECISION digits. Pricing runs in a copy of it
-#: (``localcontext``), so a CDR does not depend on the caller's Decimal context.
+#: results, the default traps) at PRECISION digits. Pricing runs in it (the caller's is
+#: put back afterwards), so a CDR does not depend on the caller's Decimal context. Only
+#: its flags change while it is in use (no trap or precision is ever set on it), and
+#: flags do not change any result, so one object serves every call and thread.
 _ENGINE_CONTEXT = Context(prec=PRECISION)
 
 _ENERGY = TariffDimensionType.ENERGY
@@ -595,8 +597,12 @@ def price_periods(
         [] if tariff.start_date_time is None and tariff.end_date_time is None
         else tariff_validity_findings(tariff, session_start)
     )
-    with localcontext(_ENGINE_CONTEXT):
+    caller_context = getcontext()
+    setcontext(_ENGINE_CONTEXT)  # what ``with localcontext(...)`` does, without copying it
+    try:
         return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
+    finally:
+        setcontext(caller_context)
 
 
 def _read_period(p: ChargingPeriod) -> tuple:
@@ -648,13 +654,23 @@ def _resolve(selected: tuple) -> tuple:
     ``vat_factor(component)``), or None. Called inside the engine's Decimal context, so
     the factor is the value ``apply_vat`` computes."""
     out = []
-    for el, dim, group in zip(selected, (_ENERGY, _TIME, _PARKING, _FLAT),
-                              (ENERGY_GROUP, TIME_GROUP, PARKING_GROUP, FIXED_GROUP)):
+    for el, dim, group in zip(selected, (_ENERGY, _TIME, _PARKING), (ENERGY_GROUP, TIME_GROUP, PARKING_GROUP)):
         if el is None:
             out.append(None)
         else:
             ci, component = el.components[dim]
             out.append((el, ci, component, (group, el.index, ci), vat_factor(component)))
+    el = selected[3]
+    if el is None:
+        out.append(None)
+    else:
+        # FLAT: also the fixed cost group's exact sums and Price when this is the
+        # session's FLAT (its only entry: ZERO + price, VAT as apply_vat adds it)
+        ci, component = el.components[_FLAT]
+        factor = vat_factor(component)
+        excl = ZERO + component.price
+        incl = ZERO + (component.price if factor is None else component.price * factor)
+        out.append((el, ci, component, (FIXED_GROUP, el.index, ci), factor, excl, incl, _cdr_price(excl, incl)))
     return tuple(out)
 
 
@@ -742,6 +758,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     res_last = res_last_i = None
 
     expired = None  # known at the first period with reservation time (_reservation_expired)
+    flat = None  # the session's FLAT (resolved), once found
 
     total_charging = total_parking = total_reservation = ZERO
     # The running kWh total is needed in the loop only when an element has a kWh
@@ -752,7 +769,8 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     unpriced_e = False
     kwh_so_far = ZERO  # also the session's total energy (when summed, see above)
     previous_start = session_start
-    not_evaluable_reported = False
+    # rule 5: report (once) a period whose power/current a restriction needs but lacks
+    check_evaluable = needs_power_or_current
     # Per session dimension: the component of the current run of periods, its cost-sum
     # list in ``billed`` and the running quantity of that list; the billed total of the
     # dimension (rule 6) and the last component and period that priced it.
@@ -919,11 +937,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 r = sel[3]
                 if r is not None:
                     session_flat_found = True
-                    el, ci, component = r[0], r[1], r[2]
-                    extras.setdefault(i, []).append((i, FIXED_GROUP, "FLAT", el, ci, component, ONE))
-                    billed[r[3]] = [el, ci, component, ONE, True, r[4]]
-            if not not_evaluable_reported and ((needs_power and power is None) or (needs_current and current is None)):
-                not_evaluable_reported = True
+                    flat = r  # the fixed cost group's only entry (rule 4), priced in _resolve
+                    extras.setdefault(i, []).append((i, FIXED_GROUP, "FLAT", r[0], r[1], r[2], ONE))
+            if check_evaluable and ((needs_power and power is None) or (needs_current and current is None)):
+                check_evaluable = False
                 findings.append(Finding(
                     "restriction_not_evaluable",
                     "an element has a power/current restriction but the period has no power/current data; "
@@ -1004,10 +1021,16 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
 
     # Costs per component: the sum of the quantities it priced x its price (rules 4, 5),
     # VAT on that (rule 7). Exact: the same as summing the per-period lines.
-    # the cost sums per group, in GROUPS order
-    fixed, energy_sum, time_sum, parking_sum, reservation_sum = (
-        [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO])
-    sums = {FIXED_GROUP: fixed, ENERGY_GROUP: energy_sum, TIME_GROUP: time_sum, PARKING_GROUP: parking_sum,
+    # The fixed group holds the session's FLAT only (rule 4; the reservation fee is in the
+    # reservation group): its sums and Price come with the selection (_resolve).
+    if flat is None:
+        fixed_excl = fixed_incl = ZERO
+        fixed_price = _ZERO_PRICE
+    else:
+        fixed_excl, fixed_incl, fixed_price = flat[5], flat[6], flat[7]
+    # the other cost sums per group, in GROUPS order
+    energy_sum, time_sum, parking_sum, reservation_sum = [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO]
+    sums = {ENERGY_GROUP: energy_sum, TIME_GROUP: time_sum, PARKING_GROUP: parking_sum,
             RESERVATION_GROUP: reservation_sum}
     for key, (el, ci, component, qty, is_flat, factor) in billed.items():
         excl = component.price if is_flat else qty * component.price  # flat_cost, energy_cost, time_cost
@@ -1021,8 +1044,8 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         acc[1] += step[8]
     adjustments: list[BreakdownLine] = []  # the min/max lines (step_size lines: from steps)
     # sum(..., ZERO) over the groups in GROUPS order, written out
-    exact_excl = ZERO + fixed[0] + energy_sum[0] + time_sum[0] + parking_sum[0] + reservation_sum[0]
-    exact_incl = ZERO + fixed[1] + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
+    exact_excl = ZERO + fixed_excl + energy_sum[0] + time_sum[0] + parking_sum[0] + reservation_sum[0]
+    exact_incl = ZERO + fixed_incl + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
     bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
     price = _cdr_price
@@ -1032,7 +1055,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         findings.extend(boundary_findings(periods, compiled, zone, session_start, session_end))
 
     exact = {  # GROUPS order, then the bounded and the unbounded total
-        FIXED_GROUP: (fixed[0], fixed[1]),
+        FIXED_GROUP: (fixed_excl, fixed_incl),
         ENERGY_GROUP: (energy_sum[0], energy_sum[1]),
         TIME_GROUP: (time_sum[0], time_sum[1]),
         PARKING_GROUP: (parking_sum[0], parking_sum[1]),
@@ -1040,32 +1063,45 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         "total": (bounded_excl, bounded_incl),
         "before_min_max": (exact_excl, exact_incl),
     }
+    total_energy = kwh_so_far if track_kwh or unpriced_e else billed_e
+    total_time = total_charging + total_parking
+    # PricedSession's fields in their order (_RESULT_FIELDS; a keyword call of 22
+    # arguments costs four times a positional one); the totals rounded as cdr_amount does
     return PricedSession(
-        currency=tariff.currency,
-        tariff_id=tariff.id,
-        session_start=session_start,
-        session_end=session_end,
-        charging_periods=list(periods),
-        total_cost=price(bounded_excl, bounded_incl),
-        total_fixed_cost=price(fixed[0], fixed[1]),
-        total_energy_cost=price(energy_sum[0], energy_sum[1]),
-        total_time_cost=price(time_sum[0], time_sum[1]),
-        total_parking_cost=price(parking_sum[0], parking_sum[1]),
-        total_reservation_cost=_ZERO_PRICE if reservation_sum[0] is ZERO and reservation_sum[1] is ZERO
-        else price(reservation_sum[0], reservation_sum[1]),
-        total_energy=cdr_amount(kwh_so_far if track_kwh or unpriced_e else billed_e),
-        total_time=cdr_amount(total_charging + total_parking),
+        tariff.currency,  # currency
+        tariff.id,  # tariff_id
+        session_start,  # session_start
+        session_end,  # session_end
+        list(periods),  # charging_periods
+        price(bounded_excl, bounded_incl),  # total_cost
+        fixed_price,  # total_fixed_cost
+        price(energy_sum[0], energy_sum[1]),  # total_energy_cost
+        price(time_sum[0], time_sum[1]),  # total_time_cost
+        price(parking_sum[0], parking_sum[1]),  # total_parking_cost
+        price(reservation_sum[0], reservation_sum[1]),  # total_reservation_cost
+        total_energy.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP),  # total_energy
+        total_time.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP),  # total_time
         # an untouched total (still the ZERO object) is 0.0000, as cdr_amount(ZERO) gives
-        total_parking_time=_ZERO_AMOUNT if total_parking is ZERO else cdr_amount(total_parking),
-        total_reservation_time=_ZERO_AMOUNT if total_reservation is ZERO else cdr_amount(total_reservation),
-        findings=findings,
-        exact=exact,
-        tariff_alt_text=list(tariff.tariff_alt_text or ()),
-        period_selections=selections,
-        extra_records=extras,
-        step_records=steps,
-        bound_lines=adjustments,
+        _ZERO_AMOUNT if total_parking is ZERO else cdr_amount(total_parking),  # total_parking_time
+        _ZERO_AMOUNT if total_reservation is ZERO else cdr_amount(total_reservation),  # total_reservation_time
+        findings,  # findings
+        exact,  # exact
+        list(tariff.tariff_alt_text or ()),  # tariff_alt_text
+        selections,  # period_selections
+        extras,  # extra_records
+        steps,  # step_records
+        adjustments,  # bound_lines
     )
+
+
+#: The fields of PricedSession in the order ``_price`` passes them (pinned by a test).
+_RESULT_FIELDS = (
+    "currency", "tariff_id", "session_start", "session_end", "charging_periods", "total_cost",
+    "total_fixed_cost", "total_energy_cost", "total_time_cost", "total_parking_cost",
+    "total_reservation_cost", "total_energy", "total_time", "total_parking_time",
+    "total_reservation_time", "findings", "exact", "tariff_alt_text", "period_selections",
+    "extra_records", "step_records", "bound_lines",
+)
 
 
 def explain(priced: PricedSession) -> str:

@@ -21,6 +21,7 @@ log, so replays agree, and never before the CDR could exist, so partners pulling
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from chargeledger.settings import Settings
 from pricing import build_cdr, credit_cdr, price_session
@@ -57,10 +58,17 @@ def emsp_of_token(uid: str | None) -> tuple[str, str] | None:
 
 
 def cdr_token_for(id_tag: str | None, settings: Settings) -> CdrToken:
+    """The CdrToken of an OCPP id tag (one validated object per tag and party, reused:
+    CdrToken is frozen and holds only strings and an enum)."""
+    return _cdr_token(id_tag, settings.country_code, settings.party_id)
+
+
+@lru_cache(maxsize=8192, typed=True)
+def _cdr_token(id_tag: str | None, country_code: str, party_id: str) -> CdrToken:
     uid = (id_tag or "UNKNOWN")[:36]
     emsp = emsp_of_token(uid)
     if emsp is None:
-        return CdrToken(country_code=settings.country_code, party_id=settings.party_id, uid=uid,
+        return CdrToken(country_code=country_code, party_id=party_id, uid=uid,
                         type=TokenType.OTHER, contract_id=uid)
     return CdrToken(country_code=emsp[0], party_id=emsp[1], uid=uid, type=TokenType.RFID, contract_id=uid)
 
@@ -70,15 +78,25 @@ def evse_uid_for(charge_point_id: str, evse_id: int | None) -> str:
 
 
 def cdr_location_for(session: CompletedSession, settings: Settings) -> CdrLocation:
-    evse = session.evse_id or 1
-    cp = re.sub(r"[^A-Za-z0-9]", "", session.charge_point_id).upper()
+    """The CdrLocation of the session's EVSE (one validated object per EVSE, connector and
+    party, reused: CdrLocation is frozen and holds only strings, enums and a frozen
+    GeoLocation)."""
+    return _cdr_location(session.charge_point_id, session.evse_id, session.connector_id,
+                         settings.location_id, settings.country_code, settings.party_id)
+
+
+@lru_cache(maxsize=8192, typed=True)
+def _cdr_location(charge_point_id: str, evse_id: int | None, connector_id: int | None,
+                  location_id: str, country_code: str, party_id: str) -> CdrLocation:
+    evse = evse_id or 1
+    cp = re.sub(r"[^A-Za-z0-9]", "", charge_point_id).upper()
     return CdrLocation(
-        id=settings.location_id,
+        id=location_id,
         coordinates=LOCATION_COORDINATES,
-        evse_uid=evse_uid_for(session.charge_point_id, session.evse_id),
+        evse_uid=evse_uid_for(charge_point_id, evse_id),
         # eMI3 EVSE id: <country>*<operator>*E<power outlet id>
-        evse_id=f"{settings.country_code}*{settings.party_id}*E{cp}*{evse}"[:48],
-        connector_id=str(session.connector_id or 1),
+        evse_id=f"{country_code}*{party_id}*E{cp}*{evse}"[:48],
+        connector_id=str(connector_id or 1),
         connector_standard=ConnectorType.IEC_62196_T2,
         connector_format=ConnectorFormat.SOCKET,
         connector_power_type=PowerType.AC_3_PHASE,

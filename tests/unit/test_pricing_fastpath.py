@@ -100,3 +100,38 @@ def test_breakdown_lines_add_up_exactly_to_the_exact_total_whatever_the_callers_
         lines = priced.lines
     exact_excl, _ = priced.exact["before_min_max"]
     assert sum((line.excl_vat for line in lines), D(0)) == exact_excl
+
+
+def test_the_hot_loop_passes_the_result_fields_in_their_declared_order():
+    # _price builds PricedSession positionally (a keyword call of 22 arguments costs four
+    # times as much); a field added or moved in the dataclass must be matched there
+    import dataclasses
+
+    from pricing.engine import PricedSession
+
+    declared = tuple(f.name for f in dataclasses.fields(PricedSession) if f.init and f.name != "_lines")
+    assert declared == engine._RESULT_FIELDS
+
+
+def test_the_callers_decimal_context_is_put_back_and_does_not_change_the_price():
+    # TIME 1.00/h for 1/3 h (20 min) and 2/3 h: 1/3 + 2/3 = 1.0000 at the engine's 40 digits,
+    # whatever precision and rounding the caller has set; the caller's context is the same
+    # object afterwards, also when pricing raises
+    import decimal
+
+    import pytest
+
+    t = at("2026-11-23 09:00")
+    periods = [period(t, TIME=str(D(1) / D(3))), period(t + timedelta(minutes=20), TIME=str(D(2) / D(3)))]
+    tar = tariff(element(component("TIME", "1.00")))
+    normal = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(hours=1))
+    with decimal.localcontext(decimal.Context(prec=5, rounding=decimal.ROUND_DOWN)) as caller:
+        odd = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(hours=1))
+        assert decimal.getcontext() is caller
+        with pytest.raises(engine.NoChargingPeriods):
+            price_periods([], tar, time_zone=ZONE, session_start=t, session_end=t)
+        with pytest.raises(Exception):
+            price_periods(periods, tar, time_zone="Nowhere/None", session_start=t, session_end=t)
+        assert decimal.getcontext() is caller
+    assert odd.to_json() == normal.to_json()
+    assert normal.total_time_cost.excl_vat == D("1.0000")
