@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -267,6 +267,20 @@ def mark_published(session: Session, model, pks: Sequence[int]) -> None:
     """Mark outbox rows (CdrRecord or DeadLetterRecord) as produced on their topic."""
     if pks:
         session.execute(update(model).where(model.pk.in_(list(pks))).values(published=True))
+
+
+def mark_published_by_key(session: Session, cdrs: Sequence[tuple[str, str, str]],
+                          dead_letters: Sequence[tuple[str, int, int]]) -> None:
+    """:func:`mark_published` by natural key: CDRs by (country_code, party_id, id), dead
+    letters by (source_topic, source_partition, source_offset); one UPDATE per 500."""
+    for model, columns, keys in (
+        (CdrRecord, (CdrRecord.country_code, CdrRecord.party_id, CdrRecord.id), cdrs),
+        (DeadLetterRecord, (DeadLetterRecord.source_topic, DeadLetterRecord.source_partition,
+                            DeadLetterRecord.source_offset), dead_letters),
+    ):
+        keys = sorted(set(keys))
+        for start in range(0, len(keys), 500):
+            session.execute(update(model).where(tuple_(*columns).in_(keys[start:start + 500])).values(published=True))
 
 
 def cdr_query(

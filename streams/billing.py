@@ -362,6 +362,14 @@ class Billing:
         #: index: its content always equals what the sessions table says (see _close_idle_of).
         self._deadlines: dict[str, dict[str, datetime]] = {}
 
+    def on_partitions_changed(self) -> None:
+        """Partitions were assigned or revoked (a rebalance): another worker may have applied
+        events of these charge points meanwhile. Forget the idle-deadline index (rebuilt from
+        SQL at the next message of each charge point) and the kept states (they would only
+        be used if their rows are unchanged, but they are likely to be of no more use)."""
+        self._deadlines.clear()
+        self.warm.clear()
+
     # --- batch hooks (called by the processor) -------------------------------------------
 
     def begin_batch(self, db: Session) -> None:
@@ -372,27 +380,29 @@ class Billing:
         the assembler still decides which session a message belongs to)."""
         self._store(db).prefetch(key for key in map(_session_key_hint, envelopes) if key is not None)
 
-    def end_batch(self, db: Session, watermark: datetime | None) -> list[str]:
+    def end_batch(self, db: Session, watermark: datetime | None) -> list[dict]:
         """Nothing to do at the end of a batch: idle sessions are closed per charge point
         (:meth:`_close_idle_of`), not at a batch-wide watermark, because partitions are
         consumed unevenly (one can be days ahead of another in a catch-up or a replay).
 
         The CDRs issued in the batch are written here, in issue order, in one query + one
         executemany (:func:`storage.repositories.issue_cdrs`: same idempotence and
-        conflict rules as one by one), with their pushes queued in the same transaction."""
+        conflict rules as one by one), with their pushes queued in the same transaction.
+        Returns the CDR rows newly inserted (the worker produces them on ``cdrs``)."""
         store = self._stores.pop(id(db), None)
         if store is not None:
             store.write_rows()
         if store is not None and store.cdr_rows:
             rows, store.cdr_rows = store.cdr_rows, []
-            self._issue(db, rows)
+            return self._issue(db, rows)
         return []
 
     @staticmethod
-    def _issue(db: Session, rows: list[dict]) -> None:
-        repo.issue_cdrs(db, rows)
+    def _issue(db: Session, rows: list[dict]) -> list[dict]:
+        new = repo.issue_cdrs(db, rows)
         # Every CDR issued (new or already there), like enqueue per issue_cdr: idempotent.
         enqueue_cdr_pushes(db, [SimpleNamespace(**row) for row in rows])
+        return new
 
     def _close_idle_of(self, db: Session, store: SqlSessionStore, charge_point_id: str, now: datetime) -> None:
         """Close the charge point's sessions silent for the idle timeout at ``now``, the

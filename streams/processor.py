@@ -85,6 +85,24 @@ class BatchResult:
     counters: Counter = field(default_factory=Counter)
     #: Records skipped because the stored offset was already past them.
     skipped: int = 0
+    #: The outbox rows this batch committed, in insertion order: the CDR rows the handler's
+    #: ``end_batch`` returned (column -> value) and the dead letters (column -> value). The
+    #: worker produces them without reading them back (see streams.worker).
+    cdrs: list[dict] = field(default_factory=list)
+    dead_letters: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Published:
+    """Outbox rows produced on their topics, to be marked ``published`` in the next batch's
+    transaction: CDRs by (country_code, party_id, id), dead letters by (source topic,
+    partition, offset)."""
+
+    cdrs: list[tuple[str, str, str]] = field(default_factory=list)
+    dead_letters: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.cdrs or self.dead_letters)
 
 
 COUNTER_OF = {"applied": "applied", "duplicate": "duplicates", "dead_lettered": "dead_lettered"}
@@ -106,11 +124,14 @@ class Processor:
             query = query.with_for_update()
         return {p: o for p, o in db.execute(query)}
 
-    def process_batch(self, records: list[InRecord]) -> BatchResult:
+    def process_batch(self, records: list[InRecord], published: Published | None = None) -> BatchResult:
+        """Apply ``records`` in one transaction (see the module docstring); ``published``:
+        outbox rows produced since the last batch, marked in the same transaction."""
         result = BatchResult()
         if not records:
             return result
         self._event_rows: list[dict] = []
+        self._letters = result.dead_letters
         with self.sessions.begin() as db:
             by_topic: dict[str, set[int]] = {}
             for r in records:
@@ -144,7 +165,10 @@ class Processor:
             repo.add_events(db, self._event_rows)
             self._event_rows = []
             if hasattr(self.handler, "end_batch"):
-                self.handler.end_batch(db, min(stream_time.values()) if stream_time else None)
+                issued = self.handler.end_batch(db, min(stream_time.values()) if stream_time else None)
+                result.cdrs = [row for row in issued or () if isinstance(row, dict)]
+            if published:
+                repo.mark_published_by_key(db, published.cdrs, published.dead_letters)
             repo.track_many(db, self.consumer_group, next_offsets)
             repo.add_to_counters(db, self.consumer_group, dict(result.counters))
         return result
@@ -189,8 +213,7 @@ class Processor:
             session_key=outcome.session_key,
         ))
         if outcome.kind == "dead_lettered":
-            repo.add_dead_letter(
-                db,
+            letter = dict(
                 source_topic=record.topic,
                 source_partition=record.partition,
                 source_offset=record.offset,
@@ -200,6 +223,8 @@ class Processor:
                 original=record.value,
                 received_at=envelope.received_at if envelope else None,
             )
+            repo.add_dead_letter(db, **letter)
+            self._letters.append(letter)
         return outcome, envelope.received_at if envelope else None
 
 

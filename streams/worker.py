@@ -16,6 +16,13 @@ One process runs:
   partition, offset), then marked published. A crash in between produces the same bytes
   again under the same key, which downstream consumers drop by CDR id.
 
+  The outbox of a batch is produced from what the batch committed (no query), in a task
+  that runs while the next batch is applied; the next batch waits for it before producing
+  its own (so the topics get them in commit order), and marks its rows ``published`` in
+  its own transaction. The whole outbox is read from SQL (as it always was) at start,
+  when a poll brings nothing, and at least every ``OUTBOX_SCAN_S`` seconds: that picks up
+  rows this worker did not commit (``chargeledger rerate`` that stopped before producing).
+
 Why aiokafka here and not a faust agent: see :mod:`streams.app`.
 """
 
@@ -34,9 +41,12 @@ from chargeledger.settings import Settings
 from storage import repositories as repo
 from storage.db import make_engine, make_sessionmaker
 from storage.models import CdrRecord, DeadLetterRecord
-from streams.processor import EventHandler, InRecord, Processor
+from streams.processor import BatchResult, EventHandler, InRecord, Processor, Published
 
 log = logging.getLogger("chargeledger.worker")
+
+#: Read the whole outbox from SQL at least this often under load (seconds).
+OUTBOX_SCAN_S = 30.0
 
 EVENTS_IN = PromCounter("chargeledger_events_in", "Records consumed from ocpp-events")
 APPLIED = PromCounter("chargeledger_events_applied", "Events applied to a session (or kept)")
@@ -65,10 +75,13 @@ class _ResumeFromDatabase(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked) -> None:
         # Batches commit before the next poll, so nothing is in flight here.
-        return None
+        if revoked and hasattr(self.worker.handler, "on_partitions_changed"):
+            self.worker.handler.on_partitions_changed()
 
     async def on_partitions_assigned(self, assigned) -> None:
         w = self.worker
+        if hasattr(w.handler, "on_partitions_changed"):
+            w.handler.on_partitions_changed()
         with w.sessions() as db:
             stored = repo.tracked_offsets(db, w.group, w.events_topic)
         for tp in assigned:
@@ -103,6 +116,12 @@ class Worker:
         self.consumer: AIOKafkaConsumer | None = None
         self.tariff_consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        #: Producing the last batch's outbox (runs while the next batch is applied).
+        self._producing: asyncio.Task | None = None
+        #: Outbox rows produced and not yet marked published (by the next transaction).
+        self._published = Published()
+        self._scanned_at = 0.0
+        self._committing: asyncio.Task | None = None
 
     async def start(self) -> None:
         bootstrap = self.settings.kafka_bootstrap
@@ -133,6 +152,10 @@ class Worker:
         await self._publish_outbox()
 
     async def stop(self) -> None:
+        try:
+            await self._settle_outbox()
+        except Exception:  # noqa: BLE001 - shutting down anyway; the next start produces it again
+            log.exception("producing the outbox while stopping")
         for client in (self.consumer, self.tariff_consumer, self.producer):
             if client is not None:
                 try:
@@ -202,55 +225,94 @@ class Worker:
             for r in batches[tp]
         ]
         if not records:
+            await self._settle_outbox(scan=True)
             return 0
-        result = await asyncio.to_thread(self.processor.process_batch, records)
+        if time.monotonic() - self._scanned_at > OUTBOX_SCAN_S:
+            await self._settle_outbox(scan=True)
+        published, self._published = self._published, Published()
+        try:
+            result = await asyncio.to_thread(self.processor.process_batch, records, published)
+        except BaseException:
+            self._published.cdrs[:0], self._published.dead_letters[:0] = published.cdrs, published.dead_letters
+            raise
         for name, value in result.counters.items():
             if name in _PROM:
                 _PROM[name].inc(value)
         self.stats.batches += 1
         self.stats.records += len(records)
         self.stats.skipped += result.skipped
-        await self._publish_outbox()
+        if self._producing is not None:
+            await self._producing  # the previous batch's outbox first (commit order); raises its error
+        self._producing = asyncio.create_task(self._produce_batch(result)) if (result.cdrs or result.dead_letters) else None
         # Informational only (lag monitoring): the resume position is the tracking table.
-        try:
-            await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs})
-        except Exception as exc:  # noqa: BLE001 - e.g. a rebalance in progress; harmless here
-            log.debug("offset commit to Kafka skipped: %s", exc)
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(
+                self._commit_offsets({tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs}))
         return len(records)
 
+    async def _commit_offsets(self, offsets) -> None:
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - e.g. a rebalance in progress; harmless here
+            log.debug("offset commit to Kafka skipped: %s", exc)
+
+    async def _produce_batch(self, result: BatchResult) -> None:
+        """Produce the outbox rows a batch committed, and remember them as published."""
+        cdrs = [_cdr_message(c["id"], c["cdr_json"], c["content_hash"], c["country_code"], c["party_id"])
+                for c in result.cdrs]
+        letters = [_letter_message(d["charge_point_id"], d["original"], d["reason"], d["source_topic"],
+                                   d["source_partition"], d["source_offset"]) for d in result.dead_letters]
+        await self._produce(cdrs, letters)
+        self._published.cdrs.extend((c["country_code"], c["party_id"], c["id"]) for c in result.cdrs)
+        self._published.dead_letters.extend(
+            (d["source_topic"], d["source_partition"], d["source_offset"]) for d in result.dead_letters)
+
+    async def _produce(self, cdrs: list, letters: list) -> None:
+        futures = []
+        for _, key, value, headers in cdrs:
+            futures.append(await self.producer.send(self.cdrs_topic, value=value, key=key, headers=headers))
+        for _, key, value, headers in letters:
+            futures.append(await self.producer.send(self.dlq_topic, value=value, key=key, headers=headers))
+        await asyncio.gather(*futures)
+        self.stats.cdrs_published += len(cdrs)
+        self.stats.dead_letters_published += len(letters)
+        CDRS_PUBLISHED.inc(len(cdrs))
+
+    async def _settle_outbox(self, scan: bool = False) -> None:
+        """Wait for the outbox being produced, mark what was produced, and (``scan``) produce
+        whatever else the outbox table holds."""
+        if self._producing is not None:
+            producing, self._producing = self._producing, None
+            await producing
+        if self._published:
+            published, self._published = self._published, Published()
+            await asyncio.to_thread(self._mark_published_by_key, published)
+        if scan:
+            await self._publish_outbox()
+
+    def _mark_published_by_key(self, published: Published) -> None:
+        with self.sessions.begin() as db:
+            repo.mark_published_by_key(db, published.cdrs, published.dead_letters)
+
     async def _publish_outbox(self) -> None:
+        """Produce every outbox row not marked published, read from SQL page by page."""
+        self._scanned_at = time.monotonic()
         while True:
             cdrs, letters = await asyncio.to_thread(self._unpublished)
             if not cdrs and not letters:
                 return
-            futures = []
-            for pk, key, value, headers in cdrs:
-                futures.append(await self.producer.send(self.cdrs_topic, value=value, key=key, headers=headers))
-            for pk, key, value, headers in letters:
-                futures.append(await self.producer.send(self.dlq_topic, value=value, key=key, headers=headers))
-            await asyncio.gather(*futures)
+            await self._produce(cdrs, letters)
             await asyncio.to_thread(self._mark_published, [c[0] for c in cdrs], [d[0] for d in letters])
-            self.stats.cdrs_published += len(cdrs)
-            self.stats.dead_letters_published += len(letters)
-            CDRS_PUBLISHED.inc(len(cdrs))
             if len(cdrs) < repo.OUTBOX_PAGE and len(letters) < repo.OUTBOX_PAGE:
                 return  # that was all of it: no second query per batch to learn so
 
     def _unpublished(self):
         with self.sessions() as db:
-            cdrs = [
-                (c.pk, c.id.encode(), c.cdr_json.encode(),
-                 [("content-sha256", c.content_hash.encode()), ("country-code", c.country_code.encode()),
-                  ("party-id", c.party_id.encode())])
-                for c in repo.unpublished_cdrs(db)
-            ]
-            letters = [
-                (d.pk, (d.charge_point_id or "").encode() or None, d.original,
-                 [("reason", d.reason.encode()), ("source-topic", d.source_topic.encode()),
-                  ("source-partition", str(d.source_partition).encode()),
-                  ("source-offset", str(d.source_offset).encode())])
-                for d in repo.unpublished_dead_letters(db)
-            ]
+            cdrs = [(c.pk, *_cdr_message(c.id, c.cdr_json, c.content_hash, c.country_code, c.party_id)[1:])
+                    for c in repo.unpublished_cdrs(db)]
+            letters = [(d.pk, *_letter_message(d.charge_point_id, d.original, d.reason, d.source_topic,
+                                               d.source_partition, d.source_offset)[1:])
+                       for d in repo.unpublished_dead_letters(db)]
         return cdrs, letters
 
     def _mark_published(self, cdr_pks: list[int], letter_pks: list[int]) -> None:
@@ -288,6 +350,21 @@ async def publish_outbox(settings: Settings, sessions) -> int:
     finally:
         await worker.producer.stop()
     return worker.stats.cdrs_published
+
+
+def _cdr_message(cdr_id: str, cdr_json: str, content_hash: str, country_code: str, party_id: str):
+    """(None, key, value, headers) of a CDR on the ``cdrs`` topic."""
+    return (None, cdr_id.encode(), cdr_json.encode(),
+            [("content-sha256", content_hash.encode()), ("country-code", country_code.encode()),
+             ("party-id", party_id.encode())])
+
+
+def _letter_message(charge_point_id: str | None, original: bytes, reason: str, source_topic: str,
+                    source_partition: int, source_offset: int):
+    """(None, key, value, headers) of a dead letter on ``ocpp-events-dlq``."""
+    return (None, (charge_point_id or "").encode() or None, original,
+            [("reason", reason.encode()), ("source-topic", source_topic.encode()),
+             ("source-partition", str(source_partition).encode()), ("source-offset", str(source_offset).encode())])
 
 
 class _NoHandler:

@@ -202,3 +202,28 @@ def test_a_late_event_after_a_rerate_credits_the_rerated_cdr(tmp_path):
     # v0, rerate: credit of v0 + R1, late event: credit of R1 + R2
     assert ids == [base, f"{base}-C0", f"{base}-R1", f"{base}-C1", f"{base}-R2"]
     assert credit.credit_reference_id == f"{base}-R1"
+
+
+# --- the batch's outbox, handed to the worker -------------------------------------------------
+
+
+def test_a_batch_hands_over_the_outbox_rows_it_committed_and_marks_those_produced_in_the_next(tmp_path):
+    from streams.processor import Published
+
+    processor = _processor(tmp_path, "outbox.db")
+    first = processor.process_batch([InRecord("ev", 0, 0, b"STATE-1", STARTED), InRecord("ev", 0, 1, b"STATE-1", b"{"),
+                                     InRecord("ev", 0, 2, b"STATE-1", ENDED)])
+    with processor.sessions() as db:
+        outbox_cdrs = [(c.country_code, c.party_id, c.id, c.cdr_json, c.content_hash) for c in repo.unpublished_cdrs(db)]
+        outbox_letters = [(d.source_offset, d.original, d.reason) for d in repo.unpublished_dead_letters(db)]
+    # What the worker produces without reading the outbox: exactly its unpublished rows.
+    assert [(c["country_code"], c["party_id"], c["id"], c["cdr_json"], c["content_hash"]) for c in first.cdrs] \
+        == outbox_cdrs and len(outbox_cdrs) == 1
+    assert [(d["source_offset"], d["original"], d["reason"]) for d in first.dead_letters] == outbox_letters
+    assert [d[0] for d in outbox_letters] == [1]
+
+    produced = Published(cdrs=[c[:3] for c in outbox_cdrs], dead_letters=[("ev", 0, 1)])
+    second = processor.process_batch([InRecord("ev", 0, 3, b"STATE-1", ENDED)], produced)  # a resend: duplicate
+    assert (second.cdrs, second.dead_letters) == ([], [])
+    with processor.sessions() as db:
+        assert (repo.unpublished_cdrs(db), repo.unpublished_dead_letters(db)) == ([], [])
