@@ -681,7 +681,10 @@ def _plan(compiled: CompiledTariff) -> tuple:
     is restrictions.selection_key's buckets as the digits of one int: time of day (most
     significant), weekday (7), date (len + 1), kWh (len + 1), duration (len + 1), power and
     current (len + 2: 0 for unknown, else 1 + the bucket); each digit lies in [0, radix),
-    so two different bucket tuples never give the same key."""
+    so two different bucket tuples never give the same key. A period priced without local
+    time has -1 as its time digits (keys < 0, apart from all others). Last, per session
+    dimension (ENERGY, TIME, PARKING_TIME, FLAT): whether one of its candidates has a
+    local-time restriction."""
     return (
         {},
         _duration_deltas(compiled),
@@ -703,6 +706,7 @@ def _plan(compiled: CompiledTariff) -> tuple:
         len(compiled.duration_thresholds) + 1,
         len(compiled.power_thresholds) + 2,
         len(compiled.current_thresholds) + 2,
+        *(any(el.needs_local_time for el in compiled.session_candidates[dim]) for dim in (_ENERGY, _TIME, _PARKING, _FLAT)),
     )
 
 
@@ -745,7 +749,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     (resolved, duration_deltas, minute_buckets, needs_local, needs_power, needs_current, needs_duration,
      time_cuts, uses_days, date_cuts, kwh_thresholds, duration_thresholds, power_thresholds,
      current_thresholds, session_flat_found, dates_radix, kwh_radix, duration_radix, power_radix,
-     current_radix) = plan
+     current_radix, local_e, local_t, local_p, local_f) = plan
     needs_power_or_current = needs_power or needs_current
     reservation_flat_found = False
 
@@ -818,7 +822,16 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 or (charging is not None and charging.is_signed() and charging < ZERO)
                 or (parking is not None and parking.is_signed() and parking < ZERO)):
             findings.append(Finding("negative_quantity", "a negative ENERGY/TIME/PARKING_TIME volume is priced as given", i))
-        local = start.astimezone(zone) if needs_local else None
+        # Local time only when an active element of what this period holds can depend on
+        # it (rule 1: a dimension whose candidates have no time-of-day / day / date
+        # restriction has the same active element at any local time): the memo key then
+        # gets -1 for its time digits, and the selection made without local time is read
+        # only for those dimensions.
+        if needs_local and (reservation or (energy and local_e) or (charging and local_t) or (parking and local_p)
+                            or (local_f and not session_flat_found)):
+            local = start.astimezone(zone)
+        else:
+            local = None
         if not needs_power_or_current:
             power = current = None
         else:
@@ -831,7 +844,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
             current = (max_current if max_current is not None else min_current) if needs_current else None
         if energy is not None or charging is not None or parking is not None or not reservation:
             # the buckets of restrictions.selection_key as the digits of one int (see _plan)
-            if needs_local:
+            if local is not None:
                 if minute_buckets is not None:
                     key = minute_buckets[local.hour * 60 + local.minute]
                 elif time_cuts:
@@ -846,7 +859,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 if date_cuts:
                     key = key * dates_radix + bisect_right(date_cuts, local.date())
             else:
-                key = 0
+                key = -1 if needs_local else 0
             if kwh_thresholds:
                 key = key * kwh_radix + bisect_right(kwh_thresholds, kwh_so_far)
             if needs_duration:
