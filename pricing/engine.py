@@ -771,6 +771,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # unpriced (``unpriced_e``), and then it is summed here after all.
     track_kwh = bool(kwh_thresholds)
     unpriced_e = False
+    # Likewise the session's charging and parking time totals are the billed TIME and
+    # PARKING_TIME sums unless a period's time went unpriced (``unpriced_t``,
+    # ``unpriced_p``); from then on they are summed here (the billed sum so far first).
+    unpriced_t = unpriced_p = False
     kwh_so_far = ZERO  # also the session's total energy (when summed, see above)
     previous_start = session_start
     # rule 5: report (once) a period whose power/current a restriction needs but lacks
@@ -925,6 +929,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         acc_t = list_t[3] + charging
                     cur_t = r
                 last_t_i = i
+            elif charging and not unpriced_t:
+                unpriced_t = True  # catch up: the TIME billed so far, in period order
+                total_charging = ZERO if acc_t is None else billed_t if multi_t else acc_t
             r = sel[2]
             if parking and r is not None:
                 if r is cur_p:
@@ -946,6 +953,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         acc_p = list_p[3] + parking
                     cur_p = r
                 last_p_i = i
+            elif parking and not unpriced_p:
+                unpriced_p = True  # catch up: the PARKING_TIME billed so far, in period order
+                total_parking = ZERO if acc_p is None else billed_p if multi_p else acc_p
             if not session_flat_found:
                 r = sel[3]
                 if r is not None:
@@ -990,9 +1000,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
 
         if energy is not None and (track_kwh or unpriced_e):
             kwh_so_far += energy
-        if charging is not None:
+        if charging is not None and unpriced_t:
             total_charging += charging
-        if parking is not None:
+        if parking is not None and unpriced_p:
             total_parking += parking
         if reservation is not None:
             total_reservation += reservation
@@ -1010,6 +1020,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         list_p[3] = acc_p
         if not multi_p:
             billed_p = acc_p
+    if not unpriced_t:
+        total_charging = billed_t  # the same nonzero volumes in the same order: the same value
+    if not unpriced_p:
+        total_parking = billed_p
     # rule 6 (step_size_records, inline): ENERGY, then PARKING_TIME when a PARKING_TIME
     # component was used, else TIME, then RESERVATION_TIME; ``cur_*`` is the last
     # component used (element, component index, component, key, VAT factor)
@@ -1059,7 +1073,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # sum(..., ZERO) over the groups in GROUPS order, written out
     exact_excl = ZERO + fixed_excl + energy_sum[0] + time_sum[0] + parking_sum[0] + reservation_sum[0]
     exact_incl = ZERO + fixed_incl + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
-    bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
+    if tariff.min_price is None and tariff.max_price is None:
+        bounded_excl, bounded_incl = exact_excl, exact_incl  # apply_min_max_price has nothing to do
+    else:
+        bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
     price = _cdr_price
     if check_boundaries:

@@ -171,3 +171,28 @@ def test_a_flat_fee_restricted_to_a_time_window_is_found_in_a_later_period():
     assert priced.total_fixed_cost.excl_vat == D("1.0000")
     assert priced.total_cost.excl_vat == D("1.4000")
     assert [(line.period_index, line.dimension) for line in priced.lines] == [(0, "ENERGY"), (1, "ENERGY"), (1, "FLAT")]
+
+
+def test_time_totals_count_every_period_when_some_time_went_unpriced():
+    # TIME 1.00/h only in the first 30 minutes (max_duration 1800 s), then no TIME element;
+    # PARKING_TIME 2.00/h only from 60 minutes on (min_duration 3600 s). Periods:
+    # 0 min TIME 0.5 h (priced), 30 min TIME 0.5 h (unpriced), 60 min PARKING 0.25 h
+    # (priced): total_time = 0.5 + 0.5 + 0.25 = 1.25 h; total_parking_time = 0.25 h
+    # cost = 0.5 x 1.00 + 0.25 x 2.00 = 0.50 + 0.50 = 1.00
+    t = at("2026-11-23 09:00")
+    tar = tariff(element(component("TIME", "1.00"), max_duration=1800),
+                 element(component("PARKING_TIME", "2.00"), min_duration=3600))
+    periods = [period(t, TIME="0.5"), period(t + timedelta(minutes=30), TIME="0.5"),
+               period(t + timedelta(minutes=60), PARKING_TIME="0.25")]
+    priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(minutes=75))
+    assert priced.total_time == D("1.2500")
+    assert priced.total_parking_time == D("0.2500")
+    assert priced.total_cost.excl_vat == D("1.0000")
+    # parking unpriced before 60 min, priced after: 0.5 h (30-60 min, unpriced) + 0.5 h
+    # (60-90 min, 2.00/h) = 1.0 h of parking, of it 1.00 billed
+    periods = [period(t, TIME="0.5"), period(t + timedelta(minutes=30), PARKING_TIME="0.5"),
+               period(t + timedelta(minutes=60), PARKING_TIME="0.5")]
+    priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(minutes=90))
+    assert priced.total_time == D("1.5000")
+    assert priced.total_parking_time == D("1.0000")
+    assert priced.total_cost.excl_vat == D("1.5000")  # 0.5 x 1.00 + 0.5 x 2.00
