@@ -8,7 +8,8 @@ plus BootNotification / StatusNotification ...) and prints, per event, the CPU t
 
 * ``EventEnvelope.from_bytes`` (the worker parses every record value), and
 * ``schemas.ocpp.validate_call`` (schema check + exact model), overall and per action,
-* the same for a set of invalid payloads (the reason-producing path).
+* the same for a set of invalid payloads (the reason-producing path),
+* valid traffic with and without the fast model constructors (pydantic builds the models).
 
 Best of ``--repeat`` rounds (CPU time, ``time.process_time``), so other processes on the
 machine disturb it little.
@@ -23,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from schemas import ocpp
 from schemas.envelope import EventEnvelope
 from schemas.ocpp import InvalidMessage, validate_call
 from streams.simulate import simulate_traffic
@@ -97,6 +99,16 @@ def main() -> None:
         print(f"  {version:5} {action:22}  {s / len(group) * 1e6:7.1f} us/call  ({len(group)} calls)")
     print(f"validate_call (invalid)         {invalid_s / max(len(invalid), 1) * 1e6:7.1f} us/call "
           f"({refused} of {len(invalid)} refused)")
+
+    # What the fast model constructors save: the same traffic with them switched off
+    # (pydantic model_validate builds every model), interleaved rounds.
+    with_fast = dict(ocpp._PLANS)
+    without = {key: plan._replace(fast_model=None) for key, plan in with_fast.items()}
+    for plans, label in ((without, "without fast constructors"), (with_fast, "with fast constructors")):
+        ocpp._PLANS.clear()
+        ocpp._PLANS.update(plans)
+        s = _best(args.repeat, lambda: _validate_all(calls))
+        print(f"validate_call {label:27} {s / n * 1e6:5.1f} us/event")
 
 
 if __name__ == "__main__":

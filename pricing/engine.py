@@ -681,7 +681,10 @@ def _plan(compiled: CompiledTariff) -> tuple:
     is restrictions.selection_key's buckets as the digits of one int: time of day (most
     significant), weekday (7), date (len + 1), kWh (len + 1), duration (len + 1), power and
     current (len + 2: 0 for unknown, else 1 + the bucket); each digit lies in [0, radix),
-    so two different bucket tuples never give the same key."""
+    so two different bucket tuples never give the same key. A period priced without local
+    time has -1 as its time digits (keys < 0, apart from all others). Last, per session
+    dimension (ENERGY, TIME, PARKING_TIME, FLAT): whether one of its candidates has a
+    local-time restriction."""
     return (
         {},
         _duration_deltas(compiled),
@@ -703,6 +706,7 @@ def _plan(compiled: CompiledTariff) -> tuple:
         len(compiled.duration_thresholds) + 1,
         len(compiled.power_thresholds) + 2,
         len(compiled.current_thresholds) + 2,
+        *(any(el.needs_local_time for el in compiled.session_candidates[dim]) for dim in (_ENERGY, _TIME, _PARKING, _FLAT)),
     )
 
 
@@ -745,7 +749,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     (resolved, duration_deltas, minute_buckets, needs_local, needs_power, needs_current, needs_duration,
      time_cuts, uses_days, date_cuts, kwh_thresholds, duration_thresholds, power_thresholds,
      current_thresholds, session_flat_found, dates_radix, kwh_radix, duration_radix, power_radix,
-     current_radix) = plan
+     current_radix, local_e, local_t, local_p, local_f) = plan
     needs_power_or_current = needs_power or needs_current
     reservation_flat_found = False
 
@@ -767,6 +771,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # unpriced (``unpriced_e``), and then it is summed here after all.
     track_kwh = bool(kwh_thresholds)
     unpriced_e = False
+    # Likewise the session's charging and parking time totals are the billed TIME and
+    # PARKING_TIME sums unless a period's time went unpriced (``unpriced_t``,
+    # ``unpriced_p``); from then on they are summed here (the billed sum so far first).
+    unpriced_t = unpriced_p = False
     kwh_so_far = ZERO  # also the session's total energy (when summed, see above)
     previous_start = session_start
     # rule 5: report (once) a period whose power/current a restriction needs but lacks
@@ -818,7 +826,16 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 or (charging is not None and charging.is_signed() and charging < ZERO)
                 or (parking is not None and parking.is_signed() and parking < ZERO)):
             findings.append(Finding("negative_quantity", "a negative ENERGY/TIME/PARKING_TIME volume is priced as given", i))
-        local = start.astimezone(zone) if needs_local else None
+        # Local time only when an active element of what this period holds can depend on
+        # it (rule 1: a dimension whose candidates have no time-of-day / day / date
+        # restriction has the same active element at any local time): the memo key then
+        # gets -1 for its time digits, and the selection made without local time is read
+        # only for those dimensions.
+        if needs_local and (reservation or (energy and local_e) or (charging and local_t) or (parking and local_p)
+                            or (local_f and not session_flat_found)):
+            local = start.astimezone(zone)
+        else:
+            local = None
         if not needs_power_or_current:
             power = current = None
         else:
@@ -831,7 +848,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
             current = (max_current if max_current is not None else min_current) if needs_current else None
         if energy is not None or charging is not None or parking is not None or not reservation:
             # the buckets of restrictions.selection_key as the digits of one int (see _plan)
-            if needs_local:
+            if local is not None:
                 if minute_buckets is not None:
                     key = minute_buckets[local.hour * 60 + local.minute]
                 elif time_cuts:
@@ -846,7 +863,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                 if date_cuts:
                     key = key * dates_radix + bisect_right(date_cuts, local.date())
             else:
-                key = 0
+                key = -1 if needs_local else 0
             if kwh_thresholds:
                 key = key * kwh_radix + bisect_right(kwh_thresholds, kwh_so_far)
             if needs_duration:
@@ -912,6 +929,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         acc_t = list_t[3] + charging
                     cur_t = r
                 last_t_i = i
+            elif charging and not unpriced_t:
+                unpriced_t = True  # catch up: the TIME billed so far, in period order
+                total_charging = ZERO if acc_t is None else billed_t if multi_t else acc_t
             r = sel[2]
             if parking and r is not None:
                 if r is cur_p:
@@ -933,6 +953,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
                         acc_p = list_p[3] + parking
                     cur_p = r
                 last_p_i = i
+            elif parking and not unpriced_p:
+                unpriced_p = True  # catch up: the PARKING_TIME billed so far, in period order
+                total_parking = ZERO if acc_p is None else billed_p if multi_p else acc_p
             if not session_flat_found:
                 r = sel[3]
                 if r is not None:
@@ -977,9 +1000,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
 
         if energy is not None and (track_kwh or unpriced_e):
             kwh_so_far += energy
-        if charging is not None:
+        if charging is not None and unpriced_t:
             total_charging += charging
-        if parking is not None:
+        if parking is not None and unpriced_p:
             total_parking += parking
         if reservation is not None:
             total_reservation += reservation
@@ -997,6 +1020,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         list_p[3] = acc_p
         if not multi_p:
             billed_p = acc_p
+    if not unpriced_t:
+        total_charging = billed_t  # the same nonzero volumes in the same order: the same value
+    if not unpriced_p:
+        total_parking = billed_p
     # rule 6 (step_size_records, inline): ENERGY, then PARKING_TIME when a PARKING_TIME
     # component was used, else TIME, then RESERVATION_TIME; ``cur_*`` is the last
     # component used (element, component index, component, key, VAT factor)
@@ -1046,7 +1073,10 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # sum(..., ZERO) over the groups in GROUPS order, written out
     exact_excl = ZERO + fixed_excl + energy_sum[0] + time_sum[0] + parking_sum[0] + reservation_sum[0]
     exact_incl = ZERO + fixed_incl + energy_sum[1] + time_sum[1] + parking_sum[1] + reservation_sum[1]
-    bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
+    if tariff.min_price is None and tariff.max_price is None:
+        bounded_excl, bounded_incl = exact_excl, exact_incl  # apply_min_max_price has nothing to do
+    else:
+        bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
     price = _cdr_price
     if check_boundaries:

@@ -19,6 +19,12 @@ JSON in and out is exact:
 
 Note: ``model_dump(mode="json")`` is pydantic's own JSON-compatible mode and renders
 Decimals as strings; use ``model_dump_json`` / ``ocpi_dumps`` for the OCPI wire format.
+
+Speed (a CDR is written for every session): the models of this module are written by a
+writer generated once per class (:func:`_model_writer`) that reads the instance directly;
+its text is by construction (and by tests/unit/test_ocpi_json_writer.py, against the
+previous writer kept in tests/unit/ocpi_json_reference.py) the text of
+``model_dump(mode="python", exclude_none=True)`` written by :func:`_encode`.
 """
 
 from __future__ import annotations
@@ -310,75 +316,81 @@ def _field_kind(annotation: Any) -> tuple[str, Any]:
     return "any", None
 
 
-def _model_writer(cls: type) -> Callable[[Any, list[str]], None] | None:
-    """A writer compiled for one OCPI model class: the text of :func:`_encode_model`,
-    with the fields unrolled in declaration order and each field's usual type written
-    inline. It first checks that the instance dict holds exactly the fields in that
-    order (as validation, ``model_construct`` and ``model_copy`` leave it), else it
-    hands over to :func:`_encode_model`, which follows the dict's order like pydantic."""
-    if cls in _WRITERS:
-        return _WRITERS[cls]
+def _is_leaf(cls: type) -> bool:
+    """An OCPI model class none of whose fields usually holds a model (written inline)."""
+    return all(_field_kind(field.annotation)[0] not in ("model", "models") for field in cls.model_fields.values())
+
+
+def _model_lines(cls: type, var: str, env: dict[str, Any], ids: list[int]) -> list[str]:
+    """Python lines writing the model in variable ``var`` (of class ``cls``) to ``out``:
+    the fields in declaration order if the instance dict is exactly those fields in that
+    order, else :func:`_encode_model` (which follows the dict's order, like pydantic).
+    Leaf models held by a field are written inline, other models by their own writer."""
+    n = ids[0] = ids[0] + 1
     plan = _field_plan(cls)
-    if plan is None:
-        _WRITERS[cls] = None
-        return None
+    assert plan is not None
     names = tuple(plan)
-    env: dict[str, Any] = {
-        "NAMES": names, "PLAN": plan, "Decimal": Decimal, "datetime": datetime, "UTC": _UTC,
-        "quote": _quote, "encode_model": _encode_model, "encode_compact": _encode_compact,
-        "writer_of": _model_writer,
-    }
+    env[f"NAMES{n}"], env[f"PLAN{n}"] = names, plan
+    sep, d = f"sep{n}", f"d{n}"
     lines = [
-        "def write(model, out):",
-        "    values = model.__dict__",
-        "    if tuple(values) != NAMES:",
-        "        encode_model(model, PLAN, out)",
-        "        return",
-        "    append = out.append",
-        "    sep = '{'",
+        f"{d} = {var}.__dict__",
+        f"if tuple({d}) != NAMES{n}:",
+        f"    encode_model({var}, PLAN{n}, out)",
+        "else:",
+        f"    {sep} = '{{'",
     ]
     if names:
-        lines.append(f"    {', '.join(f'v{i}' for i in range(len(names)))}, = values.values()")
-    for i, name in enumerate(names):
+        lines.append(f"    {', '.join(f'v{n}_{k}' for k in range(len(names)))}, = {d}.values()")
+    for k, name in enumerate(names):
         kind, arg = _field_kind(cls.model_fields[name].annotation)
         key = repr(plan[name])
-        v = f"v{i}"
-        generic = [f"append(sep + {key})", f"encode_compact({v}, out)"]
+        v = f"v{n}_{k}"
+        generic = [f"append({sep} + {key})", f"encode_compact({v}, out)"]
         if kind == "str":
-            fast = f"type({v}) is str", [f"append(sep + {key} + quote({v}))"]
+            fast = f"type({v}) is str", [f"append({sep} + {key} + quote({v}))"]
         elif kind == "decimal":
             # str() is the format(v, "f") text unless it has an exponent (see _decimal_text)
             fast = f"type({v}) is Decimal and {v}.is_finite()", [
                 f"text = str({v})",
                 "if 'E' in text:",
                 f"    text = format({v}, 'f')",
-                f"append(sep + {key} + ('0' if text == '-0' else text))"]
+                f"append({sep} + {key} + ('0' if text == '-0' else text))"]
         elif kind == "int":
-            fast = f"type({v}) is int", [f"append(sep + {key} + str({v}))"]
+            fast = f"type({v}) is int", [f"append({sep} + {key} + str({v}))"]
         elif kind == "datetime":
+            # format_ocpi_datetime's fast path
             fast = f"type({v}) is datetime and {v}.tzinfo is UTC and {v}.year >= 1000", [
                 f"text = {v}.isoformat()[:-6]",
-                f"append(sep + {key} + '\"' + (text.rstrip('0') if {v}.microsecond else text) + 'Z\"')"]
+                f"append({sep} + {key} + '\"' + (text.rstrip('0') if {v}.microsecond else text) + 'Z\"')"]
         elif kind == "enum":
-            env[f"E{i}"] = arg
-            env[f"T{i}"] = {member: json.dumps(member.value) for member in arg}
-            fast = f"type({v}) is E{i} and {v} in T{i}", [f"append(sep + {key} + T{i}[{v}])"]
+            env[f"E{n}_{k}"] = arg
+            env[f"T{n}_{k}"] = {member: json.dumps(member.value) for member in arg}
+            fast = f"type({v}) is E{n}_{k} and {v} in T{n}_{k}", [f"append({sep} + {key} + T{n}_{k}[{v}])"]
         elif kind == "model":
-            env[f"M{i}"] = arg
-            fast = f"type({v}) is M{i}", [f"append(sep + {key})", f"(W{i} or writer_of(M{i}))({v}, out)"]
-            env[f"W{i}"] = None
+            env[f"M{n}_{k}"] = arg
+            if _is_leaf(arg):
+                write = _model_lines(arg, v, env, ids)
+            else:
+                env[f"W{n}_{k}"] = None
+                env.setdefault("LATE", []).append((f"W{n}_{k}", arg))
+                write = [f"(W{n}_{k} or writer_of(M{n}_{k}))({v}, out)"]
+            fast = f"type({v}) is M{n}_{k}", [f"append({sep} + {key})", *write]
         elif kind == "models":
-            env[f"M{i}"] = arg
-            env[f"W{i}"] = None
+            env[f"M{n}_{k}"] = arg
+            if _is_leaf(arg):
+                write = _model_lines(arg, "item", env, ids)
+            else:
+                env[f"W{n}_{k}"] = None
+                env.setdefault("LATE", []).append((f"W{n}_{k}", arg))
+                write = [f"(W{n}_{k} or writer_of(M{n}_{k}))(item, out)"]
             fast = f"type({v}) is list and {v}", [
-                f"append(sep + {key})",
-                f"write_item = W{i} or writer_of(M{i})",
+                f"append({sep} + {key})",
                 "item_sep = '['",
                 f"for item in {v}:",
                 "    append(item_sep)",
                 "    item_sep = ','",
-                f"    if type(item) is M{i}:",
-                "        write_item(item, out)",
+                f"    if type(item) is M{n}_{k}:",
+                *("        " + line for line in write),
                 "    else:",
                 "        encode_compact(item, out)",
                 "append(']')",
@@ -393,14 +405,35 @@ def _model_writer(cls: type) -> Callable[[Any, list[str]], None] | None:
             lines.extend("            " + line for line in fast[1])
             lines.append("        else:")
             lines.extend("            " + line for line in generic)
-        lines.append("        sep = ','")
-    lines.append("    append('{}' if sep == '{' else '}')")
-    exec(compile("\n".join(lines), f"<OCPI JSON writer of {cls.__name__}>", "exec"), env)
+        lines.append(f"        {sep} = ','")
+    lines.append(f"    append('{{}}' if {sep} == '{{' else '}}')")
+    return lines
+
+
+def _model_writer(cls: type) -> Callable[[Any, list[str]], None] | None:
+    """A writer compiled for one OCPI model class: the text of :func:`_encode_model`,
+    with the fields unrolled in declaration order and each field's usual type (and the
+    leaf models it holds) written inline. It first checks that the instance dict holds
+    exactly the fields in that order (as validation, ``model_construct`` and
+    ``model_copy`` leave it), else it hands over to :func:`_encode_model`, which follows
+    the dict's order like pydantic does; a value of another type than the usual one is
+    written by :func:`_encode_compact`. None for classes without a field plan."""
+    if cls in _WRITERS:
+        return _WRITERS[cls]
+    if _field_plan(cls) is None:
+        _WRITERS[cls] = None
+        return None
+    env: dict[str, Any] = {
+        "Decimal": Decimal, "datetime": datetime, "UTC": _UTC, "quote": _quote,
+        "encode_model": _encode_model, "encode_compact": _encode_compact, "writer_of": _model_writer,
+    }
+    body = _model_lines(cls, "model", env, [0])
+    source = "\n".join(["def write(model, out):", "    append = out.append", *("    " + line for line in body)])
+    exec(compile(source, f"<OCPI JSON writer of {cls.__name__}>", "exec"), env)
     write = env["write"]
     _WRITERS[cls] = write
-    for i, name in enumerate(names):  # the writers of nested classes, now that this one exists
-        if f"M{i}" in env:
-            env[f"W{i}"] = _model_writer(env[f"M{i}"])
+    for name, nested in env.get("LATE", []):  # writers of the nested non-leaf classes
+        env[name] = _model_writer(nested)
     return write
 
 

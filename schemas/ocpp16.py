@@ -322,15 +322,24 @@ def _fixed_sampled_value(sv: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _any_sampled_value_needs_fix(meter_values: list[Any]) -> bool:
+    """Whether a sampled value of the meterValue list needs a rewrite (plain loops: this
+    runs for every MeterValues / StopTransaction)."""
+    for mv in meter_values:
+        if isinstance(mv, dict):
+            samples = mv.get("sampledValue")
+            if isinstance(samples, list):
+                for sv in samples:
+                    if _sampled_value_needs_fix(sv):
+                        return True
+    return False
+
+
 def _normalized_meter_values(meter_values: Any) -> Any:
     """The meterValue list with variants fixed; the same object when nothing needs it."""
     if not isinstance(meter_values, list):
         return meter_values
-    if not any(
-        isinstance(mv, dict) and isinstance(mv.get("sampledValue"), list)
-        and any(_sampled_value_needs_fix(sv) for sv in mv["sampledValue"])
-        for mv in meter_values
-    ):
+    if not _any_sampled_value_needs_fix(meter_values):
         return meter_values
     out = []
     for mv in meter_values:
@@ -353,14 +362,19 @@ def _whole_wh(value: Any) -> Any:
     return value
 
 
+#: Action -> (its meter value list field, its whole-Wh field) that normalize_call rewrites.
+_NORMALIZED_FIELDS: dict[str, tuple[str | None, str | None]] = {
+    "MeterValues": ("meterValue", None), "StopTransaction": ("transactionData", "meterStop"),
+    "StartTransaction": (None, "meterStart")}
+
+
 def normalize_call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     """``payload`` with the unambiguous field variants rewritten (module docstring).
 
     Copy-on-write: the caller's payload is never modified; it is returned as is when it
     needs no rewrite.
     """
-    fields = {"MeterValues": ("meterValue", None), "StopTransaction": ("transactionData", "meterStop"),
-              "StartTransaction": (None, "meterStart")}.get(action)
+    fields = _NORMALIZED_FIELDS.get(action)
     if fields is None:
         return payload
     list_field, wh_field = fields

@@ -151,7 +151,7 @@ class _Generator:
         for key, op in (("minimum", "<"), ("maximum", ">")):
             if key in node and kind in (None, "number", "integer"):
                 bound = self.constant(node[key])
-                guard = "" if kind in ("number", "integer") else f"{self.type_test('number', v)} and "
+                guard = "" if kind in ("number", "integer") else f"({self.type_test('number', v)}) and "
                 self.fail_if(indent, f"{guard}{v} {op} {bound}")
         if any(k in node for k in _ARRAY_KEYWORDS) and kind in (None, "array"):
             self.array(node, v, indent, depth, guarded=kind == "array")

@@ -184,7 +184,7 @@ class _Derived:
     """
 
     __slots__ = ("messages", "count", "last", "fingerprints", "seq_nos", "stopped", "started",
-                 "last_received_at", "json", "json_count", "memo")
+                 "last_received_at", "json", "json_count", "head", "memo")
 
     def __init__(self) -> None:
         self.messages: list[MessageRecorded] | None = None
@@ -198,6 +198,8 @@ class _Derived:
         #: The JSON of ``messages[:json_count]`` as in the state's JSON (without brackets).
         self.json = ""
         self.json_count = 0
+        #: (session id, charge point id, transaction id, version, the JSON up to the messages)
+        self.head: tuple[str, str, str, str, str] | None = None
         #: Values derived from the ordered events (connector id, ...), for ``count``.
         self.memo: dict[str, Any] = {}
 
@@ -230,28 +232,28 @@ class _Derived:
 
 #: Serialisers of the state's lists, the same pydantic schemas as the fields of
 #: :class:`SessionState` (so their JSON is byte for byte what ``model_dump_json`` writes).
-_MESSAGES_JSON = TypeAdapter(list[MessageRecorded])
-_ISSUED_JSON = TypeAdapter(list[CdrIssued])
+_MESSAGES_TO_JSON = TypeAdapter(list[MessageRecorded]).serializer.to_json
+_ISSUED_TO_JSON = TypeAdapter(list[CdrIssued]).serializer.to_json
 _STATE_FIELDS = ("session_id", "charge_point_id", "transaction_id", "ocpp_version", "messages",
                  "closed_idle", "issued")
 _JSON_HEAD = '{"session_id":'
 #: How many sessions' last written JSON :meth:`SessionState.from_json` recognises.
-SNAPSHOTS_KEPT = 512
+SNAPSHOTS_KEPT = 256
 
 
 class _Snapshot:
-    """A state as it was when :meth:`SessionState.to_json` wrote ``text``; all immutable."""
+    """A state as it was when :meth:`SessionState.to_json` wrote ``text``; all immutable
+    (the messages' JSON ``messages_json`` included)."""
 
-    __slots__ = ("text", "fields", "messages", "closed_idle", "issued", "derived")
+    __slots__ = ("text", "fields", "messages", "closed_idle", "issued", "messages_json")
 
-    def __init__(self, text: str, state: "SessionState", derived: _Derived) -> None:
+    def __init__(self, text: str, state: "SessionState", messages_json: str) -> None:
         self.text = text
         self.fields = (state.session_id, state.charge_point_id, state.transaction_id, state.ocpp_version)
         self.messages = tuple(state.messages)
         self.closed_idle = state.closed_idle
         self.issued = tuple(state.issued)
-        self.derived = (frozenset(derived.fingerprints), frozenset(derived.seq_nos), derived.stopped,
-                        derived.started, derived.last_received_at, derived.json)
+        self.messages_json = messages_json
 
 
 #: session id -> the snapshot of its last written JSON (least recently written first).
@@ -292,23 +294,23 @@ class SessionState(BaseModel):
         derived = self._derived()
         messages = self.messages
         if derived.json_count < derived.count:
-            if derived.json_count == 0:
-                derived.json = _MESSAGES_JSON.dump_json(messages[:derived.count]).decode()[1:-1]
-            else:
-                more = _MESSAGES_JSON.dump_json(messages[derived.json_count:derived.count]).decode()[1:-1]
-                derived.json = derived.json + "," + more
+            more = _MESSAGES_TO_JSON(messages[derived.json_count:derived.count]).decode()[1:-1]
+            derived.json = derived.json + "," + more if derived.json_count else more
             derived.json_count = derived.count
+        head = derived.head
+        if not (head and head[0] is self.session_id and head[1] is self.charge_point_id
+                and head[2] is self.transaction_id and head[3] is self.ocpp_version):
+            head = derived.head = (self.session_id, self.charge_point_id, self.transaction_id, self.ocpp_version,
+                                   "".join((_JSON_HEAD, to_json(self.session_id).decode(),
+                                            ',"charge_point_id":', to_json(self.charge_point_id).decode(),
+                                            ',"transaction_id":', to_json(self.transaction_id).decode(),
+                                            ',"ocpp_version":', to_json(self.ocpp_version).decode(),
+                                            ',"messages":[')))
         closed = "null" if self.closed_idle is None else self.closed_idle.model_dump_json()
-        text = "".join((
-            _JSON_HEAD, to_json(self.session_id).decode(),
-            ',"charge_point_id":', to_json(self.charge_point_id).decode(),
-            ',"transaction_id":', to_json(self.transaction_id).decode(),
-            ',"ocpp_version":', to_json(self.ocpp_version).decode(),
-            ',"messages":[', derived.json, '],"closed_idle":', closed,
-            ',"issued":', _ISSUED_JSON.dump_json(self.issued).decode(), "}",
-        ))
+        issued = _ISSUED_TO_JSON(self.issued).decode() if self.issued else "[]"
+        text = "".join((head[4], derived.json, '],"closed_idle":', closed, ',"issued":', issued, "}"))
         _SNAPSHOTS.pop(self.session_id, None)
-        _SNAPSHOTS[self.session_id] = _Snapshot(text, self, derived)
+        _SNAPSHOTS[self.session_id] = _Snapshot(text, self, derived.json)
         while len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
             _SNAPSHOTS.popitem(last=False)
         return text
@@ -332,20 +334,18 @@ class SessionState(BaseModel):
     def _restore(cls, snapshot: _Snapshot) -> "SessionState":
         session_id, charge_point_id, transaction_id, ocpp_version = snapshot.fields
         messages = list(snapshot.messages)
-        state = cls.model_construct(
-            session_id=session_id, charge_point_id=charge_point_id, transaction_id=transaction_id,
-            ocpp_version=ocpp_version, messages=messages, closed_idle=snapshot.closed_idle,
-            issued=list(snapshot.issued),
-        )
+        state = cls.__new__(cls)
+        _set_attribute(state, "__dict__", {
+            "session_id": session_id, "charge_point_id": charge_point_id, "transaction_id": transaction_id,
+            "ocpp_version": ocpp_version, "messages": messages, "closed_idle": snapshot.closed_idle,
+            "issued": list(snapshot.issued)})
+        _set_attribute(state, "__pydantic_fields_set__", set(_STATE_FIELDS))
+        _set_attribute(state, "__pydantic_extra__", None)
         derived = _Derived()
-        object.__setattr__(state, "__pydantic_private__", {"_cache": derived})
-        fingerprints, seq_nos, stopped, started, last_received_at, text = snapshot.derived
+        _set_attribute(state, "__pydantic_private__", {"_cache": derived})
         derived.messages = messages
-        derived.count = derived.json_count = len(messages)
-        derived.last = messages[-1] if messages else None
-        derived.fingerprints, derived.seq_nos = set(fingerprints), set(seq_nos)
-        derived.stopped, derived.started, derived.last_received_at = stopped, started, last_received_at
-        derived.json = text
+        derived.extend(messages, len(messages))
+        derived.json, derived.json_count = snapshot.messages_json, len(messages)
         return state
 
     def model_dump_json(self, **kwargs: Any) -> str:  # type: ignore[override]

@@ -102,11 +102,61 @@ def test_fast_check_agrees_with_jsonschema_on_mutated_payloads(data):
             parent = parent[part]
         action = data.draw(st.sampled_from(["replace", "delete", "add"]))
         if action == "replace":
-            parent[path[-1]] = data.draw(ODD_VALUES)
+            parent[path[-1]] = copy.deepcopy(data.draw(ODD_VALUES))
         elif action == "delete":
             del parent[path[-1]]
         elif isinstance(parent, dict):
-            parent[data.draw(st.text(min_size=1, max_size=8))] = data.draw(ODD_VALUES)
+            parent[data.draw(st.text(min_size=1, max_size=8))] = copy.deepcopy(data.draw(ODD_VALUES))
         else:
-            parent.append(data.draw(ODD_VALUES))
+            parent.append(copy.deepcopy(data.draw(ODD_VALUES)))
     _agree(*key, payload)
+
+
+# --- the generated check on keyword combinations the OCA schemas may not all exercise ---
+
+import jsonschema  # noqa: E402
+
+from schemas.ocpp_fastcheck import compile_schema, schema_source  # noqa: E402
+
+SMALL_SCHEMAS = [
+    {"enum": ["a", "b"]},
+    {"type": "integer", "enum": ["a"]},
+    {"maxLength": 2},
+    {"minimum": 0, "maximum": 10},
+    {"type": "number", "minimum": -1.5},
+    {"type": "integer", "maximum": 3},
+    {"items": {"type": "string"}, "minItems": 1, "maxItems": 2},
+    {"type": "array", "items": {}},
+    {"properties": {"a": {"type": "boolean"}, "b": {}}, "required": ["a"], "additionalProperties": False},
+    {"type": "object", "properties": {"x": {"$ref": "#/definitions/X"}}, "definitions": {
+        "X": {"type": "array", "items": {"type": "object", "required": ["y"], "properties": {
+            "y": {"type": "string", "maxLength": 3, "enum": ["ab", "abcd"]}}}}}},
+    {"type": "null"},
+    {"type": "string", "additionalProperties": False, "enum": ["Wh"]},
+]
+JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 15), st.floats(allow_nan=False, allow_infinity=False),
+              st.sampled_from([1.0, 3.0, -1.5, 2.5, Decimal("1"), Decimal("-2.5")]),
+              st.sampled_from(["", "a", "b", "ab", "abc", "abcd", "Wh"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from(["a", "b", "c", "x", "y"]), inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+@pytest.mark.parametrize("draft4", [True, False])
+@settings(max_examples=300, deadline=None)
+@given(index=st.integers(0, len(SMALL_SCHEMAS) - 1), value=JSONISH)
+def test_generated_check_agrees_with_jsonschema_on_small_schemas(draft4, index, value):
+    schema = SMALL_SCHEMAS[index]
+    check = compile_schema(schema, draft4=draft4)
+    assert check is not None, schema_source(schema, draft4)
+    cls = jsonschema.Draft4Validator if draft4 else jsonschema.Draft6Validator
+    assert check(value) == cls(schema).is_valid(value), (schema, value)
+
+
+def test_schemas_with_unsupported_keywords_are_left_to_jsonschema():
+    for schema in ({"pattern": "x"}, {"type": ["string", "null"]}, {"multipleOf": 0.1},
+                   {"additionalProperties": {"type": "string"}}, {"items": [{"type": "string"}]},
+                   {"$ref": "http://example.com/x"}, {"enum": [1, 2]}):
+        assert compile_schema(schema, draft4=False) is None, schema

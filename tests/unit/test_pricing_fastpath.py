@@ -135,3 +135,64 @@ def test_the_callers_decimal_context_is_put_back_and_does_not_change_the_price()
         assert decimal.getcontext() is caller
     assert odd.to_json() == normal.to_json()
     assert normal.total_time_cost.excl_vat == D("1.0000")
+
+
+def test_periods_priced_without_local_time_when_their_dimensions_do_not_depend_on_it():
+    # ENERGY 0.30/kWh (no restriction); PARKING_TIME 2.00/h 08:00-20:00 local, else 1.00/h.
+    # Amsterdam in November is UTC+1. The charging period needs no local time (its
+    # ENERGY candidates have no time restriction); the parking periods do:
+    # 18:00 UTC = 19:00 local: 10 kWh x 0.30 = 3.00
+    # 18:30 UTC = 19:30 local, in the window: 0.5 h x 2.00 = 1.00
+    # 19:00 UTC = 20:00 local, end_time exclusive: 1 h x 1.00 = 1.00
+    # total 3.00 + 1.00 + 1.00 = 5.00
+    t = at("2026-11-23 18:00")
+    tar = tariff(element(component("ENERGY", "0.30")),
+                 element(component("PARKING_TIME", "2.00"), start_time="08:00", end_time="20:00"),
+                 element(component("PARKING_TIME", "1.00")))
+    periods = [period(t, ENERGY="10"), period(t + timedelta(minutes=30), PARKING_TIME="0.5"),
+               period(t + timedelta(minutes=60), PARKING_TIME="1")]
+    for _ in range(2):  # the second time from the memo
+        priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(hours=2))
+        assert [(line.period_index, line.element_index) for line in priced.lines] == [(0, 0), (1, 1), (2, 2)]
+        assert priced.total_energy_cost.excl_vat == D("3.0000")
+        assert priced.total_parking_cost.excl_vat == D("2.0000")
+        assert priced.total_cost.excl_vat == D("5.0000")
+
+
+def test_a_flat_fee_restricted_to_a_time_window_is_found_in_a_later_period():
+    # FLAT 1.00 active 10:00-12:00 local, ENERGY 0.20/kWh unrestricted. UTC+1 (November):
+    # 08:00 UTC = 09:00 local (no FLAT yet), 09:00 UTC = 10:00 local (FLAT, once).
+    # 1 kWh x 0.20 + 1 kWh x 0.20 + 1.00 = 1.40
+    t = at("2026-11-23 08:00")
+    tar = tariff(element(component("FLAT", "1.00"), start_time="10:00", end_time="12:00"),
+                 element(component("ENERGY", "0.20")))
+    periods = [period(t, ENERGY="1"), period(t + timedelta(hours=1), ENERGY="1")]
+    priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(hours=2))
+    assert priced.total_fixed_cost.excl_vat == D("1.0000")
+    assert priced.total_cost.excl_vat == D("1.4000")
+    assert [(line.period_index, line.dimension) for line in priced.lines] == [(0, "ENERGY"), (1, "ENERGY"), (1, "FLAT")]
+
+
+def test_time_totals_count_every_period_when_some_time_went_unpriced():
+    # TIME 1.00/h only in the first 30 minutes (max_duration 1800 s), then no TIME element;
+    # PARKING_TIME 2.00/h only from 60 minutes on (min_duration 3600 s). Periods:
+    # 0 min TIME 0.5 h (priced), 30 min TIME 0.5 h (unpriced), 60 min PARKING 0.25 h
+    # (priced): total_time = 0.5 + 0.5 + 0.25 = 1.25 h; total_parking_time = 0.25 h
+    # cost = 0.5 x 1.00 + 0.25 x 2.00 = 0.50 + 0.50 = 1.00
+    t = at("2026-11-23 09:00")
+    tar = tariff(element(component("TIME", "1.00"), max_duration=1800),
+                 element(component("PARKING_TIME", "2.00"), min_duration=3600))
+    periods = [period(t, TIME="0.5"), period(t + timedelta(minutes=30), TIME="0.5"),
+               period(t + timedelta(minutes=60), PARKING_TIME="0.25")]
+    priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(minutes=75))
+    assert priced.total_time == D("1.2500")
+    assert priced.total_parking_time == D("0.2500")
+    assert priced.total_cost.excl_vat == D("1.0000")
+    # parking unpriced before 60 min, priced after: 0.5 h (30-60 min, unpriced) + 0.5 h
+    # (60-90 min, 2.00/h) = 1.0 h of parking, of it 1.00 billed
+    periods = [period(t, TIME="0.5"), period(t + timedelta(minutes=30), PARKING_TIME="0.5"),
+               period(t + timedelta(minutes=60), PARKING_TIME="0.5")]
+    priced = price_periods(periods, tar, time_zone=ZONE, session_start=t, session_end=t + timedelta(minutes=90))
+    assert priced.total_time == D("1.5000")
+    assert priced.total_parking_time == D("1.0000")
+    assert priced.total_cost.excl_vat == D("1.5000")  # 0.5 x 1.00 + 0.5 x 2.00

@@ -112,6 +112,10 @@ def test_empty_state_and_closed_idle_round_trip():
     at = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
     state = SessionState(session_id="A%2FB/1", charge_point_id="A/B", transaction_id="1", ocpp_version="1.6")
     assert state.model_dump_json() == _pydantic_json(state)
+    odd = SessionState(session_id='Z\u00fcrich-"1"\t\\/\u20ac', charge_point_id='Z\u00fcrich-"1"\t\\',
+                       transaction_id="\u20ac\x01", ocpp_version="2.0.1")
+    assert odd.model_dump_json() == _pydantic_json(odd)
+    assert SessionState.model_validate_json(odd.model_dump_json()) == odd
     state.closed_idle = events_module.SessionClosedIdle(closed_at=at, last_received_at=at)
     state.issued.append(events_module.CdrIssued(version=0, cdr_id="S\u00e9\"x", content_hash="h"))
     text = state.model_dump_json()
