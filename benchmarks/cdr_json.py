@@ -23,7 +23,9 @@ import argparse
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -113,20 +115,12 @@ def main() -> int:
                                  session_end=st[0].end), priced, args.repeat)
     figures["  of which building the Cdr"] = figures["session_cdr"] - figures["  of which price_session"]
     issued = [c for c in cdrs if not c.credit]
-    credit_session = _CreditSession()
+    # the two fields of a CompletedSession that credit_for reads
+    credit_session = SimpleNamespace(credit_cdr_id="CREDIT-BENCH", issued_at=datetime(2030, 1, 1, tzinfo=timezone.utc))
     figures["credit_for"] = best_us(lambda c: credit_for(c, credit_session), issued, args.repeat)
     for name, us in figures.items():
         print(f"{name:28s} {us:8.1f} µs per CDR (CPU, best of {args.repeat})")
     return 0
-
-
-class _CreditSession:
-    """The two fields of a CompletedSession that credit_for reads."""
-
-    credit_cdr_id = "CREDIT-BENCH"
-    from datetime import datetime, timezone
-
-    issued_at = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 
 if __name__ == "__main__":

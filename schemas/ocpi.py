@@ -19,6 +19,12 @@ JSON in and out is exact:
 
 Note: ``model_dump(mode="json")`` is pydantic's own JSON-compatible mode and renders
 Decimals as strings; use ``model_dump_json`` / ``ocpi_dumps`` for the OCPI wire format.
+
+Speed (a CDR is written for every session): the models of this module are written by a
+writer generated once per class (:func:`_model_writer`) that reads the instance directly;
+its text is by construction (and by tests/unit/test_ocpi_json_writer.py, against the
+previous writer kept in tests/unit/ocpi_json_reference.py) the text of
+``model_dump(mode="python", exclude_none=True)`` written by :func:`_encode`.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow, Subnormal, Underflow
 from typing import Any
 
 #: The measurand a sample has when it names none (OCPP 1.6 7.43; 2.0.1 MeasurandEnumType).
@@ -119,11 +119,28 @@ def decimal_from_text(text: str, where: str) -> Decimal:
     return result
 
 
+#: Unit conversions must be exact: a multiplier that pushes a value out of Decimal's range
+#: (``decimal.Overflow`` / ``Underflow``) or a value with more digits than the precision
+#: (rounded, ``Inexact``) is refused instead of being billed approximately or crashing.
+_EXACT = Context(prec=28, traps=[InvalidOperation, Overflow, Underflow, Subnormal, Inexact])
+
+
+def _scaled(value: Decimal, exponent: int, multiplier: int) -> Decimal:
+    try:
+        return value.scaleb(exponent, _EXACT)
+    except DecimalException:
+        raise ValueError(
+            f"value {value} with unitOfMeasure.multiplier {multiplier} cannot be converted "
+            "exactly (out of range or too many digits)"
+        ) from None
+
+
 def convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -> Decimal | None:
     """``value`` in kWh (energy), kW (power) or A (current) for the measurands we bill on.
 
     Returns None for any other measurand. Raises ValueError when the unit does not fit
-    the measurand, or for a negative energy register (e.g. ``Energy.Active.Import.Register`` in ``A``), because guessing would
+    the measurand (e.g. ``Energy.Active.Import.Register`` in ``A``), for a negative energy
+    register, or when the multiplier cannot be applied exactly, because guessing would
     bill the wrong amount.
     """
     table = _UNITS_BY_MEASURAND.get(measurand)
@@ -137,7 +154,7 @@ def convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -
         )
     if measurand == ENERGY_IMPORT_REGISTER and value < 0:
         raise ValueError(f"negative energy register value {value} (an import register only counts up)")
-    return value.scaleb(multiplier + units[unit])
+    return _scaled(value, multiplier + units[unit], multiplier)
 
 
 def json_path(path: Any) -> str:
@@ -267,7 +284,10 @@ def fast_convert(measurand: str, value: Decimal, unit: str | None, multiplier: i
         return None
     if measurand == ENERGY_IMPORT_REGISTER and value < 0:
         raise NotFast
-    return value.scaleb(exponent)
+    try:
+        return value.scaleb(exponent, _EXACT)
+    except DecimalException:
+        raise NotFast from None  # convert() words the refusal
 
 
 def renamed_fields(model: type) -> frozenset[str]:

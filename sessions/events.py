@@ -334,13 +334,15 @@ class SessionState(BaseModel):
     def _restore(cls, snapshot: _Snapshot) -> "SessionState":
         session_id, charge_point_id, transaction_id, ocpp_version = snapshot.fields
         messages = list(snapshot.messages)
-        state = cls.model_construct(
-            session_id=session_id, charge_point_id=charge_point_id, transaction_id=transaction_id,
-            ocpp_version=ocpp_version, messages=messages, closed_idle=snapshot.closed_idle,
-            issued=list(snapshot.issued),
-        )
+        state = cls.__new__(cls)
+        _set_attribute(state, "__dict__", {
+            "session_id": session_id, "charge_point_id": charge_point_id, "transaction_id": transaction_id,
+            "ocpp_version": ocpp_version, "messages": messages, "closed_idle": snapshot.closed_idle,
+            "issued": list(snapshot.issued)})
+        _set_attribute(state, "__pydantic_fields_set__", set(_STATE_FIELDS))
+        _set_attribute(state, "__pydantic_extra__", None)
         derived = _Derived()
-        object.__setattr__(state, "__pydantic_private__", {"_cache": derived})
+        _set_attribute(state, "__pydantic_private__", {"_cache": derived})
         derived.messages = messages
         derived.extend(messages, len(messages))
         derived.json, derived.json_count = snapshot.messages_json, len(messages)

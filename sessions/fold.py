@@ -219,8 +219,11 @@ def _kwh(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+_MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
+
+
 def _hours(dt: timedelta) -> Decimal:
-    return Decimal(int(dt.total_seconds() * 1_000_000)) / Decimal(3_600_000_000)
+    return Decimal(int(dt.total_seconds() * 1_000_000)) / _MICROSECONDS_PER_HOUR
 
 
 def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
@@ -473,53 +476,54 @@ def _walk_register(points: list[_Point], config: AssemblerConfig, notes: _Notes)
 
 
 def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Notes) -> tuple[MeterReading, ...]:
-    """One reading per instant within [start, end]; first at start (0), last at end."""
-    groups: list[list[_Point]] = []
+    """One reading per instant within [start, end]; first at start (0), last at end.
+
+    Per instant (points with equal timestamps, in sort order): the energy of its last point,
+    the last power and current reported at it, and the charging state as of its last point.
+    """
+    # rows: [timestamp, energy_kwh, power_kw, current_a, charging state]
+    rows: list[list] = []
     outside = 0
+    state: str | None = None
+    row: list | None = None
     for point in points:
-        if point.timestamp < start or point.timestamp > end:
+        timestamp = point.timestamp
+        if timestamp < start or timestamp > end:
             outside += 1
             continue
-        if groups and groups[-1][0].timestamp == point.timestamp:
-            groups[-1].append(point)
-        else:
-            groups.append([point])
+        if row is None or row[0] != timestamp:
+            row = [timestamp, None, None, None, None]
+            rows.append(row)
+        if point.power_kw is not None:
+            row[2] = point.power_kw
+        if point.current_a is not None:
+            row[3] = point.current_a
+        if point.charging_state is not None:
+            state = point.charging_state
+        row[1] = point.energy
+        row[4] = state
     if outside:
         notes.add(SessionFlag.READINGS_OUTSIDE_SESSION,
                   f"{outside} reading(s) outside the session's start and end ignored")
 
-    rows: list[dict] = []
-    state: str | None = None
-    last_energy = ZERO
     # Energy before start (readings dropped) is the session energy at the first kept point.
-    for group in groups:
-        power = next((p.power_kw for p in reversed(group) if p.power_kw is not None), None)
-        current = next((p.current_a for p in reversed(group) if p.current_a is not None), None)
-        for p in group:
-            if p.charging_state is not None:
-                state = p.charging_state
-        last_energy = group[-1].energy
-        rows.append({"timestamp": group[0].timestamp, "energy_kwh": last_energy,
-                     "power_kw": power, "current_a": current, "state": state})
-    if not rows or rows[0]["timestamp"] > start:
-        rows.insert(0, {"timestamp": start, "energy_kwh": ZERO, "power_kw": None,
-                        "current_a": None, "state": None})
-    else:
-        rows[0]["energy_kwh"] = ZERO if rows[0]["energy_kwh"] is None else rows[0]["energy_kwh"]
-    if rows[-1]["timestamp"] < end:
-        rows.append({"timestamp": end, "energy_kwh": rows[-1]["energy_kwh"], "power_kw": None,
-                     "current_a": None, "state": rows[-1]["state"]})
+    if not rows or rows[0][0] > start:
+        rows.insert(0, [start, ZERO, None, None, None])
+    elif rows[0][1] is None:
+        rows[0][1] = ZERO
+    if rows[-1][0] < end:
+        rows.append([end, rows[-1][1], None, None, rows[-1][4]])
 
     readings = []
-    for i, row in enumerate(rows):
-        if row["state"] is not None:
-            charging = row["state"] in TIME_STATES
-        elif i + 1 < len(rows):
-            charging = rows[i + 1]["energy_kwh"] > row["energy_kwh"] or (row["power_kw"] or ZERO) > 0
+    last = len(rows) - 1
+    for i, (timestamp, energy, power, current, row_state) in enumerate(rows):
+        if row_state is not None:
+            charging = row_state in TIME_STATES
+        elif i < last:
+            charging = rows[i + 1][1] > energy or (power or ZERO) > 0
         else:
             charging = False
-        readings.append(reading_of(row["timestamp"], row["energy_kwh"], row["power_kw"], row["current_a"],
-                                   charging))
+        readings.append(reading_of(timestamp, energy, power, current, charging))
     return tuple(readings)
 
 

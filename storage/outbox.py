@@ -77,29 +77,18 @@ def enqueue_cdr_push(session: Session, cdr: Any, now: datetime | None = None) ->
 
 
 def enqueue_cdr_pushes(session: Session, cdrs: list[Any], now: datetime | None = None) -> int:
-    """:func:`enqueue_cdr_push` for many CDRs (in order) with one partner query per eMSP and
-    one insert; returns how many pushes were newly queued."""
+    """:func:`enqueue_cdr_push` for many CDRs (in order) with one partner query for all
+    their eMSPs and one insert per 500 rows; returns how many pushes were newly queued."""
     now = now or datetime.now(timezone.utc)
-    partners: dict[tuple[str, str], list[int]] = {}
-    rows = []
+    parts = []
     for cdr in cdrs:
         country_code, party_id, cdr_id, emsp_cc, emsp_pid, payload = _cdr_parts(cdr)
         if not emsp_cc or not emsp_pid:
             continue
-        key = (emsp_cc.upper(), emsp_pid.upper())
-        if key not in partners:
-            partners[key] = session.execute(
-                select(Partner.id)
-                .join(PartnerRole, PartnerRole.partner_id == Partner.id)
-                .where(
-                    Partner.status == PARTNER_REGISTERED,
-                    Partner.cdrs_receiver_url.is_not(None),
-                    PartnerRole.country_code == key[0],
-                    PartnerRole.party_id == key[1],
-                )
-                .distinct()
-                .order_by(Partner.id)
-            ).scalars().all()
+        parts.append((country_code, party_id, cdr_id, (emsp_cc.upper(), emsp_pid.upper()), payload))
+    partners = _receivers(session, {key for *_, key, _ in parts})
+    rows = []
+    for country_code, party_id, cdr_id, key, payload in parts:
         if not partners[key]:
             continue
         if isinstance(payload, bytes):
@@ -119,3 +108,26 @@ def enqueue_cdr_pushes(session: Session, cdrs: list[Any], now: datetime | None =
             for pid in partners[key]
         )
     return sum(_insert_ignoring_duplicates(session, rows[i:i + 500]) for i in range(0, len(rows), 500))
+
+
+def _receivers(session: Session, emsps: set[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+    """(country_code, party_id) of each eMSP -> ids (ascending, distinct) of the registered
+    partners with a CDRs receiver that act for that party; one query for all of them
+    (narrowed by country codes and party ids in SQL, the exact pairs picked here)."""
+    found: dict[tuple[str, str], set[int]] = {key: set() for key in emsps}
+    if emsps:
+        result = session.execute(
+            select(PartnerRole.country_code, PartnerRole.party_id, Partner.id)
+            .join(PartnerRole, PartnerRole.partner_id == Partner.id)
+            .where(
+                Partner.status == PARTNER_REGISTERED,
+                Partner.cdrs_receiver_url.is_not(None),
+                PartnerRole.country_code.in_(sorted({cc for cc, _ in emsps})),
+                PartnerRole.party_id.in_(sorted({pid for _, pid in emsps})),
+            )
+        )
+        for country_code, party_id, partner_id in result:
+            ids = found.get((country_code, party_id))
+            if ids is not None:
+                ids.add(partner_id)
+    return {key: sorted(ids) for key, ids in found.items()}

@@ -112,7 +112,7 @@ def outcome(fn, version, action, payload):
         return "ok", state(fn(version, action, payload))
     except InvalidMessage as exc:
         return "refused", exc.reason
-    except Exception as exc:  # noqa: BLE001 - e.g. a decimal.Overflow of an absurd multiplier:
+    except Exception as exc:  # noqa: BLE001 - should not happen (an absurd multiplier is refused):
         return "raised", type(exc).__name__  # whatever the detailed path does, the fast path does too
 
 

@@ -288,6 +288,21 @@ def test_201_energy_in_a_non_energy_unit_is_rejected():
     assert "unit 'A' is not a unit of Energy.Active.Import.Register" in reason
 
 
+@pytest.mark.parametrize(
+    "sample",
+    [
+        {"value": 12.5, "unitOfMeasure": {"unit": "Wh", "multiplier": 2000055}},  # past Decimal's Emax: Overflow
+        {"value": 12.5, "unitOfMeasure": {"unit": "Wh", "multiplier": -2000055}},  # below Emin: would become 0
+        # 31 significant digits: converting would round to 28 (bill approximately)
+        {"value": "1234567890123456789012345678901", "unitOfMeasure": {"unit": "Wh", "multiplier": 3}},
+    ],
+)
+def test_201_a_multiplier_that_cannot_be_applied_exactly_is_refused_naming_the_sampled_value(sample):
+    reason = _reason("2.0.1", "TransactionEvent", _transaction_event(sample))
+    assert reason.startswith("TransactionEvent: meterValue[0].sampledValue[0]: value ")
+    assert f"unitOfMeasure.multiplier {sample['unitOfMeasure']['multiplier']} cannot be converted exactly" in reason
+
+
 def test_201_schema_violations_name_the_field():
     assert _reason("2.0.1", "TransactionEvent", _transaction_event(eventType="Paused")).startswith(
         "TransactionEvent: eventType: 'Paused' is not one of")

@@ -229,3 +229,27 @@ def test_fingerprint_is_the_sha256_of_the_canonical_json_as_stored_before():
                "t": datetime(2026, 1, 1, tzinfo=timezone.utc)}
     text = json.dumps(["MeterValues", payload], sort_keys=True, separators=(",", ":"), default=str)
     assert fingerprint_of("MeterValues", payload) == hashlib.sha256(text.encode()).hexdigest()
+
+
+#: A state as the first version of session assembly stored it (commit 9111bb9: no
+#: ``id_tag_status`` in the events; here without ``closed_idle`` / ``issued`` keys at all).
+OLD_STORED_STATE = (
+    '{"session_id":"CP-OLD/12","charge_point_id":"CP-OLD","transaction_id":"12","ocpp_version":"1.6",'
+    '"messages":[{"message_id":"m1","action":"StartTransaction","fingerprint":"f1",'
+    '"received_at":"2026-11-02T08:00:01Z","seq_no":null,"offline":false,"events":[{"type":"TransactionStarted",'
+    '"timestamp":"2026-11-02T08:00:00Z","connector_id":1,"evse_id":1,"id_tag":"TAG","meter_start_kwh":"1000"}]},'
+    '{"message_id":"m2","action":"StopTransaction","fingerprint":"f2","received_at":"2026-11-02T08:30:01Z",'
+    '"seq_no":null,"offline":false,"events":[{"type":"TransactionEnded","timestamp":"2026-11-02T08:30:00Z",'
+    '"meter_stop_kwh":"1007.5","reason":"Local","id_tag":null,"matched_from_transaction_id":null}]}]}'
+)
+
+
+def test_a_state_stored_by_an_older_version_loads_and_writes_as_pydantic_would():
+    events_module._SNAPSHOTS.clear()  # noqa: SLF001
+    state = SessionState.model_validate_json(OLD_STORED_STATE)
+    assert state.stopped and state.status == "completed" and state.issued == [] and state.closed_idle is None
+    assert state.has_fingerprint("f1") and state.connector_id == 1 and state.start_id_tag == "TAG"
+    # 1007.5 - 1000 kWh = 7.5 kWh delivered
+    assert summarize(state, SessionAssembler().config).total_energy_kwh == Decimal("7.5")
+    assert state.model_dump_json() == _pydantic_json(state)
+    assert '"id_tag_status":null' in state.model_dump_json()
