@@ -84,10 +84,12 @@ class Settings(BaseSettings):
     auth_cache_ttl_s: float = 2.0
 
     # --- pipeline (appended by the perf-state work) ---
-    #: Session states the worker keeps parsed between batches (streams.billing.WarmStates),
-    #: ~35 KiB each; a kept state is used only when its row still holds exactly the JSON it
-    #: was written as. 0: parse every state from its row in every batch.
+    #: Session states the worker keeps parsed between batches (streams.billing.WarmStates):
+    #: at most this many, and at most this many MB of their JSON (parsed, a state takes ~7x
+    #: its JSON in memory: 8 MB of JSON ~ 60 MB). A kept state is used only when its row
+    #: still holds exactly the JSON it was written as. 0: parse every state in every batch.
     worker_state_cache_sessions: int = 4096
+    worker_state_cache_json_mb: float = 8.0
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic name, with the configured prefix."""

@@ -249,7 +249,8 @@ class SqlSessionStore:
 
 class WarmStates:
     """Session states kept parsed between batches, each with the exact JSON it was written
-    as (or loaded from), least recently used dropped beyond ``limit``.
+    as (or loaded from), least recently used dropped beyond ``limit`` states or
+    ``max_chars`` characters of JSON (a parsed state takes ~7x its JSON in memory).
 
     Parsing a state costs ~85 µs for a finished session (its whole message list), and an
     open session is loaded again in every batch that has one of its events. Safe against
@@ -261,9 +262,11 @@ class WarmStates:
     ``end_batch``, so a state changed by a batch that then fails is never kept.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_chars: int = 8_000_000) -> None:
         self.limit = limit
+        self.max_chars = max_chars
         self._states: dict[str, tuple[str, SessionState]] = {}
+        self._chars = 0
 
     def __len__(self) -> int:
         return len(self._states)
@@ -272,20 +275,25 @@ class WarmStates:
         """The kept state of ``key`` if it is the one ``state_json`` describes (removed
         from here either way)."""
         kept = self._states.pop(key, None)
-        if kept is None or kept[0] != state_json:
+        if kept is None:
             return None
-        return kept[1]
+        self._chars -= len(kept[0])
+        return kept[1] if kept[0] == state_json else None
 
     def keep(self, key: str, state_json: str, state: SessionState) -> None:
-        if self.limit <= 0:
+        if self.limit <= 0 or len(state_json) > self.max_chars:
             return
-        self._states.pop(key, None)
+        old = self._states.pop(key, None)
+        if old is not None:
+            self._chars -= len(old[0])
         self._states[key] = (state_json, state)
-        while len(self._states) > self.limit:
-            del self._states[next(iter(self._states))]
+        self._chars += len(state_json)
+        while len(self._states) > self.limit or self._chars > self.max_chars:
+            self._chars -= len(self._states.pop(next(iter(self._states)))[0])
 
     def clear(self) -> None:
         self._states.clear()
+        self._chars = 0
 
 
 @dataclass(frozen=True)
@@ -355,7 +363,8 @@ class Billing:
         self.config = AssemblerConfig.from_settings(settings)
         self._stores: dict[int, SqlSessionStore] = {}
         #: Session states kept parsed between batches (validated against their rows).
-        self.warm = WarmStates(settings.worker_state_cache_sessions)
+        self.warm = WarmStates(settings.worker_state_cache_sessions,
+                               int(settings.worker_state_cache_json_mb * 1_000_000))
         self._tariffs: dict[tuple, Tariff] = {}
         #: charge point id -> {open session id: its idle deadline (last received_at +
         #: timeout)}; loaded from SQL on first use, kept up to date per envelope. Only an

@@ -153,6 +153,12 @@ def test_a_kept_state_is_used_only_while_its_row_holds_the_json_it_was_kept_with
     for key in ("A/1", "A/2", "A/3"):  # the least recently kept goes beyond the limit
         warm.keep(key, "{}", state)
     assert len(warm) == 2 and warm.take("A/1", "{}") is None and warm.take("A/3", "{}") is state
+    small = WarmStates(limit=10, max_chars=5)  # and beyond max_chars characters of JSON
+    for key in ("B/1", "B/2", "B/3"):
+        small.keep(key, "{}", state)
+    small.keep("B/4", "{" + " " * 10 + "}", state)  # larger than the whole budget: not kept
+    assert len(small) == 2 and small.take("B/1", "{}") is None and small.take("B/4", "{" + " " * 10 + "}") is None
+    assert small.take("B/2", "{}") is state and small.take("B/3", "{}") is state and len(small) == 0
 
 
 def test_a_session_written_by_another_worker_meanwhile_is_read_from_its_row(tmp_path):
