@@ -174,18 +174,27 @@ class MeasurandReadings:
 
     _converted: Decimal | None
 
+    # ``self._converted`` goes through pydantic's ``__getattr__`` for private attributes
+    # (~1.4 µs); the accessors read pydantic's private-attribute dict directly (~0.05 µs).
+
     @property
     def converted(self) -> Decimal | None:
-        return self._converted
+        return self.__pydantic_private__["_converted"]  # type: ignore[attr-defined]
 
     def energy_kwh(self) -> Decimal | None:
-        return self._converted if self.measurand == ENERGY_IMPORT_REGISTER else None  # type: ignore[attr-defined]
+        if self.measurand == ENERGY_IMPORT_REGISTER:  # type: ignore[attr-defined]
+            return self.__pydantic_private__["_converted"]  # type: ignore[attr-defined]
+        return None
 
     def power_kw(self) -> Decimal | None:
-        return self._converted if self.measurand == POWER_IMPORT else None  # type: ignore[attr-defined]
+        if self.measurand == POWER_IMPORT:  # type: ignore[attr-defined]
+            return self.__pydantic_private__["_converted"]  # type: ignore[attr-defined]
+        return None
 
     def current_a(self) -> Decimal | None:
-        return self._converted if self.measurand == CURRENT_IMPORT else None  # type: ignore[attr-defined]
+        if self.measurand == CURRENT_IMPORT:  # type: ignore[attr-defined]
+            return self.__pydantic_private__["_converted"]  # type: ignore[attr-defined]
+        return None
 
 
 # --- the fast constructors' shared parts ---------------------------------------------------
