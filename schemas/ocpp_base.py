@@ -212,11 +212,12 @@ class NotFast(Exception):
     """The fast constructor does not vouch for this payload: pydantic decides."""
 
 
-#: RFC 3339 date-time as OCPP-J sends it (offset required, at most microseconds). Every
+#: RFC 3339 date-time as OCPP-J sends it (offset required and valid, at most microseconds:
+#: ``datetime.fromisoformat`` reads ``+00:60`` as +01:00, pydantic refuses it). Every
 #: string of this shape that :meth:`datetime.fromisoformat` reads is read alike by
 #: pydantic (speedate); anything else goes to pydantic.
 _TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
 _timestamp_shape = _TIMESTAMP.fullmatch
 _from_iso = datetime.fromisoformat
