@@ -706,7 +706,8 @@ def _plan(compiled: CompiledTariff) -> tuple:
         len(compiled.duration_thresholds) + 1,
         len(compiled.power_thresholds) + 2,
         len(compiled.current_thresholds) + 2,
-        *(any(el.needs_local_time for el in compiled.session_candidates[dim]) for dim in (_ENERGY, _TIME, _PARKING, _FLAT)),
+        *(any(el.needs_local_time for el in compiled.session_candidates[dim])
+          for dim in (_ENERGY, _TIME, _PARKING, _FLAT)),
     )
 
 

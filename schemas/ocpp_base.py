@@ -174,18 +174,27 @@ class MeasurandReadings:
 
     _converted: Decimal | None
 
+    # ``self._converted`` goes through pydantic's ``__getattr__`` for private attributes
+    # (~1.4 µs); the accessors read pydantic's private-attribute dict directly (~0.05 µs).
+
     @property
     def converted(self) -> Decimal | None:
-        return self._converted
+        return self.__pydantic_private__["_converted"]  # type: ignore[attr-defined]
 
     def energy_kwh(self) -> Decimal | None:
-        return self._converted if self.measurand == ENERGY_IMPORT_REGISTER else None  # type: ignore[attr-defined]
+        if self.measurand == ENERGY_IMPORT_REGISTER:  # type: ignore[attr-defined]
+            return self.__pydantic_private__["_converted"]  # type: ignore[attr-defined]
+        return None
 
     def power_kw(self) -> Decimal | None:
-        return self._converted if self.measurand == POWER_IMPORT else None  # type: ignore[attr-defined]
+        if self.measurand == POWER_IMPORT:  # type: ignore[attr-defined]
+            return self.__pydantic_private__["_converted"]  # type: ignore[attr-defined]
+        return None
 
     def current_a(self) -> Decimal | None:
-        return self._converted if self.measurand == CURRENT_IMPORT else None  # type: ignore[attr-defined]
+        if self.measurand == CURRENT_IMPORT:  # type: ignore[attr-defined]
+            return self.__pydantic_private__["_converted"]  # type: ignore[attr-defined]
+        return None
 
 
 # --- the fast constructors' shared parts ---------------------------------------------------
@@ -203,11 +212,12 @@ class NotFast(Exception):
     """The fast constructor does not vouch for this payload: pydantic decides."""
 
 
-#: RFC 3339 date-time as OCPP-J sends it (offset required, at most microseconds). Every
+#: RFC 3339 date-time as OCPP-J sends it (offset required and valid, at most microseconds:
+#: ``datetime.fromisoformat`` reads ``+00:60`` as +01:00, pydantic refuses it). Every
 #: string of this shape that :meth:`datetime.fromisoformat` reads is read alike by
 #: pydantic (speedate); anything else goes to pydantic.
 _TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
 _timestamp_shape = _TIMESTAMP.fullmatch
 _from_iso = datetime.fromisoformat
