@@ -125,12 +125,25 @@ class InMemorySessionStore:
 #: ``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)`` without building
 #: the encoder on every call (half the cost of a fingerprint); the same text.
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+#: The C encoder behind it, built once and without the circular-reference bookkeeping
+#: (``check_circular=False``: a payload decoded from JSON has no cycles). Same chunks, same
+#: text as ``_CANONICAL_JSON.encode`` (issue 4: ~25% less per fingerprint). None when the
+#: interpreter has no C accelerator.
+_C_CANONICAL = (json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, str, json.encoder.c_encode_basestring_ascii,  # type: ignore[attr-defined]
+    None, ":", ",", True, False, True)
+    if json.encoder.c_make_encoder is not None and json.encoder.c_encode_basestring_ascii is not None  # type: ignore[attr-defined]
+    else None)
+_sha256 = hashlib.sha256
 
 
 def fingerprint_of(action: str, payload: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of (action, payload): equal content, equal print."""
-    text = _CANONICAL_JSON.encode([action, payload])
-    return hashlib.sha256(text.encode()).hexdigest()
+    if _C_CANONICAL is not None:
+        text = "".join(_C_CANONICAL([action, payload], 0))
+    else:  # pragma: no cover - CPython always has the C encoder
+        text = _CANONICAL_JSON.encode([action, payload])
+    return _sha256(text.encode()).hexdigest()
 
 
 def _dead(reason: str, session_id: str | None = None) -> AssemblyOutcome:

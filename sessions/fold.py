@@ -309,7 +309,7 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
     _note_seq_no_gaps(state, notes)
     if id_tag_status is not None and id_tag_status != "Accepted":
         notes.add(SessionFlag.ID_TAG_NOT_ACCEPTED, f"id tag not accepted by the central system ({id_tag_status})")
-    if any(m.offline for m in state.messages):
+    if state.has_offline_messages:
         notes.add(SessionFlag.OFFLINE_EVENTS)
 
     return CompletedSession(
@@ -528,7 +528,7 @@ def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Note
 
 
 def _note_seq_no_gaps(state: SessionState, notes: _Notes) -> None:
-    seq_nos = sorted({m.seq_no for m in state.messages if m.seq_no is not None})
+    seq_nos = state.seq_nos()
     if len(seq_nos) < 2:
         return
     present = set(seq_nos)
