@@ -22,6 +22,7 @@ tariff correction is applied on purpose by ``chargeledger rerate`` (credit + new
 
 from __future__ import annotations
 
+import copy as _copy
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -336,6 +337,11 @@ def _snapshot(state: SessionState) -> SessionState:
             fields[name] = list(value)
         elif isinstance(value, (dict, set)):
             fields[name] = value.copy()
+    private = copy.__pydantic_private__
+    if private:
+        # model_copy shares the private values (SessionState's derived-facts cache) with
+        # the original; the copy gets its own (copy.copy of that cache is a fresh one).
+        object.__setattr__(copy, "__pydantic_private__", {k: _copy.copy(v) for k, v in private.items()})
     return copy
 
 

@@ -294,3 +294,26 @@ def test_a_failure_closing_idle_sessions_keeps_the_message_applied_and_retries_a
         assert db.get(SessionRecord, "STATE-1/state-1").status == "incomplete"
         (cdr,) = db.query(CdrRecord).all()
     assert '"last_updated":"2026-03-06T12:00:00Z"' in cdr.cdr_json  # closed at the retry
+
+
+def test_a_snapshot_is_independent_of_the_state_it_copies_derived_facts_included():
+    from sessions import SessionState
+    from sessions.events import MessageRecorded, TransactionEnded
+
+    from streams.billing import _snapshot
+
+    def message(mid: str, ended: bool = False) -> MessageRecorded:
+        at = datetime.fromisoformat("2026-03-04T10:00:00+00:00")
+        events = (TransactionEnded(timestamp=at),) if ended else ()
+        return MessageRecorded(message_id=mid, action="TransactionEvent", fingerprint=mid, received_at=at,
+                               events=events)
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1",
+                         messages=[message("m0")])
+    assert state.has_fingerprint("m0") and state.is_open  # the derived facts are built
+    copy = _snapshot(state)
+    state.messages.append(message("m1", ended=True))
+    assert state.has_fingerprint("m1") and not state.is_open
+    assert not copy.has_fingerprint("m1") and copy.is_open and len(copy.messages) == 1
+    assert copy.model_dump_json() == SessionState(session_id="A/1", charge_point_id="A", transaction_id="1",
+                                                  ocpp_version="2.0.1", messages=[message("m0")]).model_dump_json()
