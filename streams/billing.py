@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy as _copy
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -278,6 +279,9 @@ class WarmStates:
         self.max_chars = max_chars
         self._states: dict[str, tuple[str, SessionState]] = {}
         self._chars = 0
+        #: clear() may come from the worker's rebalance listener (event loop thread) while
+        #: a batch runs in its thread.
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._states)
@@ -285,26 +289,29 @@ class WarmStates:
     def take(self, key: str, state_json: str) -> SessionState | None:
         """The kept state of ``key`` if it is the one ``state_json`` describes (removed
         from here either way)."""
-        kept = self._states.pop(key, None)
-        if kept is None:
-            return None
-        self._chars -= len(kept[0])
+        with self._lock:
+            kept = self._states.pop(key, None)
+            if kept is None:
+                return None
+            self._chars -= len(kept[0])
         return kept[1] if kept[0] == state_json else None
 
     def keep(self, key: str, state_json: str, state: SessionState) -> None:
         if self.limit <= 0 or len(state_json) > self.max_chars:
             return
-        old = self._states.pop(key, None)
-        if old is not None:
-            self._chars -= len(old[0])
-        self._states[key] = (state_json, state)
-        self._chars += len(state_json)
-        while len(self._states) > self.limit or self._chars > self.max_chars:
-            self._chars -= len(self._states.pop(next(iter(self._states)))[0])
+        with self._lock:
+            old = self._states.pop(key, None)
+            if old is not None:
+                self._chars -= len(old[0])
+            self._states[key] = (state_json, state)
+            self._chars += len(state_json)
+            while len(self._states) > self.limit or self._chars > self.max_chars:
+                self._chars -= len(self._states.pop(next(iter(self._states)))[0])
 
     def clear(self) -> None:
-        self._states.clear()
-        self._chars = 0
+        with self._lock:
+            self._states.clear()
+            self._chars = 0
 
 
 @dataclass(frozen=True)
