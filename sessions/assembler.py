@@ -125,12 +125,40 @@ class InMemorySessionStore:
 #: ``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)`` without building
 #: the encoder on every call (half the cost of a fingerprint); the same text.
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+#: The C encoder behind it, built once and without the circular-reference bookkeeping
+#: (``check_circular=False``: a payload decoded from JSON has no cycles). Same chunks, same
+#: text as ``_CANONICAL_JSON.encode`` (issue 4: ~25% less per fingerprint). None when the
+#: interpreter has no C accelerator.
+_C_CANONICAL = (json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, str, json.encoder.c_encode_basestring_ascii,  # type: ignore[attr-defined]
+    None, ":", ",", True, False, True)
+    if json.encoder.c_make_encoder is not None and json.encoder.c_encode_basestring_ascii is not None  # type: ignore[attr-defined]
+    else None)
+_sha256 = hashlib.sha256
 
 
 def fingerprint_of(action: str, payload: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of (action, payload): equal content, equal print."""
-    text = _CANONICAL_JSON.encode([action, payload])
-    return hashlib.sha256(text.encode()).hexdigest()
+    if _C_CANONICAL is not None:
+        text = "".join(_C_CANONICAL([action, payload], 0))
+    else:  # pragma: no cover - CPython always has the C encoder
+        text = _CANONICAL_JSON.encode([action, payload])
+    return _sha256(text.encode()).hexdigest()
+
+
+def _applied(state: SessionState, events: tuple[DomainEvent, ...], completed: tuple[CompletedSession, ...],
+             corrections: tuple[CompletedSession, ...]) -> AssemblyOutcome:
+    """``AssemblyOutcome("applied", session_id=..., events=..., ...)`` without the frozen
+    dataclass's field-by-field ``object.__setattr__`` (once per envelope; every field set)."""
+    outcome = _new_outcome(AssemblyOutcome)
+    _set_attribute(outcome, "__dict__", {
+        "kind": "applied", "reason": None, "session_id": state.session_id, "events": events,
+        "completed": completed, "corrections": corrections, "state": state})
+    return outcome
+
+
+_new_outcome = object.__new__
+_set_attribute = object.__setattr__
 
 
 def _dead(reason: str, session_id: str | None = None) -> AssemblyOutcome:
@@ -156,9 +184,11 @@ class SessionAssembler:
 
     def apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
         """Apply one envelope; never raises for bad input (it is dead-lettered)."""
-        self.counts["in"] += 1
+        counts = self.counts
+        counts["in"] = counts.get("in", 0) + 1
         outcome = self._apply(envelope)
-        self.counts[outcome.kind] += 1
+        kind = outcome.kind
+        counts[kind] = counts.get(kind, 0) + 1
         return outcome
 
     def close_idle(self, now: datetime) -> list[CompletedSession]:
@@ -193,6 +223,9 @@ class SessionAssembler:
         reason = self._implausible_timestamp(envelope, model)
         if reason is not None:
             return _dead(reason)
+        handler = _HANDLERS.get(type(model))
+        if handler is not None:
+            return handler(self, envelope, model)
         if isinstance(model, ocpp16.StartTransaction):
             return self._start_16(envelope, model)
         if isinstance(model, ocpp16.MeterValues):
@@ -270,10 +303,7 @@ class SessionAssembler:
             state.issued.append(CdrIssued(version=0, cdr_id=issued.cdr_id, content_hash=summary.content_hash()))
             completed = (issued,)
         self.store.put(state)
-        return AssemblyOutcome(
-            "applied", session_id=state.session_id, events=events,
-            completed=completed, corrections=corrections, state=state,
-        )
+        return _applied(state, events, completed, corrections)
 
     # --- OCPP 1.6 ---------------------------------------------------------------------
 
@@ -440,6 +470,14 @@ class SessionAssembler:
                 "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": msg.trigger_reason}))
         return self._record(state, envelope, fingerprint, tuple(events), seq_no=msg.seq_no, offline=msg.offline)
 
+
+#: The handler of each validated OCPP model class (subclasses go through the isinstance chain).
+_HANDLERS: dict[type, Any] = {
+    ocpp16.StartTransaction: SessionAssembler._start_16,
+    ocpp16.MeterValues: SessionAssembler._meter_values_16,
+    ocpp16.StopTransaction: SessionAssembler._stop_16,
+    ocpp201.TransactionEvent: SessionAssembler._transaction_event,
+}
 
 #: Per OCPP model class: (has ``timestamp``, its lists of MeterValues as (field, wire name)).
 _STAMPED_FIELDS: dict[type, tuple[bool, tuple[tuple[str, str], ...]]] = {}

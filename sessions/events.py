@@ -184,7 +184,7 @@ class _Derived:
     """
 
     __slots__ = ("messages", "count", "last", "fingerprints", "seq_nos", "stopped", "started",
-                 "last_received_at", "json", "json_count", "head", "memo")
+                 "offline", "last_received_at", "starters", "json", "json_count", "head", "memo")
 
     def __init__(self) -> None:
         self.messages: list[MessageRecorded] | None = None
@@ -194,7 +194,12 @@ class _Derived:
         self.seq_nos: set[int | None] = set()
         self.stopped = False
         self.started = False
+        #: Some message was sent offline (2.0.1 ``offline``).
+        self.offline = False
         self.last_received_at: datetime | None = None
+        #: The messages with a TransactionStarted or TransactionDetailsReported event, in
+        #: arrival order (where connector, id tag and start come from).
+        self.starters: list[MessageRecorded] = []
         #: The JSON of ``messages[:json_count]`` as in the state's JSON (without brackets).
         self.json = ""
         self.json_count = 0
@@ -218,11 +223,18 @@ class _Derived:
         for message in messages[self.count:upto]:
             self.fingerprints.add(message.fingerprint)
             self.seq_nos.add(message.seq_no)
+            if message.offline:
+                self.offline = True
+            starter = False
             for event in message.events:
                 if isinstance(event, TransactionEnded):
                     self.stopped = True
                 elif isinstance(event, TransactionStarted):
-                    self.started = True
+                    self.started = starter = True
+                elif isinstance(event, TransactionDetailsReported):
+                    starter = True
+            if starter:
+                self.starters.append(message)
             if self.last_received_at is None or message.received_at > self.last_received_at:
                 self.last_received_at = message.received_at
         self.count = upto
@@ -410,6 +422,15 @@ class SessionState(BaseModel):
     def has_seq_no(self, seq_no: int) -> bool:
         return seq_no in self._derived().seq_nos
 
+    def seq_nos(self) -> list[int]:
+        """The 2.0.1 seqNos recorded, ascending (each once)."""
+        return sorted(n for n in self._derived().seq_nos if n is not None)
+
+    @property
+    def has_offline_messages(self) -> bool:
+        """Some recorded message was sent while the charger was offline (2.0.1)."""
+        return self._derived().offline
+
     @property
     def stopped(self) -> bool:
         return self._derived().stopped
@@ -440,11 +461,17 @@ class SessionState(BaseModel):
         return self._derived().last_received_at
 
     def _first_of_events(self, name: str) -> Any:
+        """The first connector id, id tag and start in protocol order (see
+        :meth:`ordered_messages`), read from the messages with a start or details event
+        only: ordered by the same stable key, they keep their relative order."""
         derived = self._derived()
         if name not in derived.memo:
             connector_id = start_id_tag = start_timestamp = None
             found_connector = found_tag = found_start = False
-            for event in self.events():
+            starters = derived.starters
+            if self.ocpp_version != "1.6" and len(starters) > 1:
+                starters = sorted(starters, key=lambda m: (m.seq_no is None, m.seq_no or 0))
+            for event in [event for message in starters for event in message.events]:
                 if isinstance(event, (TransactionStarted, TransactionDetailsReported)):
                     if not found_connector:
                         if event.connector_id is not None and self.ocpp_version == "1.6":

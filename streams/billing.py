@@ -22,12 +22,16 @@ tariff correction is applied on purpose by ``chargeledger rerate`` (credit + new
 
 from __future__ import annotations
 
+import copy as _copy
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Iterable
 
 from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
 
 from chargeledger.settings import Settings
@@ -40,6 +44,9 @@ from storage.models import SessionRecord
 from storage.outbox import enqueue_cdr_push, enqueue_cdr_pushes
 from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
+
+
+log = logging.getLogger("chargeledger.billing")
 
 
 class _ChargePointView:
@@ -187,6 +194,11 @@ class SqlSessionStore:
         states.update({k: self._touch(k, s) for k, s in self.cache.items()})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
+    def begin_envelope(self) -> None:
+        """Start an envelope's undo record (reads since the last envelope changed nothing)."""
+        self.before.clear()
+        self.put_keys.clear()
+
     def commit_envelope(self) -> None:
         """Keep the running envelope's changes (written now, or by :meth:`write_rows`)."""
         if self.defer_writes:
@@ -267,6 +279,9 @@ class WarmStates:
         self.max_chars = max_chars
         self._states: dict[str, tuple[str, SessionState]] = {}
         self._chars = 0
+        #: clear() may come from the worker's rebalance listener (event loop thread) while
+        #: a batch runs in its thread.
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._states)
@@ -274,26 +289,29 @@ class WarmStates:
     def take(self, key: str, state_json: str) -> SessionState | None:
         """The kept state of ``key`` if it is the one ``state_json`` describes (removed
         from here either way)."""
-        kept = self._states.pop(key, None)
-        if kept is None:
-            return None
-        self._chars -= len(kept[0])
+        with self._lock:
+            kept = self._states.pop(key, None)
+            if kept is None:
+                return None
+            self._chars -= len(kept[0])
         return kept[1] if kept[0] == state_json else None
 
     def keep(self, key: str, state_json: str, state: SessionState) -> None:
         if self.limit <= 0 or len(state_json) > self.max_chars:
             return
-        old = self._states.pop(key, None)
-        if old is not None:
-            self._chars -= len(old[0])
-        self._states[key] = (state_json, state)
-        self._chars += len(state_json)
-        while len(self._states) > self.limit or self._chars > self.max_chars:
-            self._chars -= len(self._states.pop(next(iter(self._states)))[0])
+        with self._lock:
+            old = self._states.pop(key, None)
+            if old is not None:
+                self._chars -= len(old[0])
+            self._states[key] = (state_json, state)
+            self._chars += len(state_json)
+            while len(self._states) > self.limit or self._chars > self.max_chars:
+                self._chars -= len(self._states.pop(next(iter(self._states)))[0])
 
     def clear(self) -> None:
-        self._states.clear()
-        self._chars = 0
+        with self._lock:
+            self._states.clear()
+            self._chars = 0
 
 
 @dataclass(frozen=True)
@@ -326,6 +344,11 @@ def _snapshot(state: SessionState) -> SessionState:
             fields[name] = list(value)
         elif isinstance(value, (dict, set)):
             fields[name] = value.copy()
+    private = copy.__pydantic_private__
+    if private:
+        # model_copy shares the private values (SessionState's derived-facts cache) with
+        # the original; the copy gets its own (copy.copy of that cache is a fresh one).
+        object.__setattr__(copy, "__pydantic_private__", {k: _copy.copy(v) for k, v in private.items()})
     return copy
 
 
@@ -430,19 +453,27 @@ class Billing:
             }
         if not deadlines or min(deadlines.values()) > now:
             return
-        view = _ChargePointView(store, charge_point_id)
-        closed = SessionAssembler(self.config, view).close_idle(now)
         self._deadlines.pop(charge_point_id, None)  # rebuilt from SQL at the next message
-        if not closed:
-            return
+        store.begin_envelope()
         try:
-            work = [(c, self._documents(db, c)) for c in closed]
+            closed = SessionAssembler(self.config, _ChargePointView(store, charge_point_id)).close_idle(now)
+            rows = [row for c in closed for row in self._cdr_rows(c, self._documents(db, c))]
         except NoTariff:
             store.discard_envelope()  # closed at a later message, once a tariff is there
             return
+        except (OperationalError, InterfaceError, PendingRollbackError):
+            store.discard_envelope()
+            raise  # the database failed: the processor fails the batch
+        except Exception:  # noqa: BLE001
+            # A bug closing these sessions must not undo or dead-letter the message that
+            # was applied (its effects are kept): the sessions stay open, retried at the
+            # charge point's next message.
+            store.discard_envelope()
+            log.exception("closing idle sessions of %s at %s failed; retried at its next message",
+                          charge_point_id, now.isoformat())
+            return
         store.commit_envelope()
-        for completed, documents in work:
-            self._write(db, completed, documents)
+        self._record_rows(db, rows)
 
     def _track_deadline(self, charge_point_id: str, state: SessionState | None) -> None:
         deadlines = self._deadlines.get(charge_point_id)
@@ -464,10 +495,13 @@ class Billing:
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
         store = self._store(db)
         store.now = envelope.received_at
+        store.begin_envelope()
         try:
             with db.no_autoflush:
                 outcome = SessionAssembler(self.config, store).apply(envelope)
-                work = [(c, self._documents(db, c)) for c in outcome.completed + outcome.corrections]
+                # Every CDR row (JSON included) is built before anything is kept.
+                rows = [row for c in outcome.completed + outcome.corrections
+                        for row in self._cdr_rows(c, self._documents(db, c))]
         except NoTariff as exc:
             store.discard_envelope()
             self._deadlines.pop(envelope.charge_point_id, None)
@@ -477,8 +511,7 @@ class Billing:
             self._deadlines.pop(envelope.charge_point_id, None)
             raise
         store.commit_envelope()
-        for completed, documents in work:
-            self._write(db, completed, documents)
+        self._record_rows(db, rows)
         self._track_deadline(envelope.charge_point_id, outcome.state)
         self._close_idle_of(db, store, envelope.charge_point_id, envelope.received_at)
         return Outcome(outcome.kind, reason=outcome.reason if outcome.kind == "dead_lettered" else None,
@@ -519,12 +552,17 @@ class Billing:
         return self._store(db).issued
 
     def _write(self, db: Session, session: CompletedSession, documents: list[Cdr]) -> list[str]:
-        ids = []
-        store = self._store(db)
+        """Issue these CDRs of the session (see :meth:`_record_rows`); their ids."""
+        return self._record_rows(db, self._cdr_rows(session, documents))
+
+    @staticmethod
+    def _cdr_rows(session: CompletedSession, documents: list[Cdr]) -> list[dict]:
+        """The ``cdrs`` rows of these CDRs (nothing written)."""
+        rows = []
         for cdr in documents:
             document = cdr_json(cdr)
             tariff = cdr.tariffs[0] if cdr.tariffs else None
-            row = dict(
+            rows.append(dict(
                 country_code=cdr.country_code,
                 party_id=cdr.party_id,
                 id=cdr.id,
@@ -547,7 +585,13 @@ class Billing:
                 last_updated=cdr.last_updated,
                 session_key=session.session_id,
                 cdr_json=document,
-            )
+            ))
+        return rows
+
+    def _record_rows(self, db: Session, rows: list[dict]) -> list[str]:
+        """Issue CDR rows: in a batch, kept for :meth:`end_batch`; else written at once."""
+        store = self._store(db)
+        for row in rows:
             if store.cdr_rows is not None:
                 store.cdr_rows.append(row)  # written by end_batch, in this transaction
             else:
@@ -555,6 +599,5 @@ class Billing:
                 # The push to the eMSP's CDR receiver is queued in the same transaction as
                 # the CDR row (outbox): no CDR without its push, no push of a CDR rolled back.
                 enqueue_cdr_push(db, issued.record)
-            self._issued_in_batch(db)[cdr.id] = document
-            ids.append(cdr.id)
-        return ids
+            self._issued_in_batch(db)[row["id"]] = row["cdr_json"]
+        return [row["id"] for row in rows]

@@ -18,9 +18,11 @@ One process runs:
 
   The outbox of a batch is produced right after its commit from what the batch committed
   (no query), and the rows produced are marked ``published`` in the next batch's
-  transaction (no transaction of their own). The whole outbox is read from SQL (as it always was) at start,
-  when a poll brings nothing, and at least every ``OUTBOX_SCAN_S`` seconds: that picks up
-  rows this worker did not commit (``chargeledger rerate`` that stopped before producing).
+  transaction (no transaction of their own), or when a poll brings nothing. The whole
+  outbox is read from SQL (as it always was) at start and every ``OUTBOX_SCAN_S`` seconds:
+  that picks up rows this worker did not commit (``chargeledger rerate`` that stopped
+  before producing). So after a crash, the rows produced since the last commit are
+  produced again at the next start (same bytes, same key).
 
 Why aiokafka here and not a faust agent: see :mod:`streams.app`.
 """
@@ -44,7 +46,7 @@ from streams.processor import BatchResult, EventHandler, InRecord, Processor, Pu
 
 log = logging.getLogger("chargeledger.worker")
 
-#: Read the whole outbox from SQL at least this often under load (seconds).
+#: Read the whole outbox from SQL this often (seconds; and at start).
 OUTBOX_SCAN_S = 30.0
 
 EVENTS_IN = PromCounter("chargeledger_events_in", "Records consumed from ocpp-events")
@@ -122,8 +124,11 @@ class Worker:
 
     async def start(self) -> None:
         bootstrap = self.settings.kafka_bootstrap
+        # linger 0: a batch's outbox is sent in one burst without yielding, so it still goes
+        # out in one request per partition; a linger would only add its time to every batch
+        # (the loop awaits the acks before the next poll).
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
-                                         linger_ms=5)
+                                         linger_ms=0)
         await self.producer.start()
         self.tariff_consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                                 enable_auto_commit=False, auto_offset_reset="earliest")
@@ -223,10 +228,11 @@ class Worker:
             for tp in sorted(batches, key=lambda tp: tp.partition)
             for r in batches[tp]
         ]
+        scan = time.monotonic() - self._scanned_at > OUTBOX_SCAN_S
         if not records:
-            await self._settle_outbox(scan=True)
+            await self._settle_outbox(scan=scan)  # idle: mark what was produced now
             return 0
-        if time.monotonic() - self._scanned_at > OUTBOX_SCAN_S:
+        if scan:
             await self._settle_outbox(scan=True)
         published, self._published = self._published, Published()
         try:

@@ -233,3 +233,87 @@ def test_a_batch_hands_over_the_outbox_rows_it_committed_and_marks_those_produce
     assert (second.cdrs, second.dead_letters) == ([], [])
     with processor.sessions() as db:
         assert (repo.unpublished_cdrs(db), repo.unpublished_dead_letters(db)) == ([], [])
+
+
+@pytest.mark.parametrize("batches", [
+    [[STARTED, UPDATED, ENDED, ENDED]],
+    [[STARTED, UPDATED], [ENDED], [ENDED]],
+], ids=["same-batch", "next-batch"])
+def test_a_cdr_that_fails_to_serialise_leaves_no_trace_either(tmp_path, batches, monkeypatch):
+    """The CDR JSON is built before the envelope's states are kept (compute first, write
+    last): a failure there dead-letters the envelope and the session is as before it."""
+    import streams.billing
+
+    clean = _processor(tmp_path, "clean.db")
+    _batches(clean, [STARTED, UPDATED, ENDED])
+    real, calls = streams.billing.cdr_json, []
+
+    def fails_once(cdr):
+        calls.append(cdr.id)
+        if len(calls) == 1:
+            raise ValueError("serialiser bug")
+        return real(cdr)
+
+    monkeypatch.setattr(streams.billing, "cdr_json", fails_once)
+    failing = _processor(tmp_path, "failing.db")
+    _batches(failing, *batches)
+
+    row, cdrs, letters, counters = _effect(failing)
+    assert (row, cdrs) == _effect(clean)[:2]
+    assert letters == ["internal error while applying: ValueError: serialiser bug"]
+    assert counters == {"events_in": 4, "applied": 3, "dead_lettered": 1, "duplicates": 0}
+
+
+def test_a_failure_closing_idle_sessions_keeps_the_message_applied_and_retries_at_the_next(tmp_path, monkeypatch,
+                                                                                            caplog):
+    import streams.billing
+
+    def heartbeat(mid: str, at: str) -> bytes:
+        return EventEnvelope(charge_point_id="STATE-1", ocpp_version="2.0.1", action="Heartbeat", message_id=mid,
+                             received_at=datetime.fromisoformat(at.replace("Z", "+00:00")), payload={}).to_bytes()
+
+    real, calls = streams.billing.cdr_json, []
+
+    def fails_once(cdr):
+        calls.append(cdr.id)
+        if len(calls) == 1:
+            raise ValueError("serialiser bug")
+        return real(cdr)
+
+    monkeypatch.setattr(streams.billing, "cdr_json", fails_once)
+    processor = _processor(tmp_path, "idle.db")
+    # 48 h idle timeout: both heartbeats come after the session's deadline (10:30 + 48 h)
+    _batches(processor, [STARTED, UPDATED], [heartbeat("h1", "2026-03-06T11:00:00Z")])
+    with processor.sessions() as db:
+        assert db.get(SessionRecord, "STATE-1/state-1").status == "open"
+        assert db.query(CdrRecord).count() == 0
+        assert repo.read_counters(db, "g") == {"events_in": 3, "applied": 3, "dead_lettered": 0, "duplicates": 0}
+    assert "closing idle sessions of STATE-1" in caplog.text
+    processor.process_batch([InRecord("ev", 0, 3, b"STATE-1", heartbeat("h2", "2026-03-06T12:00:00Z"))])
+    with processor.sessions() as db:
+        assert db.get(SessionRecord, "STATE-1/state-1").status == "incomplete"
+        (cdr,) = db.query(CdrRecord).all()
+    assert '"last_updated":"2026-03-06T12:00:00Z"' in cdr.cdr_json  # closed at the retry
+
+
+def test_a_snapshot_is_independent_of_the_state_it_copies_derived_facts_included():
+    from sessions import SessionState
+    from sessions.events import MessageRecorded, TransactionEnded
+
+    from streams.billing import _snapshot
+
+    def message(mid: str, ended: bool = False) -> MessageRecorded:
+        at = datetime.fromisoformat("2026-03-04T10:00:00+00:00")
+        events = (TransactionEnded(timestamp=at),) if ended else ()
+        return MessageRecorded(message_id=mid, action="TransactionEvent", fingerprint=mid, received_at=at,
+                               events=events)
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1",
+                         messages=[message("m0")])
+    assert state.has_fingerprint("m0") and state.is_open  # the derived facts are built
+    copy = _snapshot(state)
+    state.messages.append(message("m1", ended=True))
+    assert state.has_fingerprint("m1") and not state.is_open
+    assert not copy.has_fingerprint("m1") and copy.is_open and len(copy.messages) == 1
+    assert copy.model_dump_json() == SessionState(session_id="A/1", charge_point_id="A", transaction_id="1",
+                                                  ocpp_version="2.0.1", messages=[message("m0")]).model_dump_json()

@@ -1,0 +1,168 @@
+"""Facts a session state keeps up to date while messages are appended (issue 4 speed work,
+round 2) equal what a scan of all its messages in protocol order gives.
+
+The reference functions below are the scans the state used to run on every call."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from schemas.envelope import EventEnvelope
+from sessions import SessionAssembler, SessionState
+from sessions.events import TransactionDetailsReported, TransactionStarted
+from streams.simulate import simulate_traffic
+
+T0 = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
+
+
+def _envelopes(seed: int) -> list[EventEnvelope]:
+    traffic = simulate_traffic(12, 60, seed=seed, malformed=5, duplicates=8, charge_point_prefix="D")
+    out = []
+    for record in traffic.records:
+        try:
+            out.append(EventEnvelope.from_bytes(record.value))
+        except Exception:  # noqa: BLE001 - malformed records are the simulator's point
+            continue
+    return out
+
+
+def _first_of_events_scan(state: SessionState) -> tuple:
+    """(connector id, start id tag, start timestamp) by scanning every event in order."""
+    ordered = (list(state.messages) if state.ocpp_version == "1.6"
+               else sorted(state.messages, key=lambda m: (m.seq_no is None, m.seq_no or 0)))
+    connector_id = start_id_tag = start_timestamp = None
+    found_connector = found_tag = found_start = False
+    for event in [e for m in ordered for e in m.events]:
+        if isinstance(event, (TransactionStarted, TransactionDetailsReported)):
+            if not found_connector:
+                if event.connector_id is not None and state.ocpp_version == "1.6":
+                    connector_id, found_connector = event.connector_id, True
+                elif event.evse_id is not None:
+                    connector_id, found_connector = event.evse_id, True
+            if not found_tag and event.id_tag:
+                start_id_tag, found_tag = event.id_tag, True
+        if not found_start and isinstance(event, TransactionStarted):
+            start_timestamp, found_start = event.timestamp, True
+    return connector_id, start_id_tag, start_timestamp
+
+
+def _facts(state: SessionState) -> tuple:
+    return (state.connector_id, state.start_id_tag, state.start_timestamp, state.seq_nos(),
+            state.has_offline_messages)
+
+
+def _facts_scan(state: SessionState) -> tuple:
+    return (*_first_of_events_scan(state),
+            sorted({m.seq_no for m in state.messages if m.seq_no is not None}),
+            any(m.offline for m in state.messages))
+
+
+@pytest.mark.parametrize("seed", [1, 5, 9])
+def test_kept_facts_equal_a_scan_after_every_event(seed):
+    assembler = SessionAssembler()
+    checked = 0
+    for envelope in _envelopes(seed):
+        state = assembler.apply(envelope).state
+        if state is None:
+            continue
+        assert _facts(state) == _facts_scan(state)
+        # a state read back cold (parsed) agrees
+        cold = SessionState.model_validate_json(state.model_dump_json(), strict=False)
+        assert _facts(cold) == _facts(state)
+        checked += 1
+    assert checked > 200
+
+
+def _te(tx: str, seq_no: int, minute: int, event_type: str = "Updated", *, evse: dict | None = None,
+        id_token: str | None = None, offline: bool = False) -> EventEnvelope:
+    ts = T0 + timedelta(minutes=minute)
+    payload: dict = {"eventType": event_type, "timestamp": ts.isoformat().replace("+00:00", "Z"),
+                     "triggerReason": "Authorized", "seqNo": seq_no, "transactionInfo": {"transactionId": tx}}
+    if evse is not None:
+        payload["evse"] = evse
+    if id_token is not None:
+        payload["idToken"] = {"idToken": id_token, "type": "ISO14443"}
+    if offline:
+        payload["offline"] = True
+    return EventEnvelope(charge_point_id="CP-D", ocpp_version="2.0.1", action="TransactionEvent",
+                         message_id=f"m-{seq_no}-{minute}", received_at=ts + timedelta(seconds=1),
+                         payload=payload)
+
+
+def test_details_arriving_before_the_start_follow_seq_no_order():
+    """2.0.1: facts come from the first message in seqNo order, not in arrival order."""
+    assembler = SessionAssembler()
+    arrivals = [
+        _te("tx-1", 3, 30, evse={"id": 7, "connectorId": 2}, id_token="LATE", offline=True),
+        _te("tx-1", 1, 10, id_token="EARLY"),
+        _te("tx-1", 0, 5, "Started", evse={"id": 4, "connectorId": 1}),
+        _te("tx-1", 5, 50, "Ended"),
+    ]
+    expected = [
+        (7, "LATE", None, [3], True),
+        (7, "EARLY", None, [1, 3], True),
+        (4, "EARLY", T0 + timedelta(minutes=5), [0, 1, 3], True),
+        (4, "EARLY", T0 + timedelta(minutes=5), [0, 1, 3, 5], True),
+    ]
+    for envelope, facts in zip(arrivals, expected):
+        state = assembler.apply(envelope).state
+        assert state is not None
+        assert _facts(state) == _facts_scan(state) == facts
+
+
+# --- the same values as the code it replaced ---------------------------------------------
+
+def test_cdr_id_digest_is_the_base32_sha256_of_the_json_pair_as_before():
+    """Base32 of the digest's first 20 bytes starts with the same 26 characters as base32 of
+    all 32 (each 5 bytes give 8 characters); the JSON is ``json.dumps(..., ensure_ascii=False)``."""
+    import base64
+    import hashlib
+    import json
+
+    from sessions.identity import _digest
+
+    for charge_point_id, transaction_id in [("CP-1", "12"), ("CP-1", 12), ("\u00e9\"/\\x", "tx"),
+                                            ("\x00\u2028", "\U0001f600"), ("", "")]:
+        canonical = json.dumps([charge_point_id, str(transaction_id)], ensure_ascii=False)
+        raw = hashlib.sha256(canonical.encode("utf-8")).digest()
+        assert _digest(charge_point_id, transaction_id) == base64.b32encode(raw).decode("ascii")[:26]
+
+
+@pytest.mark.parametrize("seed", [2, 7])
+def test_content_hash_is_the_sha256_of_the_json_without_the_version_and_notes(seed):
+    import hashlib
+
+    from sessions import summarize
+    from sessions.fold import _NOT_HASHED
+
+    assembler = SessionAssembler()
+    hashed = 0
+    for envelope in _envelopes(seed):
+        state = assembler.apply(envelope).state
+        if state is not None and state.issued:
+            summary = summarize(state, assembler.config)
+            for version in (summary, summary.as_version(1)):
+                body = version.model_dump_json(exclude=set(_NOT_HASHED))
+                assert version.content_hash() == hashlib.sha256(body.encode()).hexdigest()
+                hashed += 1
+    assert hashed > 50
+
+
+def test_fingerprints_of_varied_payloads_are_those_of_json_dumps():
+    import hashlib
+    import json
+    from decimal import Decimal
+
+    from sessions import fingerprint_of
+
+    payloads = [
+        {}, {"a": []}, {"z": 1, "a": {"y": [1.5, 1e-07, 1e16, 2**70, -0.0, True, False, None]}},
+        {"s": "\u00e9\u20ac\"\\\n\t\x00\x7f\U0001f600", "k\u00e9y": "v"},
+        {"nested": [{"b": 1, "a": 2}, [[], {}], "x"]}, {"n": float("inf"), "m": float("nan")},
+        {"decimal": Decimal("1.50"), "when": T0},
+    ]
+    for payload in payloads:
+        text = json.dumps(["MeterValues", payload], sort_keys=True, separators=(",", ":"), default=str)
+        assert fingerprint_of("MeterValues", payload) == hashlib.sha256(text.encode()).hexdigest()
