@@ -146,6 +146,21 @@ def fingerprint_of(action: str, payload: dict[str, Any]) -> str:
     return _sha256(text.encode()).hexdigest()
 
 
+def _applied(state: SessionState, events: tuple[DomainEvent, ...], completed: tuple[CompletedSession, ...],
+             corrections: tuple[CompletedSession, ...]) -> AssemblyOutcome:
+    """``AssemblyOutcome("applied", session_id=..., events=..., ...)`` without the frozen
+    dataclass's field-by-field ``object.__setattr__`` (once per envelope; every field set)."""
+    outcome = _new_outcome(AssemblyOutcome)
+    _set_attribute(outcome, "__dict__", {
+        "kind": "applied", "reason": None, "session_id": state.session_id, "events": events,
+        "completed": completed, "corrections": corrections, "state": state})
+    return outcome
+
+
+_new_outcome = object.__new__
+_set_attribute = object.__setattr__
+
+
 def _dead(reason: str, session_id: str | None = None) -> AssemblyOutcome:
     return AssemblyOutcome("dead_lettered", reason=reason, session_id=session_id)
 
@@ -169,9 +184,11 @@ class SessionAssembler:
 
     def apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
         """Apply one envelope; never raises for bad input (it is dead-lettered)."""
-        self.counts["in"] += 1
+        counts = self.counts
+        counts["in"] = counts.get("in", 0) + 1
         outcome = self._apply(envelope)
-        self.counts[outcome.kind] += 1
+        kind = outcome.kind
+        counts[kind] = counts.get(kind, 0) + 1
         return outcome
 
     def close_idle(self, now: datetime) -> list[CompletedSession]:
@@ -206,6 +223,9 @@ class SessionAssembler:
         reason = self._implausible_timestamp(envelope, model)
         if reason is not None:
             return _dead(reason)
+        handler = _HANDLERS.get(type(model))
+        if handler is not None:
+            return handler(self, envelope, model)
         if isinstance(model, ocpp16.StartTransaction):
             return self._start_16(envelope, model)
         if isinstance(model, ocpp16.MeterValues):
@@ -283,10 +303,7 @@ class SessionAssembler:
             state.issued.append(CdrIssued(version=0, cdr_id=issued.cdr_id, content_hash=summary.content_hash()))
             completed = (issued,)
         self.store.put(state)
-        return AssemblyOutcome(
-            "applied", session_id=state.session_id, events=events,
-            completed=completed, corrections=corrections, state=state,
-        )
+        return _applied(state, events, completed, corrections)
 
     # --- OCPP 1.6 ---------------------------------------------------------------------
 
@@ -453,6 +470,14 @@ class SessionAssembler:
                 "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": msg.trigger_reason}))
         return self._record(state, envelope, fingerprint, tuple(events), seq_no=msg.seq_no, offline=msg.offline)
 
+
+#: The handler of each validated OCPP model class (subclasses go through the isinstance chain).
+_HANDLERS: dict[type, Any] = {
+    ocpp16.StartTransaction: SessionAssembler._start_16,
+    ocpp16.MeterValues: SessionAssembler._meter_values_16,
+    ocpp16.StopTransaction: SessionAssembler._stop_16,
+    ocpp201.TransactionEvent: SessionAssembler._transaction_event,
+}
 
 #: Per OCPP model class: (has ``timestamp``, its lists of MeterValues as (field, wire name)).
 _STAMPED_FIELDS: dict[type, tuple[bool, tuple[tuple[str, str], ...]]] = {}

@@ -110,3 +110,59 @@ def test_details_arriving_before_the_start_follow_seq_no_order():
         state = assembler.apply(envelope).state
         assert state is not None
         assert _facts(state) == _facts_scan(state) == facts
+
+
+# --- the same values as the code it replaced ---------------------------------------------
+
+def test_cdr_id_digest_is_the_base32_sha256_of_the_json_pair_as_before():
+    """Base32 of the digest's first 20 bytes starts with the same 26 characters as base32 of
+    all 32 (each 5 bytes give 8 characters); the JSON is ``json.dumps(..., ensure_ascii=False)``."""
+    import base64
+    import hashlib
+    import json
+
+    from sessions.identity import _digest
+
+    for charge_point_id, transaction_id in [("CP-1", "12"), ("CP-1", 12), ("\u00e9\"/\\x", "tx"),
+                                            ("\x00\u2028", "\U0001f600"), ("", "")]:
+        canonical = json.dumps([charge_point_id, str(transaction_id)], ensure_ascii=False)
+        raw = hashlib.sha256(canonical.encode("utf-8")).digest()
+        assert _digest(charge_point_id, transaction_id) == base64.b32encode(raw).decode("ascii")[:26]
+
+
+@pytest.mark.parametrize("seed", [2, 7])
+def test_content_hash_is_the_sha256_of_the_json_without_the_version_and_notes(seed):
+    import hashlib
+
+    from sessions import summarize
+    from sessions.fold import _NOT_HASHED
+
+    assembler = SessionAssembler()
+    hashed = 0
+    for envelope in _envelopes(seed):
+        state = assembler.apply(envelope).state
+        if state is not None and state.issued:
+            summary = summarize(state, assembler.config)
+            for version in (summary, summary.as_version(1)):
+                body = version.model_dump_json(exclude=set(_NOT_HASHED))
+                assert version.content_hash() == hashlib.sha256(body.encode()).hexdigest()
+                hashed += 1
+    assert hashed > 50
+
+
+def test_fingerprints_of_varied_payloads_are_those_of_json_dumps():
+    import hashlib
+    import json
+    from decimal import Decimal
+
+    from sessions import fingerprint_of
+
+    payloads = [
+        {}, {"a": []}, {"z": 1, "a": {"y": [1.5, 1e-07, 1e16, 2**70, -0.0, True, False, None]}},
+        {"s": "\u00e9\u20ac\"\\\n\t\x00\x7f\U0001f600", "k\u00e9y": "v"},
+        {"nested": [{"b": 1, "a": 2}, [[], {}], "x"]}, {"n": float("inf"), "m": float("nan")},
+        {"decimal": Decimal("1.50"), "when": T0},
+    ]
+    for payload in payloads:
+        text = json.dumps(["MeterValues", payload], sort_keys=True, separators=(",", ":"), default=str)
+        assert fingerprint_of("MeterValues", payload) == hashlib.sha256(text.encode()).hexdigest()
