@@ -13,7 +13,8 @@ then merges neighbouring pieces that the tariff prices the same way.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from itertools import islice
+from operator import attrgetter
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Iterable, Sequence
@@ -32,7 +33,14 @@ from .engine import (
     power_for_restrictions,
     seconds_between,
 )
-from .restrictions import CompiledTariff, PeriodContext, active_element_for, compile_tariff, zone_for
+from .restrictions import (
+    CompiledTariff,
+    PeriodContext,
+    active_element_for,
+    compile_tariff,
+    session_selection,
+    zone_for,
+)
 
 _UTC = timezone.utc
 _ONE_DAY = timedelta(days=1)
@@ -69,6 +77,28 @@ def _local_to_utc(naive: datetime, zone: ZoneInfo) -> list[datetime]:
     return [hi]
 
 
+#: (sorted seconds of the day, zone, local date) -> the UTC instants where that date's local
+#: wall time reaches each of the seconds (``_local_to_utc``, in order): a pure function of
+#: the key, remembered because every session of a tariff asks for the same few days. The
+#: zone object is part of the key (held by the dict, so its identity is never reused).
+_DAY_INSTANTS: dict[tuple, tuple[datetime, ...]] = {}
+_DAY_INSTANTS_LIMIT = 8192
+
+
+def _day_instants(seconds: tuple[int, ...], zone: ZoneInfo, day) -> tuple[datetime, ...]:
+    key = (seconds, zone, day)
+    found = _DAY_INSTANTS.get(key)
+    if found is None:
+        instants: list[datetime] = []
+        for s in seconds:
+            instants.extend(_local_to_utc(datetime(day.year, day.month, day.day, s // 3600, (s % 3600) // 60), zone))
+        found = tuple(instants)
+        if len(_DAY_INSTANTS) >= _DAY_INSTANTS_LIMIT:
+            _DAY_INSTANTS.clear()
+        _DAY_INSTANTS[key] = found
+    return found
+
+
 def time_of_day_boundaries(
     compiled: CompiledTariff, zone: ZoneInfo, start: datetime, end: datetime
 ) -> list[datetime]:
@@ -78,15 +108,13 @@ def time_of_day_boundaries(
         return []
     first_day = start.astimezone(zone).date() - _ONE_DAY
     last_day = end.astimezone(zone).date() + _ONE_DAY
-    seconds = sorted(compiled.day_boundaries)
+    seconds = tuple(sorted(compiled.day_boundaries))
     out: set[datetime] = set()
     day = first_day
     while day <= last_day:
-        for s in seconds:
-            naive = datetime(day.year, day.month, day.day, s // 3600, (s % 3600) // 60)
-            for instant in _local_to_utc(naive, zone):
-                if start < instant < end:
-                    out.add(instant)
+        for instant in _day_instants(seconds, zone, day):
+            if start < instant < end:
+                out.add(instant)
         day += _ONE_DAY
     return sorted(out)
 
@@ -166,33 +194,6 @@ def _energy_curve(readings: Sequence[MeterReading], start: datetime, end: dateti
 # ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Piece:
-    start: datetime
-    end: datetime
-    energy: Decimal
-    charging: bool
-    power: Decimal | None  # effective power for restrictions
-    current: Decimal | None
-    signature: tuple
-
-
-def _state_at(readings: Sequence[MeterReading], times: list[datetime], t: datetime) -> MeterReading | None:
-    i = bisect_right(times, t) - 1
-    if i < 0:
-        return readings[0] if readings else None
-    return readings[i]
-
-
-def _signature(compiled: CompiledTariff, ctx: PeriodContext, charging: bool) -> tuple:
-    def idx(dim: TariffDimensionType) -> int | None:
-        el = active_element_for(dim, compiled, ctx)
-        return None if el is None else el.index
-
-    time_dim = TariffDimensionType.TIME if charging else TariffDimensionType.PARKING_TIME
-    return (charging, idx(TariffDimensionType.ENERGY), idx(time_dim), idx(TariffDimensionType.FLAT))
-
-
 def charging_periods_from_readings(
     readings: Iterable[MeterReading],
     tariff: Tariff,
@@ -214,14 +215,28 @@ def charging_periods_from_readings(
         raise PricingError("session ends before it starts")
     compiled = compile_tariff(tariff)
     zone = zone_for(time_zone)
-    ordered = sorted(readings, key=lambda r: r.timestamp)
+    ordered = sorted(readings, key=_TIMESTAMP)
     with localcontext() as dec:
         dec.prec = PRECISION
         return _periods(ordered, compiled, zone, session_start, session_end)
 
 
+_TIMESTAMP = attrgetter("timestamp")
+_ENERGY_DIM = CdrDimensionType.ENERGY
+_TIME_DIM = CdrDimensionType.TIME
+_PARKING_DIM = CdrDimensionType.PARKING_TIME
+_MIN_POWER_DIM = CdrDimensionType.MIN_POWER
+_MAX_POWER_DIM = CdrDimensionType.MAX_POWER
+_MIN_CURRENT_DIM = CdrDimensionType.MIN_CURRENT
+_MAX_CURRENT_DIM = CdrDimensionType.MAX_CURRENT
+# What ``CdrDimension(...)`` / ``ChargingPeriod(...)`` run (BaseModel.__init__ hands its
+# keywords to the same validator), without the keyword-argument detour.
+_dimension = CdrDimension.__pydantic_validator__.validate_python
+_charging_period = ChargingPeriod.__pydantic_validator__.validate_python
+
+
 def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[ChargingPeriod]:
-    tariff = compiled.tariff
+    tariff_id = compiled.tariff.id
     curve = _energy_curve(readings, start, end)
     reading_times = [r.timestamp for r in readings]
 
@@ -236,70 +251,102 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
                 instants.add(crossing)
     points = sorted(instants)
 
-    if len(points) == 1:  # zero-length session
-        first = _state_at(readings, reading_times, start)
-        return [_emit(start, start, ZERO, first.charging if first else True, [], [], tariff.id)]
+    first = readings[0] if readings else None
+    if len(points) == 1:  # zero-length session: the state at its start
+        i = bisect_right(reading_times, start) - 1
+        state = readings[i] if i >= 0 else first
+        return [_emit(start, start, ZERO, state.charging if state else True, [], [], tariff_id)]
 
+    # One piece per pair of neighbouring points: (start, end, energy, charging, power for
+    # restrictions, current, signature). The state of a piece is the reading in force at
+    # its start (the first reading's before it). Its signature is what the tariff prices
+    # it by: charging or parking and the active element (rule 1) of ENERGY, of TIME or
+    # PARKING_TIME, and of FLAT, from ``session_selection`` (the same answer as
+    # ``active_element_for`` per dimension, remembered per tariff bucket).
     needs_local = compiled.needs_local_time
-    pieces: list[_Piece] = []
-    energy_before = curve.at(points[0])
-    for a, b in zip(points, points[1:]):
-        energy_after = curve.at(b)
+    energy_at = curve.at
+    pieces: list[tuple] = []
+    energy_before = energy_at(points[0])
+    a = points[0]
+    for b in islice(points, 1, None):
+        energy_after = energy_at(b)
         energy = energy_after - energy_before
-        state = _state_at(readings, reading_times, a)
-        charging = True if state is None else state.charging
-        seconds = seconds_between(a, b)
-        hours = seconds / SECONDS_PER_HOUR
-        reported_power = None if state is None else state.power_kw
-        power = power_for_restrictions(
-            reported_power, None, energy, hours if charging else None, None if charging else hours
-        )
-        current = current_for_restrictions(None if state is None else state.current_a, None)
-        ctx = PeriodContext(
+        i = bisect_right(reading_times, a) - 1
+        state = readings[i] if i >= 0 else first
+        if state is None:
+            charging = True
+            reported_power = current = None
+        else:
+            charging = state.charging
+            reported_power = state.power_kw
+            current = state.current_a  # current_for_restrictions(current_a, None)
+        # power_for_restrictions(reported power, None, energy, hours if charging else
+        # None, None if charging else hours), with the hours only computed when needed
+        if reported_power is not None:
+            power = reported_power
+        else:
+            hours = seconds_between(a, b) / SECONDS_PER_HOUR
+            if charging:
+                power = (energy or ZERO) / hours if hours else None
+            else:
+                power = ZERO if hours else None
+        sel = session_selection(compiled, PeriodContext(
             a.astimezone(zone) if needs_local else None,
             energy_before,
             seconds_between(start, a),
             power,
             current,
-        )
-        pieces.append(_Piece(a, b, energy, charging, power, current, _signature(compiled, ctx, charging)))
+        ))
+        el_energy = sel[0]
+        el_time = sel[1] if charging else sel[2]
+        el_flat = sel[3]
+        pieces.append((a, b, energy, charging, power, current, (
+            charging,
+            None if el_energy is None else el_energy.index,
+            None if el_time is None else el_time.index,
+            None if el_flat is None else el_flat.index,
+        )))
         energy_before = energy_after
+        a = b
 
     # MIN/MAX_POWER go into the periods when the charger reported power or the tariff
     # has power restrictions (then derived power too, so that re-pricing the periods
     # finds the same elements, rule 5).
     with_power = bool(compiled.power_thresholds) or any(r.power_kw is not None for r in readings)
     periods: list[ChargingPeriod] = []
-    group: list[_Piece] = []
+    group: list[tuple] = []
+    signature = None
     for piece in pieces:
-        if group and piece.signature != group[0].signature:
-            periods.append(_emit_group(group, tariff.id, with_power))
+        if group and piece[6] != signature:
+            periods.append(_emit_group(group, tariff_id, with_power))
             group = []
+        if not group:
+            signature = piece[6]
         group.append(piece)
-    periods.append(_emit_group(group, tariff.id, with_power))
+    periods.append(_emit_group(group, tariff_id, with_power))
     return periods
 
 
-def _emit_group(group: list[_Piece], tariff_id: str, with_power: bool) -> ChargingPeriod:
-    energy = sum((p.energy for p in group), ZERO)
-    powers = [p.power for p in group if p.power is not None] if with_power else []
-    currents = [p.current for p in group if p.current is not None]
-    return _emit(group[0].start, group[-1].end, energy, group[0].charging, powers, currents, tariff_id)
+def _emit_group(group: list[tuple], tariff_id: str, with_power: bool) -> ChargingPeriod:
+    energy = sum([p[2] for p in group], ZERO)
+    powers = [p[4] for p in group if p[4] is not None] if with_power else []
+    currents = [p[5] for p in group if p[5] is not None]
+    return _emit(group[0][0], group[-1][1], energy, group[0][3], powers, currents, tariff_id)
 
 
 def _emit(start, end, energy, charging, powers, currents, tariff_id) -> ChargingPeriod:
     hours = seconds_between(start, end) / SECONDS_PER_HOUR
     dims = [
-        CdrDimension(type=CdrDimensionType.ENERGY, volume=energy),
-        CdrDimension(type=CdrDimensionType.TIME if charging else CdrDimensionType.PARKING_TIME, volume=hours),
+        _dimension({"type": _ENERGY_DIM, "volume": energy}),
+        _dimension({"type": _TIME_DIM if charging else _PARKING_DIM, "volume": hours}),
     ]
     if powers:
-        dims.append(CdrDimension(type=CdrDimensionType.MIN_POWER, volume=min(powers)))
-        dims.append(CdrDimension(type=CdrDimensionType.MAX_POWER, volume=max(powers)))
+        dims.append(_dimension({"type": _MIN_POWER_DIM, "volume": min(powers)}))
+        dims.append(_dimension({"type": _MAX_POWER_DIM, "volume": max(powers)}))
     if currents:
-        dims.append(CdrDimension(type=CdrDimensionType.MIN_CURRENT, volume=min(currents)))
-        dims.append(CdrDimension(type=CdrDimensionType.MAX_CURRENT, volume=max(currents)))
-    return ChargingPeriod(start_date_time=start, dimensions=dims, tariff_id=tariff_id)
+        dims.append(_dimension({"type": _MIN_CURRENT_DIM, "volume": min(currents)}))
+        dims.append(_dimension({"type": _MAX_CURRENT_DIM, "volume": max(currents)}))
+    return _charging_period({"start_date_time": start, "dimensions": dims, "tariff_id": tariff_id})
 
 
 # ------------------------------------------------------------------------------------
