@@ -72,32 +72,47 @@ def track(session: Session, consumer_group: str, topic: str, partition: int, nex
 
 
 def track_many(session: Session, consumer_group: str, next_offsets: dict[tuple[str, int], int]) -> None:
-    """:func:`track` for several (topic, partition) -> next offset, in one upsert statement."""
-    if not next_offsets:
-        return
-    stmt = _insert(session, TrackingRecord).values([
-        dict(consumer_group=consumer_group, topic=topic, partition=partition, offset=offset)
-        for (topic, partition), offset in sorted(next_offsets.items())
-    ])
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["consumer_group", "topic", "partition"], set_={"offset": stmt.excluded.offset}
-    )
-    session.execute(stmt)
+    """:func:`track` for several (topic, partition) -> next offset, one upsert executed
+    for all (a statement built once per dialect: building and compiling a multi-row
+    VALUES upsert per batch cost ~0.3 ms)."""
+    if next_offsets:
+        session.execute(_upsert(session, "tracking"), [
+            dict(consumer_group=consumer_group, topic=topic, partition=partition, offset=offset)
+            for (topic, partition), offset in sorted(next_offsets.items())
+        ])
+
+
+#: (dialect, "tracking" | "counters") -> the prebuilt upsert statement.
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(session: Session, kind: str):
+    dialect = session.get_bind().dialect.name
+    stmt = _UPSERTS.get((dialect, kind))
+    if stmt is None:
+        if kind == "tracking":
+            table = TrackingRecord.__table__
+            stmt = _insert(session, table)
+            stmt = stmt.on_conflict_do_update(index_elements=["consumer_group", "topic", "partition"],
+                                              set_={"offset": stmt.excluded.offset})
+        else:
+            table = PipelineCounter.__table__
+            stmt = _insert(session, table)
+            stmt = stmt.on_conflict_do_update(index_elements=["consumer_group", "name"],
+                                              set_={"value": table.c.value + stmt.excluded.value})
+        stmt = _UPSERTS[(dialect, kind)] = stmt
+    return stmt
 
 
 # --- counters -----------------------------------------------------------------------------
 
 
 def add_to_counters(session: Session, consumer_group: str, deltas: dict[str, int]) -> None:
-    """Add ``deltas`` to the group's counters, all in one upsert statement."""
+    """Add ``deltas`` to the group's counters: one prebuilt upsert executed for all (see
+    :func:`track_many`)."""
     rows = [dict(consumer_group=consumer_group, name=name, value=delta) for name, delta in deltas.items() if delta]
-    if not rows:
-        return
-    stmt = _insert(session, PipelineCounter).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["consumer_group", "name"], set_={"value": PipelineCounter.value + stmt.excluded.value}
-    )
-    session.execute(stmt)
+    if rows:
+        session.execute(_upsert(session, "counters"), rows)
 
 
 def read_counters(session: Session, consumer_group: str | None = None) -> dict[str, int]:

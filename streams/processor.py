@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -105,6 +105,16 @@ class Published:
         return bool(self.cdrs or self.dead_letters)
 
 
+_TRACKING = TrackingRecord.__table__
+#: The stored next offsets of a consumer group's partitions (built once: a statement built
+#: per batch cost ~0.3 ms); locked FOR UPDATE on PostgreSQL.
+_POSITIONS = select(_TRACKING.c.partition, _TRACKING.c.offset).where(
+    _TRACKING.c.consumer_group == bindparam("group"),
+    _TRACKING.c.topic == bindparam("topic"),
+    _TRACKING.c.partition.in_(bindparam("partitions", expanding=True)),
+)
+_POSITIONS_FOR_UPDATE = _POSITIONS.with_for_update()
+
 COUNTER_OF = {"applied": "applied", "duplicate": "duplicates", "dead_lettered": "dead_lettered"}
 
 
@@ -115,14 +125,9 @@ class Processor:
         self.consumer_group = consumer_group
 
     def _locked_positions(self, db: Session, topic: str, partitions: set[int]) -> dict[int, int]:
-        query = select(TrackingRecord.partition, TrackingRecord.offset).where(
-            TrackingRecord.consumer_group == self.consumer_group,
-            TrackingRecord.topic == topic,
-            TrackingRecord.partition.in_(sorted(partitions)),
-        )
-        if db.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        return {p: o for p, o in db.execute(query)}
+        query = _POSITIONS_FOR_UPDATE if db.get_bind().dialect.name == "postgresql" else _POSITIONS
+        return {p: o for p, o in db.execute(
+            query, {"group": self.consumer_group, "topic": topic, "partitions": sorted(partitions)})}
 
     def process_batch(self, records: list[InRecord], published: Published | None = None) -> BatchResult:
         """Apply ``records`` in one transaction (see the module docstring); ``published``:
