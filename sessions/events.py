@@ -14,6 +14,7 @@ replaying the same messages rebuilds it exactly.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from datetime import datetime
@@ -244,7 +245,13 @@ class _Derived:
 
 #: Serialisers of the state's lists, the same pydantic schemas as the fields of
 #: :class:`SessionState` (so their JSON is byte for byte what ``model_dump_json`` writes).
-_MESSAGES_TO_JSON = TypeAdapter(list[MessageRecorded]).serializer.to_json
+#: Messages with ``serialize_as_any``: each event through its own class's serializer instead
+#: of the discriminated union's dispatch (issue 4: ~18% less per message). The events are
+#: instances of exactly the union's classes (the assembler builds them, pydantic parses
+#: them), so the text is the same; tests/unit/test_session_state_json.py compares it with
+#: ``BaseModel.model_dump_json`` after every event of simulated traffic.
+_MESSAGES_TO_JSON = functools.partial(TypeAdapter(list[MessageRecorded]).serializer.to_json,
+                                      serialize_as_any=True)
 _ISSUED_TO_JSON = TypeAdapter(list[CdrIssued]).serializer.to_json
 _STATE_FIELDS = ("session_id", "charge_point_id", "transaction_id", "ocpp_version", "messages",
                  "closed_idle", "issued")
