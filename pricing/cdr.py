@@ -6,10 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable
 
-from schemas.ocpi import AuthMethod, Cdr, CdrLocation, CdrToken, Price, Tariff
+from pydantic_core import PydanticUndefined
+
+from schemas.ocpi import AuthMethod, Cdr, CdrDimension, CdrLocation, CdrToken, ChargingPeriod, Price, Tariff
 from schemas.readings import MeterReading
 
-from .engine import CurrencyMismatch, Finding, PricedSession, cdr_period, price_periods
+from .engine import CurrencyMismatch, Finding, PricedSession, cdr_amount, cdr_period, price_periods
 from .periods import charging_periods_from_readings
 
 
@@ -52,25 +54,90 @@ def build_cdr(
     CDR keeps the tariff as it was at the session start, mod_cdrs CDR object)."""
     if tariff.currency != priced.currency:
         raise CurrencyMismatch(f"tariff currency {tariff.currency} differs from the priced session's {priced.currency}")
-    return Cdr(
-        country_code=country_code,
-        party_id=party_id,
-        id=id,
-        start_date_time=start_date_time,
-        end_date_time=end_date_time,
-        session_id=session_id,
-        cdr_token=cdr_token,
-        auth_method=auth_method,
-        cdr_location=cdr_location,
-        currency=priced.currency,
-        tariffs=[tariff],
-        charging_periods=[cdr_period(p) for p in priced.charging_periods],
-        remark=remark,
-        credit=True if credit else None,
-        credit_reference_id=credit_reference_id,
-        last_updated=last_updated,
-        **priced.totals(),
-    )
+    # What Cdr(**fields) runs (BaseModel.__init__ hands the keywords to this validator):
+    # the CDR is still validated, the parts are model instances so they are not re-validated.
+    return _validate_cdr({
+        "country_code": country_code,
+        "party_id": party_id,
+        "id": id,
+        "start_date_time": start_date_time,
+        "end_date_time": end_date_time,
+        "session_id": session_id,
+        "cdr_token": cdr_token,
+        "auth_method": auth_method,
+        "cdr_location": cdr_location,
+        "currency": priced.currency,
+        "tariffs": [tariff],
+        "charging_periods": [_cdr_period(p) for p in priced.charging_periods],
+        "remark": remark,
+        "credit": True if credit else None,
+        "credit_reference_id": credit_reference_id,
+        "last_updated": last_updated,
+        "total_cost": priced.total_cost,
+        "total_fixed_cost": priced.total_fixed_cost,
+        "total_energy": priced.total_energy,
+        "total_energy_cost": priced.total_energy_cost,
+        "total_time": priced.total_time,
+        "total_time_cost": priced.total_time_cost,
+        "total_parking_time": priced.total_parking_time,
+        "total_parking_cost": priced.total_parking_cost,
+        "total_reservation_cost": priced.total_reservation_cost,
+    })
+
+
+_validate_cdr = Cdr.__pydantic_validator__.validate_python
+_set_attribute = object.__setattr__
+
+
+def _copy_with(model, name: str, value):
+    """``model.model_copy(update={name: value})`` for an OCPI model (extra="ignore"): what
+    pydantic's ``__copy__`` and the update do (shallow copies of ``__dict__``, extra and
+    fields set, private attributes without undefined ones; then the value set and its name
+    added to the fields set), without the generic detour."""
+    cls = type(model)
+    copied = cls.__new__(cls)
+    fields = model.__dict__.copy()
+    fields[name] = value
+    _set_attribute(copied, "__dict__", fields)
+    extra = model.__pydantic_extra__
+    _set_attribute(copied, "__pydantic_extra__", None if extra is None else extra.copy())
+    fields_set = model.__pydantic_fields_set__.copy()
+    fields_set.add(name)
+    _set_attribute(copied, "__pydantic_fields_set__", fields_set)
+    private = getattr(model, "__pydantic_private__", None)
+    _set_attribute(copied, "__pydantic_private__", None if private is None else
+                   {k: v for k, v in private.items() if v is not PydanticUndefined})
+    return copied
+
+
+def _cdr_period(period: ChargingPeriod) -> ChargingPeriod:
+    """``engine.cdr_period``: the period as written into a CDR, every volume with at most 4
+    decimals (``cdr_number``). Where that copies the period, a dimension whose volume has at
+    most 4 decimals already is kept as it is (``cdr_number`` returns its volume itself, so
+    the copy would be an equal object with the same fields set), the others are copied with
+    the rounded volume; exact classes only, anything else goes to ``cdr_period``."""
+    if type(period) is not ChargingPeriod:
+        return cdr_period(period)
+    dims = period.dimensions
+    out = None
+    for i, d in enumerate(dims):
+        if d.volume.as_tuple().exponent < -4:  # type: ignore[operator]
+            if type(d) is not CdrDimension or out is None and not _plain_dimensions(dims):
+                return cdr_period(period)
+            if out is None:
+                out = list(dims[:i])
+            out.append(_copy_with(d, "volume", cdr_amount(d.volume)))
+        elif out is not None:
+            out.append(d)
+    if out is None:
+        return period
+    return _copy_with(period, "dimensions", out)
+
+
+def _plain_dimensions(dims) -> bool:
+    """Every dimension is an exact CdrDimension whose fields set holds ``volume`` (then the
+    copy model_copy would make of it is equal to it in every way but identity)."""
+    return all(type(d) is CdrDimension and "volume" in d.__pydantic_fields_set__ for d in dims)
 
 
 def _negate(price: Price | None) -> Price | None:
