@@ -182,3 +182,16 @@ def test_values_built_without_validation_share_a_fields_set_nobody_changes():
     with pytest.raises(Exception):  # noqa: B017 - frozen: pydantic refuses any assignment
         first.context = "x"  # type: ignore[misc]
     assert first.model_fields_set == set(Sample.model_fields)
+
+
+def test_base32_head_is_the_start_of_base32():
+    import base64
+    import hashlib
+
+    from sessions.identity import _base32_head
+
+    for n in range(2000):
+        raw = hashlib.sha256(n.to_bytes(4, "big")).digest()
+        assert _base32_head(raw) == base64.b32encode(raw).decode("ascii")[:26]
+    for raw in (bytes(32), b"\xff" * 32, bytes(range(32))):
+        assert _base32_head(raw) == base64.b32encode(raw).decode("ascii")[:26]
