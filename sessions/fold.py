@@ -260,11 +260,13 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
                 notes.add(SessionFlag.METER_VALUES_MATCHED,
                           "meter values without transactionId attached by connector")
             for sample in event.samples:
-                rank = _RANK_OF_CONTEXT.get(sample.context or "", _RANK_SAMPLE)
+                context = sample.context
+                rank = _RANK_OF_CONTEXT.get(context, _RANK_SAMPLE) if context else _RANK_SAMPLE
                 if sample.phases_summed:
                     notes.add(SessionFlag.PHASES_SUMMED, "per-phase energy values summed (no total sent)")
-                add(_Point(sample.timestamp, rank, len(points), register=sample.energy_kwh,
-                           power_kw=sample.power_kw, current_a=sample.current_a, is_sample=True))
+                # (timestamp, rank, order, register, power_kw, current_a, charging_state, is_sample)
+                add(_Point(sample.timestamp, rank, len(points), sample.energy_kwh, sample.power_kw,
+                           sample.current_a, None, True))
             continue
         if kind == "TransactionStarted":
             starts.append(event)
@@ -372,13 +374,27 @@ def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes:
     1000 (or 1/1000), the periodic values carry the wrong unit label: they are rescaled
     and flagged (``unit_mislabelled``).
     """
-    with_register = [p for p in points if p.register is not None]
-    anchors = [p.register for p in with_register if p.rank in (_RANK_START, _RANK_STOP)]
-    if len(anchors) >= 2:  # 1.6 meterStart/meterStop: their unit (Wh) is fixed by the schema
-        periodic = [p for p in with_register if p.rank not in (_RANK_START, _RANK_STOP)]
+    # one pass: the points with a register by rank (start/stop, begin/end, samples)
+    start_stop: list[Decimal] = []
+    begin_end: list[Decimal] = []
+    samples: list[_Point] = []
+    for p in points:
+        register = p.register
+        if register is None:
+            continue
+        rank = p.rank
+        if rank == _RANK_SAMPLE:
+            samples.append(p)
+        elif rank == _RANK_START or rank == _RANK_STOP:
+            start_stop.append(register)
+        else:
+            begin_end.append(register)
+    if len(start_stop) >= 2:  # 1.6 meterStart/meterStop: their unit (Wh) is fixed by the schema
+        anchors = start_stop
+        periodic = [p for p in points if p.register is not None and p.rank != _RANK_START and p.rank != _RANK_STOP]
     else:  # 2.0.1: Transaction.Begin / Transaction.End samples
-        anchors = [p.register for p in with_register if p.rank in (_RANK_BEGIN, _RANK_END)]
-        periodic = [p for p in with_register if p.rank == _RANK_SAMPLE]
+        anchors = begin_end
+        periodic = samples
     if len(anchors) < 2 or not periodic:
         return
     if min(anchors) == max(anchors):

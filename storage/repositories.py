@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -33,6 +33,13 @@ COUNTER_NAMES = ("events_in", "applied", "dead_lettered", "duplicates")
 
 #: Outbox rows read at a time (unpublished CDRs / dead letters).
 OUTBOX_PAGE = 1000
+
+# Statements of the worker's hot path, built once (Core: no ORM bulk processing).
+_INSERT_EVENT = EventRecord.__table__.insert()
+_INSERT_CDR = CdrRecord.__table__.insert()
+_CDR_HASHES = select(CdrRecord.__table__.c.country_code, CdrRecord.__table__.c.party_id, CdrRecord.__table__.c.id,
+                     CdrRecord.__table__.c.content_hash).where(
+    CdrRecord.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def content_hash(document: str | bytes) -> str:
@@ -138,7 +145,7 @@ def add_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert raw events in one executemany (no primary keys fetched back). A Core insert
     of the table: the ORM bulk path would cost ~30 µs per row to organise the same rows."""
     if rows:
-        session.execute(EventRecord.__table__.insert(), rows)
+        session.execute(_INSERT_EVENT, rows)
 
 
 def add_dead_letter(session: Session, **fields: Any) -> DeadLetterRecord:
@@ -236,12 +243,7 @@ def issue_cdrs(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, A
     ids = sorted({f["id"] for f in rows})
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        known.update({
-            (cc, pid, i): h for cc, pid, i, h in session.execute(
-                select(CdrRecord.country_code, CdrRecord.party_id, CdrRecord.id, CdrRecord.content_hash)
-                .where(CdrRecord.id.in_(chunk))
-            )
-        })
+        known.update({(cc, pid, i): h for cc, pid, i, h in session.execute(_CDR_HASHES, {"ids": chunk})})
     new = []
     for fields in rows:
         key = (fields["country_code"], fields["party_id"], fields["id"])
@@ -256,7 +258,7 @@ def issue_cdrs(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, A
         known[key] = fields["content_hash"]
         new.append(fields)
     if new:
-        session.execute(CdrRecord.__table__.insert(), new)  # Core: see add_events
+        session.execute(_INSERT_CDR, new)  # Core: see add_events
     return new
 
 
@@ -294,8 +296,19 @@ def mark_published_by_key(session: Session, cdrs: Sequence[tuple[str, str, str]]
                             DeadLetterRecord.source_offset), dead_letters),
     ):
         keys = sorted(set(keys))
+        if not keys:
+            continue
+        stmt = _MARK_BY_KEY.get(model)
+        if stmt is None:
+            stmt = _MARK_BY_KEY[model] = update(model.__table__).where(
+                tuple_(*(model.__table__.c[c.key] for c in columns)).in_(bindparam("keys", expanding=True))
+            ).values(published=True)
         for start in range(0, len(keys), 500):
-            session.execute(update(model).where(tuple_(*columns).in_(keys[start:start + 500])).values(published=True))
+            session.execute(stmt, {"keys": keys[start:start + 500]})
+
+
+#: model -> its prebuilt "mark published by natural key" UPDATE.
+_MARK_BY_KEY: dict[Any, Any] = {}
 
 
 def cdr_query(
@@ -357,9 +370,11 @@ def store_tariff_version(session: Session, **fields: Any) -> TariffRecord:
 
 
 def tariff_versions(session: Session, tariff_id: str) -> Sequence[TariffRecord]:
-    return session.scalars(
-        select(TariffRecord).where(TariffRecord.id == tariff_id).order_by(TariffRecord.last_updated)
-    ).all()
+    return session.scalars(_TARIFF_VERSIONS, {"tariff_id": tariff_id}).all()
+
+
+_TARIFF_VERSIONS = select(TariffRecord).where(TariffRecord.id == bindparam("tariff_id")).order_by(
+    TariffRecord.last_updated)
 
 
 def tariff_valid_at(session: Session, tariff_id: str, at: datetime, known_at: datetime | None = None) -> TariffRecord | None:

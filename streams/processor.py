@@ -74,7 +74,9 @@ class EventHandler(Protocol):
     ``prefetch(db, envelopes)`` with the batch's envelopes before the first is handled
     (a hint for loading state in bulk; it must not change any outcome), and
     ``end_batch(db, watermark)`` after the last (``watermark``: the stream time every
-    partition of the batch has reached, the least of their latest ``received_at``).
+    partition of the batch has reached, the least of their latest ``received_at``); it
+    returns the ``cdrs`` rows (column -> value) it inserted, which the worker produces on
+    the ``cdrs`` topic after the commit (:attr:`BatchResult.cdrs`).
     """
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome: ...

@@ -166,3 +166,19 @@ def test_fingerprints_of_varied_payloads_are_those_of_json_dumps():
     for payload in payloads:
         text = json.dumps(["MeterValues", payload], sort_keys=True, separators=(",", ":"), default=str)
         assert fingerprint_of("MeterValues", payload) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_values_built_without_validation_share_a_fields_set_nobody_changes():
+    from sessions.events import Sample, trusted
+
+    values = {"timestamp": T0, "energy_kwh": None, "power_kw": None, "current_a": None, "context": None,
+              "phases_summed": False}
+    first, second = trusted(Sample, dict(values)), trusted(Sample, dict(values))
+    validated = Sample(**values)
+    assert first.model_fields_set == validated.model_fields_set == set(Sample.model_fields)
+    copy = first.model_copy(update={"context": "Sample.Periodic"})
+    assert copy.context == "Sample.Periodic" and first.context is None
+    assert second.model_fields_set == set(Sample.model_fields) and first == second == validated
+    with pytest.raises(Exception):  # noqa: B017 - frozen: pydantic refuses any assignment
+        first.context = "x"  # type: ignore[misc]
+    assert first.model_fields_set == set(Sample.model_fields)
