@@ -230,13 +230,17 @@ class _Derived:
         return _Derived()
 
     def extend(self, messages: list["MessageRecorded"], upto: int) -> None:
+        add_fingerprint = self.fingerprints.add
+        add_seq_no = self.seq_nos.add
+        last_received_at = self.last_received_at
         for message in messages[self.count:upto]:
-            self.fingerprints.add(message.fingerprint)
-            self.seq_nos.add(message.seq_no)
-            if message.offline:
+            fields = message.__dict__
+            add_fingerprint(fields["fingerprint"])
+            add_seq_no(fields["seq_no"])
+            if fields["offline"]:
                 self.offline = True
             starter = False
-            for event in message.events:
+            for event in fields["events"]:
                 if isinstance(event, TransactionEnded):
                     self.stopped = True
                 elif isinstance(event, TransactionStarted):
@@ -245,11 +249,14 @@ class _Derived:
                     starter = True
             if starter:
                 self.starters.append(message)
-            if self.last_received_at is None or message.received_at > self.last_received_at:
-                self.last_received_at = message.received_at
+            received_at = fields["received_at"]
+            if last_received_at is None or received_at > last_received_at:
+                last_received_at = received_at
+        self.last_received_at = last_received_at
         self.count = upto
         self.last = messages[upto - 1] if upto else None
-        self.memo = {}
+        if self.memo:
+            self.memo = {}
 
 
 #: Serialisers of the state's lists, the same pydantic schemas as the fields of
@@ -365,6 +372,25 @@ class SessionState(BaseModel):
             if snapshot is not None and snapshot.text == text:
                 return cls._restore(snapshot)
         return super().model_validate_json(text)
+
+    @classmethod
+    def new(cls, session_id: str, charge_point_id: str, transaction_id: str, ocpp_version: str) -> "SessionState":
+        """``SessionState(session_id=..., charge_point_id=..., transaction_id=...,
+        ocpp_version=...)`` for four ``str`` values, without validating them (the assembler
+        opens a session per transaction; issue 4). Anything else goes through validation."""
+        if not (type(session_id) is str and type(charge_point_id) is str and type(transaction_id) is str
+                and type(ocpp_version) is str):
+            return cls(session_id=session_id, charge_point_id=charge_point_id, transaction_id=transaction_id,
+                       ocpp_version=ocpp_version)
+        state = cls.__new__(cls)
+        _set_attribute(state, "__dict__", {
+            "session_id": session_id, "charge_point_id": charge_point_id, "transaction_id": transaction_id,
+            "ocpp_version": ocpp_version, "messages": [], "closed_idle": None, "issued": []})
+        _set_attribute(state, "__pydantic_fields_set__", {"session_id", "charge_point_id", "transaction_id",
+                                                          "ocpp_version"})
+        _set_attribute(state, "__pydantic_extra__", None)
+        _set_attribute(state, "__pydantic_private__", {"_cache": _Derived()})
+        return state
 
     @classmethod
     def _restore(cls, snapshot: _Snapshot) -> "SessionState":
