@@ -262,12 +262,8 @@ class SessionAssembler:
                 f"{_iso(received)} (more than {self.config.max_clock_behind} behind; charger clock wrong?)")
 
     def _new_state(self, envelope: EventEnvelope, transaction_id: str) -> SessionState:
-        return SessionState(
-            session_id=session_id_for(envelope.charge_point_id, transaction_id),
-            charge_point_id=envelope.charge_point_id,
-            transaction_id=transaction_id,
-            ocpp_version=envelope.ocpp_version,
-        )
+        return SessionState.new(session_id_for(envelope.charge_point_id, transaction_id), envelope.charge_point_id,
+                                transaction_id, envelope.ocpp_version)
 
     def _record(
         self,
