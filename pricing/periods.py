@@ -262,8 +262,17 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
     # its start (the first reading's before it). Its signature is what the tariff prices
     # it by: charging or parking and the active element (rule 1) of ENERGY, of TIME or
     # PARKING_TIME, and of FLAT, from ``session_selection`` (the same answer as
-    # ``active_element_for`` per dimension, remembered per tariff bucket).
+    # ``active_element_for`` per dimension, remembered per tariff bucket). The bucket key
+    # is ``restrictions.selection_key`` written out here (the same tuple; a test checks it
+    # for every piece), so a remembered selection is found without building a
+    # PeriodContext; on a miss session_selection computes and remembers it. Signatures are
+    # remembered per session by (key, charging).
     needs_local = compiled.needs_local_time
+    time_cuts, uses_days, date_cuts = compiled.time_cuts, compiled.uses_days, compiled.date_cuts
+    kwh_cuts, duration_cuts = compiled.kwh_thresholds, compiled.duration_thresholds
+    power_cuts, current_cuts = compiled.power_thresholds, compiled.current_thresholds
+    selections = compiled.selections
+    signatures: dict[tuple, tuple] = {}
     energy_at = curve.at
     pieces: list[tuple] = []
     energy_before = energy_at(points[0])
@@ -290,22 +299,43 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
                 power = (energy or ZERO) / hours if hours else None
             else:
                 power = ZERO if hours else None
-        sel = session_selection(compiled, PeriodContext(
-            a.astimezone(zone) if needs_local else None,
-            energy_before,
-            seconds_between(start, a),
-            power,
-            current,
-        ))
-        el_energy = sel[0]
-        el_time = sel[1] if charging else sel[2]
-        el_flat = sel[3]
-        pieces.append((a, b, energy, charging, power, current, (
-            charging,
-            None if el_energy is None else el_energy.index,
-            None if el_time is None else el_time.index,
-            None if el_flat is None else el_flat.index,
-        )))
+        # restrictions.selection_key(compiled, PeriodContext(local, energy_before,
+        # seconds_between(start, a), power, current))
+        if needs_local:
+            local = a.astimezone(zone)
+            seconds = local.hour * 3600 + local.minute * 60 + local.second
+            if local.microsecond:
+                seconds += local.microsecond / 1_000_000
+            time_key = (
+                bisect_right(time_cuts, seconds) if time_cuts else 0,
+                local.weekday() if uses_days else 0,
+                bisect_right(date_cuts, local.date()) if date_cuts else 0,
+            )
+        else:
+            local = time_key = None
+        key = (
+            time_key,
+            bisect_right(kwh_cuts, energy_before) if kwh_cuts else 0,
+            bisect_right(duration_cuts, seconds_between(start, a)) if duration_cuts else 0,
+            (-1 if power is None else bisect_right(power_cuts, power)) if power_cuts else 0,
+            (-1 if current is None else bisect_right(current_cuts, current)) if current_cuts else 0,
+        )
+        signature = signatures.get((key, charging))
+        if signature is None:
+            sel = selections.get(key)
+            if sel is None:
+                sel = session_selection(compiled, PeriodContext(local, energy_before, seconds_between(start, a),
+                                                                power, current))
+            el_energy = sel[0]
+            el_time = sel[1] if charging else sel[2]
+            el_flat = sel[3]
+            signature = signatures[(key, charging)] = (
+                charging,
+                None if el_energy is None else el_energy.index,
+                None if el_time is None else el_time.index,
+                None if el_flat is None else el_flat.index,
+            )
+        pieces.append((a, b, energy, charging, power, current, signature))
         energy_before = energy_after
         a = b
 

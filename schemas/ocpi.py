@@ -33,6 +33,7 @@ import json
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
+from itertools import chain
 from types import UnionType
 from typing import Annotated, Any, Callable, Union, get_args, get_origin
 
@@ -368,7 +369,7 @@ def _model_lines(cls: type, var: str, env: dict[str, Any], ids: list[int]) -> li
             fast = f"type({v}) is E{n}_{k} and {v} in T{n}_{k}", [f"append({sep} + {key} + T{n}_{k}[{v}])"]
         elif kind == "model":
             env[f"M{n}_{k}"] = arg
-            if _is_leaf(arg):
+            if _is_leaf(arg) and arg not in _MEMO_LIMITS:
                 write = _model_lines(arg, v, env, ids)
             else:
                 env[f"W{n}_{k}"] = None
@@ -377,7 +378,7 @@ def _model_lines(cls: type, var: str, env: dict[str, Any], ids: list[int]) -> li
             fast = f"type({v}) is M{n}_{k}", [f"append({sep} + {key})", *write]
         elif kind == "models":
             env[f"M{n}_{k}"] = arg
-            if _is_leaf(arg):
+            if _is_leaf(arg) and arg not in _MEMO_LIMITS:
                 write = _model_lines(arg, "item", env, ids)
             else:
                 env[f"W{n}_{k}"] = None
@@ -431,10 +432,80 @@ def _model_writer(cls: type) -> Callable[[Any, list[str]], None] | None:
     source = "\n".join(["def write(model, out):", "    append = out.append", *("    " + line for line in body)])
     exec(compile(source, f"<OCPI JSON writer of {cls.__name__}>", "exec"), env)
     write = env["write"]
+    if cls in _MEMO_LIMITS:
+        write = _memoised(write, _MEMO_LIMITS[cls])
     _WRITERS[cls] = write
     for name, nested in env.get("LATE", []):  # writers of the nested non-leaf classes
         env[name] = _model_writer(nested)
     return write
+
+
+#: OCPI model classes whose instances are written once and their text reused while the
+#: instance is unchanged (see :func:`_memoised`), with the bound of remembered instances
+#: per class: objects the pipeline reuses for many CDRs (the tariff version, the EVSE's
+#: CdrLocation, the token's CdrToken). Filled below the class definitions.
+_MEMO_LIMITS: dict[type, int] = {}
+
+#: Leaf values that cannot change (exact types; a datetime only with a fixed-offset zone).
+_IMMUTABLE_LEAVES = (str, int, bool, Decimal, date, type(None))
+
+
+def _snapshot(value: Any, lists: list[list]) -> bool:
+    """Collect every list reachable from ``value`` (through OCPI models, lists and tuples)
+    into ``lists``; False when something reachable could change other than by changing one
+    of those lists: anything but OCPI models (frozen), lists, tuples, enum members and
+    immutable leaves, or a datetime with a zone other than a fixed offset."""
+    t = type(value)
+    if t in _IMMUTABLE_LEAVES or isinstance(value, Enum):
+        return True
+    if t is datetime:
+        return value.tzinfo is None or type(value.tzinfo) is timezone
+    if t is list or t is tuple:
+        if t is list:
+            lists.append(value)
+        return all(_snapshot(item, lists) for item in value)
+    if _FIELD_PLANS.get(t) is not None and t.model_config.get("frozen"):
+        return all(_snapshot(item, lists) for item in value.__dict__.values())
+    return False
+
+
+def _memoised(write: Callable[[Any, list[str]], None], limit: int) -> Callable[[Any, list[str]], None]:
+    """``write`` remembering the text it wrote per instance, reused while the instance is
+    unchanged. OCPI models are frozen (pydantic refuses attribute assignment), their
+    leaves are immutable values, so what can still change under the same object is the
+    content of a list it holds (``tariff.elements.append(...)``, ``elements[0] = ...``,
+    nested lists too): the memo keeps every such list with its length and the identity
+    of each item (and the items themselves, so those identities are not reused), and the
+    text is reused only when all of them are still the same. An instance holding
+    anything else that could change (see :func:`_snapshot`) is written every time. The
+    memo holds the instances (an id is not reused while they live) and is emptied when
+    ``limit`` instances are remembered."""
+    memo: dict[int, tuple] = {}
+    ids_of = chain.from_iterable
+
+    def write_memoised(model: Any, out: list[str]) -> None:
+        entry = memo.get(id(model))
+        if entry is not None and entry[0] is model:
+            lists = entry[2]
+            if not lists or (tuple(map(len, lists)) == entry[3] and tuple(map(id, ids_of(lists))) == entry[4]):
+                out.append(entry[1])
+                return
+        buffer: list[str] = []
+        write(model, buffer)
+        text = "".join(buffer)
+        lists = []
+        if _snapshot(model, lists):
+            items = tuple(ids_of(lists))
+            if len(memo) >= limit:
+                memo.clear()
+            memo[id(model)] = (model, text, tuple(lists), tuple(map(len, lists)), tuple(map(id, items)), items)
+        else:
+            memo.pop(id(model), None)
+        out.append(text)
+
+    write_memoised.memo = memo  # type: ignore[attr-defined]
+    write_memoised.unmemoised = write  # type: ignore[attr-defined]
+    return write_memoised
 
 
 def _encode_compact(value: Any, out: list[str]) -> None:
@@ -963,3 +1034,6 @@ class Cdr(OcpiModel):
     credit_reference_id: _cistring(39) | None = None
     home_charging_compensation: bool | None = None
     last_updated: OcpiDateTime
+
+
+_MEMO_LIMITS.update({Tariff: 256, CdrLocation: 8192, CdrToken: 8192})

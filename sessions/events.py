@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections import OrderedDict
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar, Union
@@ -31,6 +30,11 @@ class _Value(BaseModel):
 
 _V = TypeVar("_V", bound=_Value)
 _set_attribute = object.__setattr__
+#: Per value class, the set of all its field names: shared by the instances :func:`trusted`
+#: builds (one object less to allocate and for the garbage collector to walk per value).
+#: Never changed: the classes are frozen (pydantic adds to a fields set only on assignment)
+#: and ``model_copy`` copies the set before updating it.
+_FIELDS_SETS: dict[type, set[str]] = {}
 
 
 def trusted(cls: type[_V], values: dict[str, Any]) -> _V:
@@ -42,7 +46,10 @@ def trusted(cls: type[_V], values: dict[str, Any]) -> _V:
     tests/unit/test_session_state_json.py checks that for the assembler's events."""
     instance = cls.__new__(cls)
     _set_attribute(instance, "__dict__", values)
-    _set_attribute(instance, "__pydantic_fields_set__", set(values))
+    fields_set = _FIELDS_SETS.get(cls)
+    if fields_set is None:
+        fields_set = _FIELDS_SETS[cls] = set(cls.model_fields)
+    _set_attribute(instance, "__pydantic_fields_set__", fields_set)
     _set_attribute(instance, "__pydantic_extra__", None)
     _set_attribute(instance, "__pydantic_private__", None)
     return instance
@@ -223,13 +230,17 @@ class _Derived:
         return _Derived()
 
     def extend(self, messages: list["MessageRecorded"], upto: int) -> None:
+        add_fingerprint = self.fingerprints.add
+        add_seq_no = self.seq_nos.add
+        last_received_at = self.last_received_at
         for message in messages[self.count:upto]:
-            self.fingerprints.add(message.fingerprint)
-            self.seq_nos.add(message.seq_no)
-            if message.offline:
+            fields = message.__dict__
+            add_fingerprint(fields["fingerprint"])
+            add_seq_no(fields["seq_no"])
+            if fields["offline"]:
                 self.offline = True
             starter = False
-            for event in message.events:
+            for event in fields["events"]:
                 if isinstance(event, TransactionEnded):
                     self.stopped = True
                 elif isinstance(event, TransactionStarted):
@@ -238,11 +249,14 @@ class _Derived:
                     starter = True
             if starter:
                 self.starters.append(message)
-            if self.last_received_at is None or message.received_at > self.last_received_at:
-                self.last_received_at = message.received_at
+            received_at = fields["received_at"]
+            if last_received_at is None or received_at > last_received_at:
+                last_received_at = received_at
+        self.last_received_at = last_received_at
         self.count = upto
         self.last = messages[upto - 1] if upto else None
-        self.memo = {}
+        if self.memo:
+            self.memo = {}
 
 
 #: Serialisers of the state's lists, the same pydantic schemas as the fields of
@@ -268,17 +282,19 @@ class _Snapshot:
 
     __slots__ = ("text", "fields", "messages", "closed_idle", "issued", "messages_json")
 
-    def __init__(self, text: str, state: "SessionState", messages_json: str) -> None:
+    def __init__(self, text: str, fields: dict[str, Any], messages_json: str) -> None:
         self.text = text
-        self.fields = (state.session_id, state.charge_point_id, state.transaction_id, state.ocpp_version)
-        self.messages = tuple(state.messages)
-        self.closed_idle = state.closed_idle
-        self.issued = tuple(state.issued)
+        self.fields = (fields["session_id"], fields["charge_point_id"], fields["transaction_id"],
+                       fields["ocpp_version"])
+        self.messages = tuple(fields["messages"])
+        self.closed_idle = fields["closed_idle"]
+        self.issued = tuple(fields["issued"])
         self.messages_json = messages_json
 
 
-#: session id -> the snapshot of its last written JSON (least recently written first).
-_SNAPSHOTS: OrderedDict[str, _Snapshot] = OrderedDict()
+#: session id -> the snapshot of its last written JSON (least recently written first: a
+#: plain dict keeps insertion order, and a session written again is removed and re-added).
+_SNAPSHOTS: dict[str, _Snapshot] = {}
 
 
 class SessionState(BaseModel):
@@ -313,27 +329,33 @@ class SessionState(BaseModel):
     def to_json(self) -> str:
         """The state's JSON, byte for byte ``BaseModel.model_dump_json(self)``."""
         derived = self._derived()
-        messages = self.messages
-        if derived.json_count < derived.count:
-            more = _MESSAGES_TO_JSON(messages[derived.json_count:derived.count]).decode()[1:-1]
+        fields = self.__dict__
+        count = derived.count
+        if derived.json_count < count:
+            more = _MESSAGES_TO_JSON(fields["messages"][derived.json_count:count]).decode()[1:-1]
             derived.json = derived.json + "," + more if derived.json_count else more
-            derived.json_count = derived.count
+            derived.json_count = count
+        session_id = fields["session_id"]
         head = derived.head
-        if not (head and head[0] is self.session_id and head[1] is self.charge_point_id
-                and head[2] is self.transaction_id and head[3] is self.ocpp_version):
-            head = derived.head = (self.session_id, self.charge_point_id, self.transaction_id, self.ocpp_version,
-                                   "".join((_JSON_HEAD, to_json(self.session_id).decode(),
+        if not (head and head[0] is session_id and head[1] is fields["charge_point_id"]
+                and head[2] is fields["transaction_id"] and head[3] is fields["ocpp_version"]):
+            head = derived.head = (session_id, self.charge_point_id, self.transaction_id, self.ocpp_version,
+                                   "".join((_JSON_HEAD, to_json(session_id).decode(),
                                             ',"charge_point_id":', to_json(self.charge_point_id).decode(),
                                             ',"transaction_id":', to_json(self.transaction_id).decode(),
                                             ',"ocpp_version":', to_json(self.ocpp_version).decode(),
                                             ',"messages":[')))
-        closed = "null" if self.closed_idle is None else self.closed_idle.model_dump_json()
-        issued = _ISSUED_TO_JSON(self.issued).decode() if self.issued else "[]"
-        text = "".join((head[4], derived.json, '],"closed_idle":', closed, ',"issued":', issued, "}"))
-        _SNAPSHOTS.pop(self.session_id, None)
-        _SNAPSHOTS[self.session_id] = _Snapshot(text, self, derived.json)
-        while len(_SNAPSHOTS) > SNAPSHOTS_KEPT:
-            _SNAPSHOTS.popitem(last=False)
+        closed_idle = fields["closed_idle"]
+        issued = fields["issued"]
+        text = "".join((head[4], derived.json, '],"closed_idle":',
+                        "null" if closed_idle is None else closed_idle.model_dump_json(),
+                        ',"issued":', _ISSUED_TO_JSON(issued).decode() if issued else "[]", "}"))
+        if SNAPSHOTS_KEPT:
+            snapshots = _SNAPSHOTS
+            snapshots.pop(session_id, None)
+            snapshots[session_id] = _Snapshot(text, fields, derived.json)
+            while len(snapshots) > SNAPSHOTS_KEPT:
+                del snapshots[next(iter(snapshots))]
         return text
 
     @classmethod
@@ -350,6 +372,25 @@ class SessionState(BaseModel):
             if snapshot is not None and snapshot.text == text:
                 return cls._restore(snapshot)
         return super().model_validate_json(text)
+
+    @classmethod
+    def new(cls, session_id: str, charge_point_id: str, transaction_id: str, ocpp_version: str) -> "SessionState":
+        """``SessionState(session_id=..., charge_point_id=..., transaction_id=...,
+        ocpp_version=...)`` for four ``str`` values, without validating them (the assembler
+        opens a session per transaction; issue 4). Anything else goes through validation."""
+        if not (type(session_id) is str and type(charge_point_id) is str and type(transaction_id) is str
+                and type(ocpp_version) is str):
+            return cls(session_id=session_id, charge_point_id=charge_point_id, transaction_id=transaction_id,
+                       ocpp_version=ocpp_version)
+        state = cls.__new__(cls)
+        _set_attribute(state, "__dict__", {
+            "session_id": session_id, "charge_point_id": charge_point_id, "transaction_id": transaction_id,
+            "ocpp_version": ocpp_version, "messages": [], "closed_idle": None, "issued": []})
+        _set_attribute(state, "__pydantic_fields_set__", {"session_id", "charge_point_id", "transaction_id",
+                                                          "ocpp_version"})
+        _set_attribute(state, "__pydantic_extra__", None)
+        _set_attribute(state, "__pydantic_private__", {"_cache": _Derived()})
+        return state
 
     @classmethod
     def _restore(cls, snapshot: _Snapshot) -> "SessionState":

@@ -30,7 +30,6 @@ Versions go up to 99999, so every id is at most 27 + 6 = 33 characters.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
@@ -48,17 +47,26 @@ def session_id_for(charge_point_id: str, transaction_id: str | int) -> str:
 
 #: ``json.dumps(..., ensure_ascii=False)`` without building the encoder on every call.
 _JSON = json.JSONEncoder(ensure_ascii=False)
-#: Base32 writes each 5 bytes as 8 characters on their own: the first 20 bytes of the
-#: digest give its first 32 characters, more than the 26 kept.
-_DIGEST_BYTES = 20
+#: RFC 4648 base32 alphabet, and every pair of its characters (10 bits -> 2 characters).
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_BASE32_PAIRS = [a + b for a in _BASE32 for b in _BASE32]
+#: The _HASH_CHARS (26) characters kept are the digest's first 130 bits: 13 pairs of 10 bits.
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
+
+
+def _base32_head(raw: bytes) -> str:
+    """``base64.b32encode(raw).decode()[:26]`` for a digest of at least 17 bytes (base32
+    writes the bits in order, 5 per character), without the pure-Python encoder."""
+    bits = int.from_bytes(raw[:17], "big") >> 6  # 136 bits -> the first 130
+    pairs = _BASE32_PAIRS
+    return "".join([pairs[(bits >> shift) & 0x3FF] for shift in _PAIR_SHIFTS])
 
 
 @functools.lru_cache(maxsize=4096, typed=True)
 def _digest(charge_point_id: str, transaction_id: str | int) -> str:
     """Cached: a session's ids are asked for several times (summary, versions, credit)."""
     canonical = _JSON.encode([charge_point_id, str(transaction_id)])
-    raw = hashlib.sha256(canonical.encode("utf-8")).digest()
-    return base64.b32encode(raw[:_DIGEST_BYTES]).decode("ascii")[:_HASH_CHARS]
+    return _base32_head(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
 def _check_version(version: int) -> None:

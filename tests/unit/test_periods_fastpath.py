@@ -153,3 +153,48 @@ def test_derived_power_of_a_zero_energy_piece_keeps_its_representation():
     assert periods == reference.charging_periods_from_readings(readings, tariff, time_zone="UTC", session_start=t0,
                                                                session_end=t0 + timedelta(hours=3))
     assert str(periods[0].volume(fast.CdrDimensionType.MIN_POWER)) == "0"
+
+
+class _AlwaysMissing(dict):
+    """A selections memo that never finds anything (every piece then asks session_selection)."""
+
+    def get(self, key, default=None):
+        return default
+
+
+@SETTINGS
+@given(tariffs(), sessions(), st.sampled_from(ZONES))
+def test_the_written_out_selection_key_is_restrictions_selection_key(tariff, session, zone):
+    # Every piece looks its selection up with the key written out in _periods; with a memo
+    # that never finds it, session_selection gets every piece's context: the key looked up
+    # just before must be selection_key of that context.
+    from unittest import mock
+
+    from pricing import restrictions
+
+    start, end, readings = session
+    compiled = restrictions.compile_tariff(tariff)
+    looked_up = []
+
+    class Spy(_AlwaysMissing):
+        def get(self, key, default=None):
+            looked_up.append(key)
+            return default
+
+    checked = []
+
+    def checking_selection(c, ctx):
+        assert c is compiled
+        assert looked_up[-1] == restrictions.selection_key(c, ctx)
+        checked.append(ctx)
+        return restrictions.session_selection(c, ctx)
+
+    saved = compiled.selections
+    object.__setattr__(compiled, "selections", Spy())
+    try:
+        with mock.patch.object(fast, "session_selection", checking_selection):
+            got = outcome(fast, readings, tariff, zone, start, end)
+    finally:
+        object.__setattr__(compiled, "selections", saved)
+    assert len(looked_up) == 2 * len(checked)  # ours, then session_selection's own look-up
+    assert got == outcome(reference, readings, tariff, zone, start, end)

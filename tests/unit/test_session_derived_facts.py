@@ -166,3 +166,43 @@ def test_fingerprints_of_varied_payloads_are_those_of_json_dumps():
     for payload in payloads:
         text = json.dumps(["MeterValues", payload], sort_keys=True, separators=(",", ":"), default=str)
         assert fingerprint_of("MeterValues", payload) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_values_built_without_validation_share_a_fields_set_nobody_changes():
+    from sessions.events import Sample, trusted
+
+    values = {"timestamp": T0, "energy_kwh": None, "power_kw": None, "current_a": None, "context": None,
+              "phases_summed": False}
+    first, second = trusted(Sample, dict(values)), trusted(Sample, dict(values))
+    validated = Sample(**values)
+    assert first.model_fields_set == validated.model_fields_set == set(Sample.model_fields)
+    copy = first.model_copy(update={"context": "Sample.Periodic"})
+    assert copy.context == "Sample.Periodic" and first.context is None
+    assert second.model_fields_set == set(Sample.model_fields) and first == second == validated
+    with pytest.raises(Exception):  # noqa: B017 - frozen: pydantic refuses any assignment
+        first.context = "x"  # type: ignore[misc]
+    assert first.model_fields_set == set(Sample.model_fields)
+
+
+def test_base32_head_is_the_start_of_base32():
+    import base64
+    import hashlib
+
+    from sessions.identity import _base32_head
+
+    for n in range(2000):
+        raw = hashlib.sha256(n.to_bytes(4, "big")).digest()
+        assert _base32_head(raw) == base64.b32encode(raw).decode("ascii")[:26]
+    for raw in (bytes(32), b"\xff" * 32, bytes(range(32))):
+        assert _base32_head(raw) == base64.b32encode(raw).decode("ascii")[:26]
+
+
+def test_a_new_state_equals_a_validated_one():
+    fast = SessionState.new("CP/1", "CP", "1", "2.0.1")
+    validated = SessionState(session_id="CP/1", charge_point_id="CP", transaction_id="1", ocpp_version="2.0.1")
+    assert fast == validated and fast.model_fields_set == validated.model_fields_set
+    assert fast.model_dump_json() == validated.model_dump_json()
+    assert fast.messages == [] and fast.issued == [] and fast.messages is not SessionState.new("a", "b", "c", "1.6").messages
+    assert not fast.stopped and fast.is_open and fast.last_received_at is None
+    with pytest.raises(ValueError):  # not a str: validated as before
+        SessionState.new("CP/1", "CP", 1, "1.6")  # type: ignore[arg-type]
