@@ -225,7 +225,7 @@ class SessionAssembler:
             return _dead(reason)
         handler = _HANDLERS.get(type(model))
         if handler is not None:
-            return handler(self, envelope, model)
+            return getattr(self, handler)(envelope, model)
         if isinstance(model, ocpp16.StartTransaction):
             return self._start_16(envelope, model)
         if isinstance(model, ocpp16.MeterValues):
@@ -467,12 +467,13 @@ class SessionAssembler:
         return self._record(state, envelope, fingerprint, tuple(events), seq_no=msg.seq_no, offline=msg.offline)
 
 
-#: The handler of each validated OCPP model class (subclasses go through the isinstance chain).
-_HANDLERS: dict[type, Any] = {
-    ocpp16.StartTransaction: SessionAssembler._start_16,
-    ocpp16.MeterValues: SessionAssembler._meter_values_16,
-    ocpp16.StopTransaction: SessionAssembler._stop_16,
-    ocpp201.TransactionEvent: SessionAssembler._transaction_event,
+#: The handler (method name) of each validated OCPP model class; subclasses of these
+#: models go through the isinstance chain.
+_HANDLERS: dict[type, str] = {
+    ocpp16.StartTransaction: "_start_16",
+    ocpp16.MeterValues: "_meter_values_16",
+    ocpp16.StopTransaction: "_stop_16",
+    ocpp201.TransactionEvent: "_transaction_event",
 }
 
 #: Per OCPP model class: (has ``timestamp``, its lists of MeterValues as (field, wire name)).

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -142,10 +143,106 @@ def add_event(session: Session, **fields: Any) -> EventRecord:
 
 
 def add_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert raw events in one executemany (no primary keys fetched back). A Core insert
-    of the table: the ORM bulk path would cost ~30 µs per row to organise the same rows."""
+    """Insert raw events (column -> value, as the model takes them) in one executemany.
+    The worker's hot path uses :func:`insert_event_rows` (rows already in driver form)."""
     if rows:
         session.execute(_INSERT_EVENT, rows)
+
+
+#: The columns of a raw event row, in the order of the tuples :func:`insert_event_rows` takes.
+EVENT_COLUMNS = ("topic", "partition", "offset", "charge_point_id", "message_id", "ocpp_version", "action",
+                 "received_at", "raw", "outcome", "reason", "session_key")
+#: Their PostgreSQL types, for the binary COPY (its rows carry no type information: each
+#: value must be in the binary form of its column's type; tested against the model).
+_EVENT_PG_TYPES = ("varchar", "int4", "int8", "varchar", "varchar", "varchar", "varchar",
+                   "timestamptz", "bytea", "varchar", "text", "varchar")
+
+
+def _sqlite_utc(value: datetime | None) -> str | None:
+    """``received_at`` as :class:`storage.types.UtcDateTimeType` stores it on SQLite: naive
+    UTC (a naive value is taken as UTC), in SQLAlchemy's SQLite DATETIME text form
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` (always 6 fraction digits)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _postgresql_utc(value: datetime | None) -> datetime | None:
+    """``received_at`` for a ``timestamptz`` column: aware (a naive value is taken as UTC,
+    as :class:`storage.types.UtcDateTimeType` does); the server stores the instant."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def event_time_binder(session: Session) -> Callable[[datetime | None], Any]:
+    """The function that puts a ``received_at`` into the driver form
+    :func:`insert_event_rows` expects on the session's database."""
+    return _sqlite_utc if session.get_bind().dialect.name == "sqlite" else _postgresql_utc
+
+
+def insert_event_rows(session: Session, rows: list[tuple]) -> None:
+    """Insert raw events given as tuples in :data:`EVENT_COLUMNS` order, already in driver
+    form (``received_at`` through :func:`event_time_binder`), in the session's transaction.
+
+    The values stored are those of :func:`add_events`, without SQLAlchemy's per-row
+    parameter processing (~5 µs per row): on SQLite one driver-level executemany; on
+    PostgreSQL one binary ``COPY ... FROM STDIN`` on the transaction's connection (~1.5 µs
+    of client CPU per row against ~9 for a pipelined executemany, and less server work).
+    Errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``, ...), and a
+    lost connection is invalidated as SQLAlchemy does.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        connection.exec_driver_sql(_event_insert_sql(dialect), rows)
+        return
+    statement = _event_copy_sql(dialect)
+    cursor = connection.connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            copy.set_types(_EVENT_PG_TYPES)
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    except dialect.loaded_dbapi.Error as exc:
+        disconnect = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
+        if disconnect:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error,
+                                  connection_invalidated=disconnect, dialect=dialect) from exc
+    finally:
+        cursor.close()
+
+
+#: dialect name -> the driver-level INSERT / COPY statement of the events table.
+_EVENT_SQL: dict[tuple[str, str], str] = {}
+
+
+def _event_columns_sql(dialect) -> str:
+    quote = dialect.identifier_preparer.quote
+    return f"{dialect.identifier_preparer.format_table(EventRecord.__table__)} ({', '.join(map(quote, EVENT_COLUMNS))})"
+
+
+def _event_insert_sql(dialect) -> str:
+    sql = _EVENT_SQL.get(("insert", dialect.name))
+    if sql is None:
+        if dialect.name != "sqlite":  # pragma: no cover - we support the two
+            raise NotImplementedError(f"raw event insert on {dialect.name}")
+        marks = ", ".join("?" * len(EVENT_COLUMNS))
+        sql = _EVENT_SQL[("insert", dialect.name)] = f"INSERT INTO {_event_columns_sql(dialect)} VALUES ({marks})"
+    return sql
+
+
+def _event_copy_sql(dialect) -> str:
+    sql = _EVENT_SQL.get(("copy", dialect.name))
+    if sql is None:
+        sql = _EVENT_SQL[("copy", dialect.name)] = f"COPY {_event_columns_sql(dialect)} FROM STDIN (FORMAT BINARY)"
+    return sql
 
 
 def add_dead_letter(session: Session, **fields: Any) -> DeadLetterRecord:

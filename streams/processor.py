@@ -137,8 +137,6 @@ class Processor:
         result = BatchResult()
         if not records:
             return result
-        self._event_rows: list[dict] = []
-        self._letters = result.dead_letters
         with self.sessions.begin() as db:
             by_topic: dict[str, set[int]] = {}
             for r in records:
@@ -160,17 +158,34 @@ class Processor:
                     todo.append((record, *_parse(record)))
                 if hasattr(self.handler, "prefetch"):
                     self.handler.prefetch(db, [envelope for _, envelope, _ in todo if envelope is not None])
-                for record, envelope, bad in todo:
-                    outcome, received_at = self._one(db, record, envelope, bad)
-                    if received_at is not None:
-                        stream_time[(record.topic, record.partition)] = received_at
-                    result.counters["events_in"] += 1
-                    result.counters[COUNTER_OF[outcome.kind]] += 1
-                    next_offsets[(record.topic, record.partition)] = record.offset + 1
-            # The raw events in one executemany (the ORM would insert row by row to learn
-            # each primary key).
-            repo.add_events(db, self._event_rows)
-            self._event_rows = []
+                # The raw event rows, built in their final driver form (one tuple each) and
+                # inserted in one statement after the loop (see repo.insert_event_rows).
+                event_rows: list[tuple] = []
+                add_row = event_rows.append
+                db_time = repo.event_time_binder(db)
+                kinds: dict[str, int] = {}
+                for record, envelope, outcome in todo:
+                    where = (record.topic, record.partition)
+                    if envelope is not None:
+                        outcome = self._apply(db, envelope)
+                        received_at = stream_time[where] = envelope.received_at
+                        add_row((record.topic, record.partition, record.offset, envelope.charge_point_id,
+                                 envelope.message_id, envelope.ocpp_version, envelope.action, db_time(received_at),
+                                 record.value, outcome.kind, outcome.reason, outcome.session_key))
+                    else:
+                        add_row((record.topic, record.partition, record.offset, _key_of(record), None, None, None,
+                                 None, record.value, outcome.kind, outcome.reason, outcome.session_key))
+                    kind = outcome.kind
+                    kinds[kind] = kinds.get(kind, 0) + 1
+                    if kind == "dead_lettered":
+                        self._dead_letter(db, record, envelope, outcome, result.dead_letters)
+                    next_offsets[where] = record.offset + 1
+                if todo:
+                    result.counters["events_in"] = len(todo)
+                    for kind, count in kinds.items():
+                        result.counters[COUNTER_OF[kind]] += count
+            repo.insert_event_rows(db, event_rows)
+            del event_rows
             if hasattr(self.handler, "end_batch"):
                 issued = self.handler.end_batch(db, min(stream_time.values()) if stream_time else None)
                 result.cdrs = [row for row in issued or () if isinstance(row, dict)]
@@ -180,59 +195,45 @@ class Processor:
             repo.add_to_counters(db, self.consumer_group, dict(result.counters))
         return result
 
-    def _one(self, db: Session, record: InRecord, envelope: EventEnvelope | None,
-             outcome: Outcome | None) -> tuple[Outcome, datetime | None]:
-        """Apply one record, given as parsed by :func:`_parse` (``envelope``, or the
-        ``outcome`` of a value that is not an envelope)."""
-        if envelope is not None:
-            # A handler bug must not take the batch down: the event is dead-lettered with
-            # the error so it can be replayed once fixed. Handlers compute first and write
-            # last (see streams.billing), so a failure leaves no partial write behind.
-            try:
-                outcome = self.handler.handle(db, envelope)
-            except repo.ConflictingCdr:
-                raise  # never paper over a CDR id issued with other content
-            except (OperationalError, InterfaceError, PendingRollbackError):
-                # The database failed (server restarted, connection dropped, SQLite locked),
-                # not the event: fail the whole batch so it is retried from the stored
-                # offsets. As a dead letter, the event would be lost to billing (and on
-                # SQLite, where a failed statement does not abort the transaction, the
-                # batch would even commit that way).
-                raise
-            except Exception as exc:  # noqa: BLE001
-                outcome = Outcome.dead_lettered(
-                    f"internal error while applying: {type(exc).__name__}: {exc}"[:1000]
-                )
+    def _apply(self, db: Session, envelope: EventEnvelope) -> Outcome:
+        """The handler's outcome for a valid envelope."""
+        # A handler bug must not take the batch down: the event is dead-lettered with the
+        # error so it can be replayed once fixed. Handlers compute first and write last
+        # (see streams.billing), so a failure leaves no partial write behind.
+        try:
+            return self.handler.handle(db, envelope)
+        except repo.ConflictingCdr:
+            raise  # never paper over a CDR id issued with other content
+        except (OperationalError, InterfaceError, PendingRollbackError):
+            # The database failed (server restarted, connection dropped, SQLite locked),
+            # not the event: fail the whole batch so it is retried from the stored
+            # offsets. As a dead letter, the event would be lost to billing (and on
+            # SQLite, where a failed statement does not abort the transaction, the
+            # batch would even commit that way).
+            raise
+        except Exception as exc:  # noqa: BLE001
+            return Outcome.dead_lettered(f"internal error while applying: {type(exc).__name__}: {exc}"[:1000])
 
-        key = record.key.decode(errors="replace") if record.key else None
-        self._event_rows.append(dict(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            charge_point_id=envelope.charge_point_id if envelope else key,
+    @staticmethod
+    def _dead_letter(db: Session, record: InRecord, envelope: EventEnvelope | None, outcome: Outcome,
+                     letters: list[dict]) -> None:
+        letter = dict(
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            charge_point_id=envelope.charge_point_id if envelope else _key_of(record),
             message_id=envelope.message_id if envelope else None,
-            ocpp_version=envelope.ocpp_version if envelope else None,
-            action=envelope.action if envelope else None,
+            reason=outcome.reason or "unknown",
+            original=record.value,
             received_at=envelope.received_at if envelope else None,
-            raw=record.value,
-            outcome=outcome.kind,
-            reason=outcome.reason,
-            session_key=outcome.session_key,
-        ))
-        if outcome.kind == "dead_lettered":
-            letter = dict(
-                source_topic=record.topic,
-                source_partition=record.partition,
-                source_offset=record.offset,
-                charge_point_id=envelope.charge_point_id if envelope else key,
-                message_id=envelope.message_id if envelope else None,
-                reason=outcome.reason or "unknown",
-                original=record.value,
-                received_at=envelope.received_at if envelope else None,
-            )
-            repo.add_dead_letter(db, **letter)
-            self._letters.append(letter)
-        return outcome, envelope.received_at if envelope else None
+        )
+        repo.add_dead_letter(db, **letter)
+        letters.append(letter)
+
+
+def _key_of(record: InRecord) -> str | None:
+    """The charge point id of a record whose value is not an envelope: its key, if any."""
+    return record.key.decode(errors="replace") if record.key else None
 
 
 def _parse(record: InRecord) -> tuple[EventEnvelope | None, Outcome | None]:

@@ -89,3 +89,90 @@ def test_list_cdrs_filters_by_last_updated_window(db):
         rows, total = repo.list_cdrs(s, limit=1)
         assert total == 2 and [r.id for r in rows] == ["A"]
         assert isinstance(rows[0], CdrRecord)
+
+
+# --- raw event rows in driver form (the worker's insert path) -------------------------------
+
+#: received_at values UtcDateTime must store alike whichever path binds them: aware UTC with
+#: and without microseconds, another offset, naive (taken as UTC), the smallest datetime.
+EVENT_TIMES = [
+    datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
+    datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC),
+    datetime(2026, 3, 1, 10, 30, 0, 500000, tzinfo=timezone(timedelta(hours=2, minutes=30))),
+    datetime(2026, 3, 1, 23, 59, 59, 1),
+    datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+    None,
+]
+
+
+def event_rows_both_ways(sessions) -> tuple[list, list]:
+    """The same events inserted through add_events (SQLAlchemy binds the values) into topic
+    "a" and through insert_event_rows (rows in driver form) into topic "b"; returns the
+    stored rows of each (without pk and topic), as the driver reads them back."""
+    from sqlalchemy import text
+
+    values = [
+        dict(partition=p, offset=i, charge_point_id=cp, message_id=mid, ocpp_version=v, action=act,
+             received_at=at, raw=raw, outcome=outcome, reason=reason, session_key=key)
+        for i, (at, (p, cp, mid, v, act, raw, outcome, reason, key)) in enumerate(zip(EVENT_TIMES * 2, [
+            (0, "CP-1", "m1", "1.6", "StartTransaction", b'{"x": 1}', "applied", None, "CP-1/1"),
+            (0, "CP-1", "m2", "2.0.1", "TransactionEvent", b"\x00\xff", "duplicate", None, "CP-1/1"),
+            (1, None, None, None, None, b"", "dead_lettered", "not an event envelope: x", None),
+            (1, "CP-\u00e9", "m3", "2.1", "Heartbeat", b"{}", "dead_lettered", "r\u00e9ason", None),
+            (2, "CP-2", "m4", "1.6", "MeterValues", b"[]", "applied", None, "CP-2/7"),
+            (2, "\ufffdK", None, None, None, b"not json", "dead_lettered", "bad", None),
+        ] * 2))
+    ]
+    with sessions.begin() as s:
+        repo.add_events(s, [dict(topic="a", **v) for v in values])
+        binder = repo.event_time_binder(s)
+        repo.insert_event_rows(s, [tuple(binder(v[c]) if c == "received_at" else ("b" if c == "topic" else v[c])
+                                         for c in repo.EVENT_COLUMNS) for v in values])
+    columns = ", ".join(f'"{c}"' for c in repo.EVENT_COLUMNS if c != "topic")
+    with sessions() as s:
+        def stored(topic):
+            if s.get_bind().dialect.name == "sqlite":  # the storage class too (TEXT / BLOB / NULL)
+                typed = ", ".join(f'typeof("{c}"), "{c}"' for c in repo.EVENT_COLUMNS if c != "topic")
+                query = f"SELECT {typed} FROM events WHERE topic = :t ORDER BY pk"
+            else:
+                query = f"SELECT {columns} FROM events WHERE topic = :t ORDER BY pk"
+            return [tuple(r) for r in s.execute(text(query), {"t": topic})]
+        return stored("a"), stored("b")
+
+
+def test_event_rows_in_driver_form_store_what_sqlalchemy_stores(db):
+    through_sqlalchemy, in_driver_form = event_rows_both_ways(db)
+    assert len(in_driver_form) == 12
+    assert in_driver_form == through_sqlalchemy
+    # and what the model reads back is the aware UTC instant
+    with db() as s:
+        from sqlalchemy import select
+
+        from storage.models import EventRecord
+        back = s.scalars(select(EventRecord.received_at).where(EventRecord.topic == "b").order_by(EventRecord.pk)).all()
+    expected = [None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC) for t in EVENT_TIMES * 2]
+    assert back == expected
+
+
+def test_event_rows_keep_the_unique_offset_as_a_sqlalchemy_error(db):
+    from sqlalchemy.exc import IntegrityError
+
+    row = ("t", 0, 5, "CP", "m", "1.6", "Heartbeat", None, b"{}", "applied", None, None)
+    with db.begin() as s:
+        repo.insert_event_rows(s, [row])
+    with pytest.raises(IntegrityError), db.begin() as s:
+        repo.insert_event_rows(s, [row])
+
+
+def test_event_copy_types_are_the_models_postgresql_types():
+    """The binary COPY carries no types: each value must be in its column's binary form."""
+    from sqlalchemy.dialects import postgresql
+
+    from storage.models import EventRecord
+
+    names = {"VARCHAR": "varchar", "INTEGER": "int4", "BIGINT": "int8", "TIMESTAMP WITH TIME ZONE": "timestamptz",
+             "BYTEA": "bytea", "TEXT": "text"}
+    dialect = postgresql.dialect()
+    model = [names[EventRecord.__table__.c[c].type.compile(dialect).split("(")[0]] for c in repo.EVENT_COLUMNS]
+    assert list(repo._EVENT_PG_TYPES) == model
+    assert set(repo.EVENT_COLUMNS) == {c.name for c in EventRecord.__table__.c} - {"pk"}
