@@ -120,9 +120,14 @@ def _cdr_period(period: ChargingPeriod) -> ChargingPeriod:
         return cdr_period(period)
     dims = period.dimensions
     out = None
+    plain = True
     for i, d in enumerate(dims):
+        if plain and (type(d) is not CdrDimension or "volume" not in d.__pydantic_fields_set__):
+            if out is not None:
+                return cdr_period(period)
+            plain = False
         if d.volume.as_tuple().exponent < -4:  # type: ignore[operator]
-            if type(d) is not CdrDimension or out is None and not _plain_dimensions(dims):
+            if not plain:
                 return cdr_period(period)
             if out is None:
                 out = list(dims[:i])
@@ -132,12 +137,6 @@ def _cdr_period(period: ChargingPeriod) -> ChargingPeriod:
     if out is None:
         return period
     return _copy_with(period, "dimensions", out)
-
-
-def _plain_dimensions(dims) -> bool:
-    """Every dimension is an exact CdrDimension whose fields set holds ``volume`` (then the
-    copy model_copy would make of it is equal to it in every way but identity)."""
-    return all(type(d) is CdrDimension and "volume" in d.__pydantic_fields_set__ for d in dims)
 
 
 def _negate(price: Price | None) -> Price | None:

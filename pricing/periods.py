@@ -83,6 +83,9 @@ def _local_to_utc(naive: datetime, zone: ZoneInfo) -> list[datetime]:
 #: zone object is part of the key (held by the dict, so its identity is never reused).
 _DAY_INSTANTS: dict[tuple, tuple[datetime, ...]] = {}
 _DAY_INSTANTS_LIMIT = 8192
+#: (day boundaries, zone, first local date, last local date) -> the sorted distinct instants
+#: of ``_day_instants`` over those dates: what time_of_day_boundaries filters by the session.
+_SPAN_INSTANTS: dict[tuple, tuple[datetime, ...]] = {}
 
 
 def _day_instants(seconds: tuple[int, ...], zone: ZoneInfo, day) -> tuple[datetime, ...]:
@@ -108,15 +111,21 @@ def time_of_day_boundaries(
         return []
     first_day = start.astimezone(zone).date() - _ONE_DAY
     last_day = end.astimezone(zone).date() + _ONE_DAY
-    seconds = tuple(sorted(compiled.day_boundaries))
-    out: set[datetime] = set()
-    day = first_day
-    while day <= last_day:
-        for instant in _day_instants(seconds, zone, day):
-            if start < instant < end:
-                out.add(instant)
-        day += _ONE_DAY
-    return sorted(out)
+    key = (compiled.day_boundaries, zone, first_day, last_day)
+    instants = _SPAN_INSTANTS.get(key)
+    if instants is None:
+        # every boundary instant of those local days, without repeats, in order
+        seconds = tuple(sorted(compiled.day_boundaries))
+        found: set[datetime] = set()
+        day = first_day
+        while day <= last_day:
+            found.update(_day_instants(seconds, zone, day))
+            day += _ONE_DAY
+        instants = tuple(sorted(found))
+        if len(_SPAN_INSTANTS) >= _DAY_INSTANTS_LIMIT:
+            _SPAN_INSTANTS.clear()
+        _SPAN_INSTANTS[key] = instants
+    return [instant for instant in instants if start < instant < end]
 
 
 def duration_boundaries(compiled: CompiledTariff, start: datetime, end: datetime) -> list[datetime]:
@@ -137,9 +146,9 @@ def duration_boundaries(compiled: CompiledTariff, start: datetime, end: datetime
 class _EnergyCurve:
     """Session-relative energy, linear between known readings, flat after the last."""
 
-    def __init__(self, points: list[tuple[datetime, Decimal]]):
-        self.times = [t for t, _ in points]
-        self.values = [e for _, e in points]
+    def __init__(self, times: list[datetime], values: list[Decimal]):
+        self.times = times
+        self.values = values
         self.fixed: dict[datetime, Decimal] = {}
 
     def at(self, t: datetime) -> Decimal:
@@ -156,7 +165,7 @@ class _EnergyCurve:
         # Interpolated energy is kept to a micro-Wh (1e-9 kWh), so that period energies are
         # short exact decimals that add up to the readings in any Decimal context.
         value = e0 + (e1 - e0) * seconds_between(t0, t) / seconds_between(t0, t1)
-        return value.quantize(_INTERPOLATION_QUANTUM, rounding=ROUND_HALF_UP)
+        return value.quantize(_INTERPOLATION_QUANTUM, ROUND_HALF_UP)  # (positional: faster)
 
     def crossing(self, kwh: Decimal) -> datetime | None:
         """The first instant where the energy reaches ``kwh`` (exactly ``kwh`` there)."""
@@ -175,18 +184,26 @@ class _EnergyCurve:
 
 
 def _energy_curve(readings: Sequence[MeterReading], start: datetime, end: datetime) -> _EnergyCurve:
-    points: list[tuple[datetime, Decimal]] = [(start, ZERO)]
+    times: list[datetime] = [start]
+    values: list[Decimal] = [ZERO]
     for r in readings:
-        if r.energy_kwh is None:
+        energy = r.energy_kwh
+        if energy is None:
             continue  # MeterReading: "pricing then keeps the last known value"
-        t = min(max(r.timestamp, start), end)
+        t = r.timestamp  # min(max(timestamp, start), end), the same object as those give
+        if start > t:
+            t = start
+        if end < t:
+            t = end
         if t == start:
             continue  # energy is session-relative: 0 at the session start by definition
-        if t == points[-1][0]:
-            points[-1] = (t, r.energy_kwh)
+        if t == times[-1]:
+            times[-1] = t
+            values[-1] = energy
         else:
-            points.append((t, r.energy_kwh))
-    return _EnergyCurve(points)
+            times.append(t)
+            values.append(energy)
+    return _EnergyCurve(times, values)
 
 
 # ------------------------------------------------------------------------------------
