@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -38,8 +38,13 @@ OUTBOX_PAGE = 1000
 # Statements of the worker's hot path, built once (Core: no ORM bulk processing).
 _INSERT_EVENT = EventRecord.__table__.insert()
 _INSERT_CDR = CdrRecord.__table__.insert()
+#: Issued CDRs' hashes by natural key: one party's ids at a time, so that the lookup is a
+#: search of the unique (country_code, party_id, id) index (``id IN`` alone scanned the table
+#: on SQLite and the whole index on PostgreSQL, for every batch).
 _CDR_HASHES = select(CdrRecord.__table__.c.country_code, CdrRecord.__table__.c.party_id, CdrRecord.__table__.c.id,
                      CdrRecord.__table__.c.content_hash).where(
+    CdrRecord.__table__.c.country_code == bindparam("first"),
+    CdrRecord.__table__.c.party_id == bindparam("second"),
     CdrRecord.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -339,10 +344,10 @@ def issue_cdrs(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, A
         fields.setdefault("content_hash", content_hash(fields["cdr_json"]))
         fields.setdefault("published", False)
     known: dict[tuple[str, str, str], str] = {}
-    ids = sorted({f["id"] for f in rows})
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        known.update({(cc, pid, i): h for cc, pid, i, h in session.execute(_CDR_HASHES, {"ids": chunk})})
+    for (cc, pid), ids in _by_prefix((f["country_code"], f["party_id"], f["id"]) for f in rows):
+        for start in range(0, len(ids), 500):
+            known.update({(c, p, i): h for c, p, i, h in session.execute(
+                _CDR_HASHES, {"first": cc, "second": pid, "ids": ids[start:start + 500]})})
     new = []
     for fields in rows:
         key = (fields["country_code"], fields["party_id"], fields["id"])
@@ -388,26 +393,33 @@ def mark_published(session: Session, model, pks: Sequence[int]) -> None:
 def mark_published_by_key(session: Session, cdrs: Sequence[tuple[str, str, str]],
                           dead_letters: Sequence[tuple[str, int, int]]) -> None:
     """:func:`mark_published` by natural key: CDRs by (country_code, party_id, id), dead
-    letters by (source_topic, source_partition, source_offset); one UPDATE per 500."""
-    for model, columns, keys in (
-        (CdrRecord, (CdrRecord.country_code, CdrRecord.party_id, CdrRecord.id), cdrs),
-        (DeadLetterRecord, (DeadLetterRecord.source_topic, DeadLetterRecord.source_partition,
-                            DeadLetterRecord.source_offset), dead_letters),
-    ):
-        keys = sorted(set(keys))
-        if not keys:
-            continue
-        stmt = _MARK_BY_KEY.get(model)
-        if stmt is None:
-            stmt = _MARK_BY_KEY[model] = update(model.__table__).where(
-                tuple_(*(model.__table__.c[c.key] for c in columns)).in_(bindparam("keys", expanding=True))
-            ).values(published=True)
-        for start in range(0, len(keys), 500):
-            session.execute(stmt, {"keys": keys[start:start + 500]})
+    letters by (source_topic, source_partition, source_offset); one UPDATE per party /
+    partition and 500 keys: ``a = ? AND b = ? AND c IN (...)`` is a search of the unique
+    index (SQLite scanned the whole table for a row-value ``(a, b, c) IN (VALUES ...)``)."""
+    for stmt, keys in ((_MARK_CDRS, cdrs), (_MARK_DEAD_LETTERS, dead_letters)):
+        for (first, second), lasts in _by_prefix(keys):
+            for start in range(0, len(lasts), 500):
+                session.execute(stmt, {"first": first, "second": second, "lasts": lasts[start:start + 500]})
 
 
-#: model -> its prebuilt "mark published by natural key" UPDATE.
-_MARK_BY_KEY: dict[Any, Any] = {}
+def _by_prefix(keys: Iterable[tuple[Any, Any, Any]]) -> list[tuple[tuple[Any, Any], list[Any]]]:
+    """Three-part keys grouped by their first two parts: [((a, b), sorted distinct c's)], sorted."""
+    groups: dict[tuple[Any, Any], set[Any]] = {}
+    for a, b, c in keys:
+        groups.setdefault((a, b), set()).add(c)
+    return [(prefix, sorted(lasts)) for prefix, lasts in sorted(groups.items())]
+
+
+def _mark_by_key(table, first: str, second: str, last: str):
+    return update(table).where(
+        table.c[first] == bindparam("first"), table.c[second] == bindparam("second"),
+        table.c[last].in_(bindparam("lasts", expanding=True)),
+    ).values(published=True)
+
+
+#: The prebuilt "mark published by natural key" UPDATEs.
+_MARK_CDRS = _mark_by_key(CdrRecord.__table__, "country_code", "party_id", "id")
+_MARK_DEAD_LETTERS = _mark_by_key(DeadLetterRecord.__table__, "source_topic", "source_partition", "source_offset")
 
 
 def cdr_query(

@@ -176,3 +176,65 @@ def test_event_copy_types_are_the_models_postgresql_types():
     model = [names[EventRecord.__table__.c[c].type.compile(dialect).split("(")[0]] for c in repo.EVENT_COLUMNS]
     assert list(repo._EVENT_PG_TYPES) == model
     assert set(repo.EVENT_COLUMNS) == {c.name for c in EventRecord.__table__.c} - {"pk"}
+
+
+# --- outbox lookups by natural key ---------------------------------------------------------
+
+
+def _statements(sessions):
+    """The SQL the sessions' engine runs from now on (a list, appended to)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    event.listen(sessions.kw["bind"], "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: seen.append(statement))
+    return seen
+
+
+def test_issue_cdrs_looks_up_each_party_by_natural_key(db):
+    """Same id under two parties: two different CDRs; the lookup of issued hashes goes by
+    party (an index search), and finds what was issued under each."""
+    with db.begin() as s:
+        assert len(repo.issue_cdrs(s, [dict(_cdr("A"), party_id="P1"), dict(_cdr("A"), party_id="P2")])) == 2
+    seen = _statements(db)
+    with db.begin() as s:
+        again = [dict(_cdr("A"), party_id="P1"), dict(_cdr("A"), party_id="P2"), dict(_cdr("B"), party_id="P2")]
+        assert [(r["party_id"], r["id"]) for r in repo.issue_cdrs(s, again)] == [("P2", "B")]
+        with pytest.raises(repo.ConflictingCdr):
+            repo.issue_cdrs(s, [dict(_cdr("A", body='{"other": 1}'), party_id="P2")])
+        lookups = [q for q in seen if q.lstrip().upper().startswith("SELECT") and "content_hash" in q]
+        assert lookups
+        for query in lookups:
+            plan = " ".join(str(r) for r in s.connection().exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + query, ("x",) * query.count("?")))
+            assert "SEARCH cdrs USING INDEX" in plan and "SCAN cdrs" not in plan, plan
+
+
+def test_mark_published_by_key_marks_exactly_those_rows(db):
+    from sqlalchemy import select
+
+    from storage.models import DeadLetterRecord
+
+    with db.begin() as s:
+        repo.issue_cdrs(s, [dict(_cdr(i), party_id=p) for p in ("P1", "P2") for i in ("A", "B", "C")])
+        for topic in ("t1", "t2"):
+            for partition in (0, 1):
+                for offset in (5, 6):
+                    repo.add_dead_letter(s, source_topic=topic, source_partition=partition, source_offset=offset,
+                                         charge_point_id="CP", reason="r", original=b"x")
+    seen = _statements(db)
+    with db.begin() as s:
+        repo.mark_published_by_key(s, [("NL", "P1", "A"), ("NL", "P2", "C"), ("NL", "P1", "B"), ("NL", "P1", "A")],
+                                   [("t1", 1, 6), ("t2", 0, 5), ("t1", 1, 5)])
+    with db() as s:
+        cdrs = sorted((c.party_id, c.id) for c in s.scalars(select(CdrRecord).where(CdrRecord.published.is_(True))))
+        letters = sorted((d.source_topic, d.source_partition, d.source_offset) for d in s.scalars(
+            select(DeadLetterRecord).where(DeadLetterRecord.published.is_(True))))
+        assert cdrs == [("P1", "A"), ("P1", "B"), ("P2", "C")]
+        assert letters == [("t1", 1, 5), ("t1", 1, 6), ("t2", 0, 5)]
+        updates = [q for q in seen if q.lstrip().upper().startswith("UPDATE")]
+        assert len(updates) == 4  # one per party / partition
+        for query in updates:  # a search of the natural-key index, not a scan of the table
+            plan = " ".join(str(r) for r in s.connection().exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + query, ("x",) * query.count("?")))
+            assert "SEARCH" in plan and "SCAN" not in plan, plan
