@@ -164,6 +164,8 @@ def _sqlite_utc(value: datetime | None) -> str | None:
     ``YYYY-MM-DD HH:MM:SS.ffffff`` (always 6 fraction digits)."""
     if value is None:
         return None
+    if value.tzinfo is timezone.utc:  # an envelope's (see EventEnvelope): drop "+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")

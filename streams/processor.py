@@ -150,12 +150,16 @@ class Processor:
             # before every query; handlers keep what they wrote in this batch themselves.
             with db.no_autoflush:
                 todo: list[tuple[InRecord, EventEnvelope | None, Outcome | None]] = []
+                parse = EventEnvelope.from_bytes
                 for record in records:
                     stored = positions[record.topic].get(record.partition, -1)
                     if record.offset < stored:
                         result.skipped += 1
                         continue
-                    todo.append((record, *_parse(record)))
+                    try:
+                        todo.append((record, parse(record.value), None))
+                    except (ValidationError, UnicodeDecodeError, ValueError) as exc:
+                        todo.append((record, None, _not_an_envelope(exc)))
                 if hasattr(self.handler, "prefetch"):
                     self.handler.prefetch(db, [envelope for _, envelope, _ in todo if envelope is not None])
                 # The raw event rows, built in their final driver form (one tuple each) and
@@ -236,14 +240,11 @@ def _key_of(record: InRecord) -> str | None:
     return record.key.decode(errors="replace") if record.key else None
 
 
-def _parse(record: InRecord) -> tuple[EventEnvelope | None, Outcome | None]:
-    """The record's envelope, or its dead-letter outcome when the value is not one."""
-    try:
-        return EventEnvelope.from_bytes(record.value), None
-    except ValidationError as exc:
-        return None, Outcome.dead_lettered(f"not an event envelope: {_first_error(exc)}")
-    except (UnicodeDecodeError, ValueError) as exc:
-        return None, Outcome.dead_lettered(f"not an event envelope: {exc}")
+def _not_an_envelope(exc: Exception) -> Outcome:
+    """The dead-letter outcome of a record value :meth:`EventEnvelope.from_bytes` rejected."""
+    if isinstance(exc, ValidationError):
+        return Outcome.dead_lettered(f"not an event envelope: {_first_error(exc)}")
+    return Outcome.dead_lettered(f"not an event envelope: {exc}")
 
 
 def _first_error(exc: ValidationError) -> str:
