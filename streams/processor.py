@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, select
@@ -35,9 +35,9 @@ from storage import repositories as repo
 from storage.models import TrackingRecord
 
 
-@dataclass(frozen=True)
-class InRecord:
-    """A consumed Kafka record (what the worker hands to the processor)."""
+class InRecord(NamedTuple):
+    """A consumed Kafka record (what the worker hands to the processor). A named tuple: one
+    is built per record (a frozen dataclass took ~0.6 µs, this ~0.2)."""
 
     topic: str
     partition: int
@@ -46,9 +46,9 @@ class InRecord:
     value: bytes
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one event: ``applied`` | ``duplicate`` | ``dead_lettered``."""
+class Outcome(NamedTuple):
+    """What became of one event: ``applied`` | ``duplicate`` | ``dead_lettered`` (a named
+    tuple, like :class:`InRecord`: one per record)."""
 
     kind: str
     reason: str | None = None
@@ -56,15 +56,15 @@ class Outcome:
 
     @classmethod
     def applied(cls, session_key: str | None = None) -> "Outcome":
-        return cls("applied", session_key=session_key)
+        return cls("applied", None, session_key)
 
     @classmethod
     def duplicate(cls, session_key: str | None = None) -> "Outcome":
-        return cls("duplicate", session_key=session_key)
+        return cls("duplicate", None, session_key)
 
     @classmethod
     def dead_lettered(cls, reason: str) -> "Outcome":
-        return cls("dead_lettered", reason=reason)
+        return cls("dead_lettered", reason)
 
 
 class EventHandler(Protocol):
