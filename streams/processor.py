@@ -182,7 +182,7 @@ class Processor:
                     kind = outcome.kind
                     kinds[kind] = kinds.get(kind, 0) + 1
                     if kind == "dead_lettered":
-                        self._dead_letter(db, record, envelope, outcome, result.dead_letters)
+                        result.dead_letters.append(_letter(record, envelope, outcome))
                     next_offsets[where] = record.offset + 1
                 if todo:
                     result.counters["events_in"] = len(todo)
@@ -190,6 +190,7 @@ class Processor:
                         result.counters[COUNTER_OF[kind]] += count
             repo.insert_event_rows(db, event_rows)
             del event_rows
+            repo.add_dead_letters(db, result.dead_letters)
             if hasattr(self.handler, "end_batch"):
                 issued = self.handler.end_batch(db, min(stream_time.values()) if stream_time else None)
                 result.cdrs = [row for row in issued or () if isinstance(row, dict)]
@@ -218,21 +219,19 @@ class Processor:
         except Exception as exc:  # noqa: BLE001
             return Outcome.dead_lettered(f"internal error while applying: {type(exc).__name__}: {exc}"[:1000])
 
-    @staticmethod
-    def _dead_letter(db: Session, record: InRecord, envelope: EventEnvelope | None, outcome: Outcome,
-                     letters: list[dict]) -> None:
-        letter = dict(
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            charge_point_id=envelope.charge_point_id if envelope else _key_of(record),
-            message_id=envelope.message_id if envelope else None,
-            reason=outcome.reason or "unknown",
-            original=record.value,
-            received_at=envelope.received_at if envelope else None,
-        )
-        repo.add_dead_letter(db, **letter)
-        letters.append(letter)
+
+def _letter(record: InRecord, envelope: EventEnvelope | None, outcome: Outcome) -> dict:
+    """The dead letter (column -> value) of a record the batch dead-lettered."""
+    return dict(
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        charge_point_id=envelope.charge_point_id if envelope else _key_of(record),
+        message_id=envelope.message_id if envelope else None,
+        reason=outcome.reason or "unknown",
+        original=record.value,
+        received_at=envelope.received_at if envelope else None,
+    )
 
 
 def _key_of(record: InRecord) -> str | None:
