@@ -20,6 +20,8 @@ the batch is applied.
 
 from __future__ import annotations
 
+import json
+
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,8 +158,14 @@ class Processor:
                     if record.offset < stored:
                         result.skipped += 1
                         continue
+                    value = record.value
+                    if b"\\u0000" in value and (nul_at := _nul_path(value)) is not None:
+                        todo.append((record, None, Outcome.dead_lettered(
+                            f"unstorable event: {nul_at} contains the NUL character (U+0000), "
+                            "which text columns cannot store")))
+                        continue
                     try:
-                        todo.append((record, parse(record.value), None))
+                        todo.append((record, parse(value), None))
                     except (ValidationError, UnicodeDecodeError, ValueError) as exc:
                         todo.append((record, None, _not_an_envelope(exc)))
                 if hasattr(self.handler, "prefetch"):
@@ -234,9 +242,58 @@ def _letter(record: InRecord, envelope: EventEnvelope | None, outcome: Outcome) 
     )
 
 
+#: Length of the ``charge_point_id`` columns (events, dead letters).
+KEY_COLUMN_LENGTH = 255
+
+
 def _key_of(record: InRecord) -> str | None:
-    """The charge point id of a record whose value is not an envelope: its key, if any."""
-    return record.key.decode(errors="replace") if record.key else None
+    """The charge point id of a record whose value is not an envelope: its key, if any.
+
+    The key is whatever the producer sent, so it is made storable rather than trusted: bytes
+    that are not UTF-8 become U+FFFD, a NUL character (which PostgreSQL text cannot hold)
+    is written as the four characters ``\\x00``, and a key longer than the column ends in
+    ``…`` at 255 characters. Otherwise one such record would fail its batch on every retry
+    and stop the partition. The record itself (``raw`` / ``original``) is kept unchanged,
+    and its topic, partition and offset lead to the original key.
+    """
+    if not record.key:
+        return None
+    key = record.key.decode(errors="replace")
+    if "\x00" in key:
+        key = key.replace("\x00", "\\x00")
+    if len(key) > KEY_COLUMN_LENGTH:
+        key = key[:KEY_COLUMN_LENGTH - 1] + "…"
+    return key
+
+
+def _nul_path(value: bytes) -> str | None:
+    """Where the JSON ``value`` holds a string (or an object key) with a NUL character, as
+    ``payload.idTag``; None when it holds none (the text ``\\u0000`` was an escaped
+    backslash) or is not JSON (the envelope parser then says why).
+
+    PostgreSQL text columns cannot store U+0000, and the envelope's ids and the payload's
+    transaction ids are stored as text: such an event would fail its batch on every retry.
+    Called only for the rare records whose bytes contain ``\\u0000``.
+    """
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return None
+    todo: list[tuple[str, object]] = [("", document)]
+    while todo:
+        path, node = todo.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path or "value"
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                where = f"{path}.{key}" if path else str(key)
+                if "\x00" in key:
+                    return f"a key in {path or 'the value'}"
+                todo.append((where, item))
+        elif isinstance(node, list):
+            todo.extend((f"{path}[{i}]", item) for i, item in enumerate(node))
+    return None
 
 
 def _not_an_envelope(exc: Exception) -> Outcome:

@@ -99,3 +99,46 @@ def test_a_database_failure_inside_the_handler_fails_the_batch_instead_of_dead_l
         assert db.query(DeadLetterRecord).count() == 5
     assert counters["events_in"] == len(traffic.records)
     assert (counters["dead_lettered"], counters["duplicates"]) == (5, 2)
+
+
+def _envelope_bytes(charge_point_id="CP-1", id_tag="TAG-1") -> bytes:
+    import json
+
+    return json.dumps({"charge_point_id": charge_point_id, "ocpp_version": "1.6", "action": "Authorize",
+                       "message_id": "m-1", "received_at": "2026-11-02T08:00:00Z",
+                       "payload": {"idTag": id_tag}}).encode()
+
+
+def test_a_nul_character_anywhere_in_the_event_dead_letters_it_naming_where(processor):
+    # json.dumps writes U+0000 as the escape \u0000, as any JSON producer must.
+    records = [
+        InRecord("ev", 0, 0, b"CP-1", _envelope_bytes(id_tag="TAG\x001")),
+        InRecord("ev", 0, 1, b"CP-1", _envelope_bytes(charge_point_id="CP\x00-1")),
+        InRecord("ev", 0, 2, b"CP-1", _envelope_bytes(id_tag="x\\u0000")),
+    ]
+    processor.process_batch(records)
+    with processor.sessions() as db:
+        letters = {d.source_offset: d for d in db.query(DeadLetterRecord)}
+        counters = repo.read_counters(db, "g")
+    assert letters[0].reason == ("unstorable event: payload.idTag contains the NUL character (U+0000), "
+                                 "which text columns cannot store")
+    assert letters[1].reason.startswith("unstorable event: charge_point_id contains the NUL character")
+    assert letters[0].original == records[0].value  # the record is kept as it came
+    assert 2 not in letters  # an escaped backslash followed by u0000 is not a NUL
+    assert (counters["events_in"], counters["applied"], counters["dead_lettered"]) == (3, 1, 2)
+
+
+def test_a_key_that_cannot_be_stored_as_it_is_becomes_a_storable_charge_point_id(processor):
+    records = [
+        InRecord("ev", 0, 0, b"CP\x00X", b"not json"),
+        InRecord("ev", 0, 1, b"K" * 300, b"not json"),
+        InRecord("ev", 0, 2, b"CP-\xff", b"not json"),
+    ]
+    processor.process_batch(records)
+    with processor.sessions() as db:
+        letters = {d.source_offset: d.charge_point_id for d in db.query(DeadLetterRecord)}
+        events = {e.offset: e.charge_point_id for e in db.query(EventRecord)}
+    assert letters[0] == "CP\\x00X"  # the four characters backslash, x, 0, 0
+    assert letters[1] == "K" * 254 + "…" and len(letters[1]) == 255
+    assert letters[2] == "CP-\ufffd"
+    assert events == letters
