@@ -34,6 +34,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, f
 from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_base import (
+    any_sampled_value,
     MeasurandReadings,
     DEFAULT_MEASURAND,
     NotFast,
@@ -322,24 +323,11 @@ def _fixed_sampled_value(sv: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _any_sampled_value_needs_fix(meter_values: list[Any]) -> bool:
-    """Whether a sampled value of the meterValue list needs a rewrite (plain loops: this
-    runs for every MeterValues / StopTransaction)."""
-    for mv in meter_values:
-        if isinstance(mv, dict):
-            samples = mv.get("sampledValue")
-            if isinstance(samples, list):
-                for sv in samples:
-                    if _sampled_value_needs_fix(sv):
-                        return True
-    return False
-
-
 def _normalized_meter_values(meter_values: Any) -> Any:
     """The meterValue list with variants fixed; the same object when nothing needs it."""
     if not isinstance(meter_values, list):
         return meter_values
-    if not _any_sampled_value_needs_fix(meter_values):
+    if not any_sampled_value(meter_values, _sampled_value_needs_fix):
         return meter_values
     out = []
     for mv in meter_values:

@@ -32,6 +32,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, PrivateAttr, field_va
 from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_base import (
+    any_sampled_value,
     MeasurandReadings,
     DEFAULT_MEASURAND,
     NotFast,
@@ -355,19 +356,6 @@ def _sampled_value_needs_fix(sv: Any) -> bool:
     return isinstance(uom, dict) and isinstance(uom.get("unit"), str) and canonical_unit(uom["unit"]) != uom["unit"]
 
 
-def _any_sampled_value_needs_fix(meter_values: list[Any]) -> bool:
-    """Whether a sampled value of the meterValue list needs a rewrite (plain loops: this
-    runs for every TransactionEvent)."""
-    for mv in meter_values:
-        if isinstance(mv, dict):
-            samples = mv.get("sampledValue")
-            if isinstance(samples, list):
-                for sv in samples:
-                    if _sampled_value_needs_fix(sv):
-                        return True
-    return False
-
-
 def normalize_call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     """``payload`` with the unambiguous field variants rewritten (module docstring).
 
@@ -377,7 +365,7 @@ def normalize_call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     if action not in ("TransactionEvent", "MeterValues"):
         return payload
     meter_values = payload.get("meterValue")
-    if not isinstance(meter_values, list) or not _any_sampled_value_needs_fix(meter_values):
+    if not isinstance(meter_values, list) or not any_sampled_value(meter_values, _sampled_value_needs_fix):
         return payload
     fixed_values = []
     for index, mv in enumerate(meter_values):

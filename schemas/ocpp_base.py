@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow, Subnormal, Underflow
-from typing import Any
+from typing import Any, Callable
 
 #: The measurand a sample has when it names none (OCPP 1.6 7.43; 2.0.1 MeasurandEnumType).
 DEFAULT_MEASURAND = "Energy.Active.Import.Register"
@@ -143,6 +143,17 @@ def convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -
     register, or when the multiplier cannot be applied exactly, because guessing would
     bill the wrong amount.
     """
+    exponent = _exponent(measurand, unit, multiplier)
+    if exponent is None:
+        return None
+    if measurand == ENERGY_IMPORT_REGISTER and value < 0:
+        raise ValueError(f"negative energy register value {value} (an import register only counts up)")
+    return _scaled(value, exponent, multiplier)
+
+
+def _exponent(measurand: str, unit: str | None, multiplier: int) -> int | None:
+    """The power of ten from ``unit`` (with ``multiplier``) to kWh / kW / A for the
+    measurands we bill on, None for any other; ValueError when the unit does not fit."""
     table = _UNITS_BY_MEASURAND.get(measurand)
     if table is None:
         return None
@@ -152,9 +163,21 @@ def convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -
         raise ValueError(
             f"unit {unit!r} is not a unit of {measurand} (expected one of {sorted(units)})"
         )
-    if measurand == ENERGY_IMPORT_REGISTER and value < 0:
-        raise ValueError(f"negative energy register value {value} (an import register only counts up)")
-    return _scaled(value, multiplier + units[unit], multiplier)
+    return multiplier + units[unit]
+
+
+def any_sampled_value(meter_values: list[Any], predicate: Callable[[Any], bool]) -> bool:
+    """Whether ``predicate`` holds for a sampled value of the (not yet validated) meterValue
+    list, e.g. one that needs a rewrite (plain loops: this runs for every message with
+    meter values)."""
+    for mv in meter_values:
+        if isinstance(mv, dict):
+            samples = mv.get("sampledValue")
+            if isinstance(samples, list):
+                for sv in samples:
+                    if predicate(sv):
+                        return True
+    return False
 
 
 def json_path(path: Any) -> str:
@@ -270,24 +293,16 @@ def construct(cls: type, values: dict[str, Any], fields_set: set[str], private: 
 _EXPONENTS: dict[tuple[Any, Any, Any], int | None] = {}
 
 
-def _exponent(measurand: str, unit: str | None, multiplier: int) -> int | None:
-    table = _UNITS_BY_MEASURAND.get(measurand)
-    if table is None:
-        return None
-    units, default = table
-    unit = default if unit is None else canonical_unit(unit)
-    if unit not in units:
-        raise NotFast  # convert() words the refusal
-    return multiplier + units[unit]
-
-
 def fast_convert(measurand: str, value: Decimal, unit: str | None, multiplier: int) -> Decimal | None:
     """:func:`convert` with the unit lookup cached; NotFast where convert raises ValueError."""
     key = (measurand, unit, multiplier)
     try:
         exponent = _EXPONENTS[key]
     except KeyError:
-        exponent = _exponent(measurand, unit, multiplier)
+        try:
+            exponent = _exponent(measurand, unit, multiplier)
+        except ValueError:
+            raise NotFast from None  # convert() words the refusal
         if len(_EXPONENTS) < 1024:
             _EXPONENTS[key] = exponent
     if exponent is None:
