@@ -25,6 +25,7 @@ from api.security import (
 )
 from storage.api_tables import (
     PARTNER_PENDING,
+    PARTNER_REGISTERED,
     CdrOutbox,
     Partner,
     PartnerRole,
@@ -138,18 +139,16 @@ def register_with_partner(partner_id: Annotated[int, Path(ge=1, le=2**62)], body
     """credentials.asciidoc, Registration, with us as the Sender: GET the partner's versions
     and details with its token A, create token B for it, POST our credentials to its
     credentials endpoint, keep the token C it answers with for our requests to it."""
-    import json as _json
-
     import httpx
 
     from api.errors import OcpiError
-    from api.ocpi.credentials import fetch_partner_endpoints, our_credentials, _cdrs_receiver
-    from api.security import encode_ocpi_token
+    from api.ocpi.credentials import fetch_partner_endpoints, our_credentials, store_registration
+    from api.security import ocpi_authorization
 
     partner = db.get(Partner, partner_id)
     if partner is None:
         raise ProblemError(404, f"No partner {partner_id}")
-    if partner.status == "REGISTERED":
+    if partner.status == PARTNER_REGISTERED:
         raise ProblemError(409, f"Partner {partner_id} is already registered; it can update with PUT")
     try:
         endpoints = fetch_partner_endpoints(request, body.versions_url, body.token, partner.send_plain_token)
@@ -167,7 +166,7 @@ def register_with_partner(partner_id: Annotated[int, Path(ge=1, le=2**62)], body
     db.commit()
     invalidate_auth(request)
     http: httpx.Client = request.app.state.http_client
-    auth = f"Token {body.token}" if partner.send_plain_token else encode_ocpi_token(body.token)
+    auth = ocpi_authorization(body.token, partner.send_plain_token)
     try:
         response = http.post(credentials_url, json=our_credentials(request, token_b),
                              headers={"Authorization": auth})
@@ -179,13 +178,8 @@ def register_with_partner(partner_id: Annotated[int, Path(ge=1, le=2**62)], body
             or not isinstance(data.get("token"), str):
         raise ProblemError(422, f"Partner refused our credentials: HTTP {response.status_code}, "
                                 f"{str(answer)[:300]}")
-    partner.token_b = data["token"]  # its token C: what we present from now on
-    partner.versions_url = data.get("url") if isinstance(data.get("url"), str) else body.versions_url
-    partner.version = "2.2.1"
-    partner.endpoints_json = _json.dumps(endpoints)
-    partner.cdrs_receiver_url = _cdrs_receiver(endpoints)
-    partner.status = "REGISTERED"
-    partner.updated_at = datetime.now(timezone.utc)
-    db.commit()
-    invalidate_auth(request)
+    # data["token"] is its token C: what we present from now on
+    store_registration(request, db, partner,
+                       data.get("url") if isinstance(data.get("url"), str) else body.versions_url,
+                       data["token"], endpoints)
     return ExactJSONResponse(_partner_view(db, partner))

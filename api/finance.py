@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
-from starlette.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
@@ -116,17 +115,20 @@ def _csv_cell(value) -> str:
         return ""
     if isinstance(value, Decimal):
         return format_decimal(value)
+    if hasattr(value, "isoformat"):  # dates and times (settlement lines); report rows hold none
+        return value.isoformat()
     return str(value)
 
 
-def _stream_csv(columns: list[str], rows: list[dict]):
-    """CSV text in chunks of 500 rows (RFC 4180 line ends; money exact, empty = null)."""
+def _stream_csv(columns, rows, value=dict.get, every: int = 500):
+    """CSV text in chunks of ``every`` rows (RFC 4180 line ends; money exact, empty = null).
+    A row's cell for column ``c`` is ``value(row, c)``: dict rows by default, ``getattr`` for ORM rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     for i, row in enumerate(rows, 1):
-        writer.writerow([_csv_cell(row.get(c)) for c in columns])
-        if i % 500 == 0:
+        writer.writerow([_csv_cell(value(row, c)) for c in columns])
+        if i % every == 0:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

@@ -229,11 +229,16 @@ def compute_groups(db: Session, q: ReportQuery, extra: list | None = None) -> Gr
     return groups
 
 
+def _zero() -> list:
+    """An empty accumulator: sessions, CDRs, energy, excl. VAT, incl. VAT, CDRs with incl. VAT."""
+    return [0, 0, Decimal(0), Decimal(0), Decimal(0), 0]
+
+
 def merge_groups(into: Groups, delta: Groups) -> Groups:
     """``into`` plus ``delta`` (sums add: CDRs are only ever added, never changed)."""
     merged = {k: list(v) for k, v in into.items()}
     for key, values in delta.items():
-        acc = merged.setdefault(key, [0, 0, Decimal(0), Decimal(0), Decimal(0), 0])
+        acc = merged.setdefault(key, _zero())
         for i, v in enumerate(values):
             acc[i] += v
     return merged
@@ -260,7 +265,7 @@ def render_report(q: ReportQuery, groups: Groups) -> dict:
             item[name] = value
         item.update(_metrics(currency, sessions, cdrs, energy, excl, incl if incl_count else None, incl_count))
         rows.append(item)
-        t = totals.setdefault(currency, [0, 0, Decimal(0), Decimal(0), Decimal(0), 0])
+        t = totals.setdefault(currency, _zero())
         for i, v in enumerate(groups[key]):
             t[i] += v
     return {

@@ -59,6 +59,12 @@ def encode_ocpi_token(token: str) -> str:
     return "Token " + base64.b64encode(token.encode("utf-8")).decode("ascii")
 
 
+def ocpi_authorization(token: str, plain: bool) -> str:
+    """The ``Authorization`` header value we send a partner: its token as is if it wants it
+    plain (``send_plain_token``), else Base64 encoded."""
+    return f"Token {token}" if plain else encode_ocpi_token(token)
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """One SQLAlchemy session per request. GET requests only read, so they get an autocommit
     session (``app.state.read_sessionmaker``): no BEGIN / ROLLBACK round trips.

@@ -5,10 +5,7 @@ statements are made by ``chargeledger reconcile`` / ``chargeledger statement``."
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import datetime, timezone
-from decimal import Decimal
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -17,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import ProblemError
-from api.jsonutil import ExactJSONResponse, RawJSON, format_decimal
+from api.finance import _stream_csv, _utc
+from api.jsonutil import ExactJSONResponse, RawJSON
 from api.security import FinanceUser, finance_user, get_db
 from settlement import repository as repo
 from settlement.reconcile import CLASSES
@@ -75,16 +73,6 @@ def get_run(run_id: Annotated[str, Path(max_length=36)], user: FinanceUser = Dep
     return ExactJSONResponse(_run_view(db, _get_run(db, run_id)))
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format_decimal(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
 @router.get("/runs/{run_id}/results", summary="A run's lines (JSON page, or the whole run as streamed CSV)")
 def run_results(
     run_id: Annotated[str, Path(max_length=36)],
@@ -100,20 +88,12 @@ def run_results(
         engine = db.get_bind()
 
         def stream():
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\r\n")
-            writer.writerow(RESULT_COLUMNS)
             q = select(SettlementResult).where(SettlementResult.run_id == run_id)
             if cls:
                 q = q.where(SettlementResult.cls == cls)
             with Session(engine) as s:
-                for i, row in enumerate(s.scalars(q.order_by(SettlementResult.pk).execution_options(yield_per=2000)), 1):
-                    writer.writerow([_cell(getattr(row, c)) for c in RESULT_COLUMNS])
-                    if i % 1000 == 0:
-                        yield buffer.getvalue()
-                        buffer.seek(0)
-                        buffer.truncate()
-            yield buffer.getvalue()
+                rows = s.scalars(q.order_by(SettlementResult.pk).execution_options(yield_per=2000))
+                yield from _stream_csv(RESULT_COLUMNS, rows, value=getattr, every=1000)
 
         return StreamingResponse(stream(), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": f'attachment; filename="run_{run_id}.csv"'})
@@ -179,10 +159,7 @@ def received_cdrs(
     for value, op in ((date_from, "ge"), (date_to, "lt")):
         if value is None:
             continue
-        try:
-            value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-        except OverflowError:
-            raise ProblemError(400, f"{value.isoformat()} is out of the representable range")
+        value = _utc(value)
         conditions.append(ReceivedCdr.start_date_time >= value if op == "ge" else ReceivedCdr.start_date_time < value)
     engine = db.get_bind()
     stmt = select(ReceivedCdr.payload).where(*conditions).order_by(ReceivedCdr.start_date_time, ReceivedCdr.cdr_id)

@@ -119,6 +119,16 @@ def _page_statement(has_from: bool, has_to: bool):
     return stmt
 
 
+def _page_conditions(parties: set[tuple[str, str]], page: PageRequest) -> list:
+    """The WHERE of a partner's CDR page: its parties as eMSP, last_updated in [date_from, date_to)."""
+    conditions = [emsp_party_filter(parties)]
+    if page.date_from is not None:
+        conditions.append(CdrRecord.last_updated >= page.date_from)
+    if page.date_to is not None:
+        conditions.append(CdrRecord.last_updated < page.date_to)
+    return conditions
+
+
 def cdr_page(db: Session, parties: set[tuple[str, str]], page: PageRequest, limit: int,
              counts: CountCache | None = None) -> tuple[list[str], int]:
     """(CDR JSON texts of the page, total matching) for a partner's parties.
@@ -128,11 +138,7 @@ def cdr_page(db: Session, parties: set[tuple[str, str]], page: PageRequest, limi
     """
     if counts is not None and len(parties) == 1:
         return _one_party_page(db, next(iter(parties)), page, limit, counts)
-    conditions = [emsp_party_filter(parties)]
-    if page.date_from is not None:
-        conditions.append(CdrRecord.last_updated >= page.date_from)
-    if page.date_to is not None:
-        conditions.append(CdrRecord.last_updated < page.date_to)
+    conditions = _page_conditions(parties, page)
     total = None
     if counts is not None:
         version = db.execute(select(func.max(CdrRecord.pk))).scalar_one()
@@ -169,11 +175,7 @@ def _one_party_page(db: Session, party: tuple[str, str], page: PageRequest, limi
     key = ((party,), page.date_from, page.date_to)
     total = counts.get(key, version)
     if total is None:
-        conditions = [emsp_party_filter({party})]
-        if page.date_from is not None:
-            conditions.append(CdrRecord.last_updated >= page.date_from)
-        if page.date_to is not None:
-            conditions.append(CdrRecord.last_updated < page.date_to)
+        conditions = _page_conditions({party}, page)
         total = int(db.execute(
             select(func.count()).select_from(CdrRecord).where(CdrRecord.pk <= version, *conditions)
         ).scalar_one()) if version is not None else 0

@@ -37,11 +37,11 @@ from api.ocpi.common import VERSION, ocpi_response, versions_url
 from api.security import (
     OcpiClient,
     business_details_json,
-    encode_ocpi_token,
     get_db,
     hash_secret,
     invalidate_auth,
     new_token,
+    ocpi_authorization,
     ocpi_client,
 )
 from storage.api_tables import (
@@ -113,7 +113,7 @@ def _registration_error(status_code: int, message: str) -> OcpiError:
 
 def _ocpi_get(http: httpx.Client, url: str, token: str, plain: bool, request: Request):
     headers = {
-        "Authorization": f"Token {token}" if plain else encode_ocpi_token(token),
+        "Authorization": ocpi_authorization(token, plain),
         "X-Request-ID": request.state.request_id if hasattr(request.state, "request_id") else "",
         "X-Correlation-ID": request.state.correlation_id if hasattr(request.state, "correlation_id") else "",
     }
@@ -159,6 +159,21 @@ def _cdrs_receiver(endpoints: list[dict]) -> str | None:
     return None
 
 
+def store_registration(request: Request, db: Session, partner: Partner, versions_url_: str, token_b: str,
+                       endpoints: list[dict]) -> None:
+    """Record a completed registration with ``partner`` (the token we present, its versions URL
+    and 2.2.1 endpoints), commit, and drop cached authentications."""
+    partner.status = PARTNER_REGISTERED
+    partner.versions_url = versions_url_
+    partner.token_b = token_b
+    partner.version = VERSION
+    partner.endpoints_json = json.dumps(endpoints)
+    partner.cdrs_receiver_url = _cdrs_receiver(endpoints)
+    partner.updated_at = datetime.now(timezone.utc)
+    db.commit()
+    invalidate_auth(request)
+
+
 def _check_roles(db: Session, partner: Partner, creds: Credentials) -> list[PartnerRole]:
     agreed = db.execute(select(PartnerRole).where(PartnerRole.partner_id == partner.id)).scalars().all()
     index = {(r.role, r.country_code.upper(), r.party_id.upper()): r for r in agreed}
@@ -180,15 +195,7 @@ def _register(request: Request, db: Session, partner: Partner, creds: Credential
     token_c = new_token()
     partner.token_hash = hash_secret(token_c)
     partner.token_kind = "C"
-    partner.status = PARTNER_REGISTERED
-    partner.versions_url = creds.url
-    partner.token_b = creds.token
-    partner.version = VERSION
-    partner.endpoints_json = json.dumps(endpoints)
-    partner.cdrs_receiver_url = _cdrs_receiver(endpoints)
-    partner.updated_at = datetime.now(timezone.utc)
-    db.commit()
-    invalidate_auth(request)
+    store_registration(request, db, partner, creds.url, creds.token, endpoints)
     return token_c
 
 
