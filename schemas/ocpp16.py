@@ -34,6 +34,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, f
 from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_base import (
+    MISSING,
     any_sampled_value,
     MeasurandReadings,
     DEFAULT_MEASURAND,
@@ -44,6 +45,7 @@ from schemas.ocpp_base import (
     decimal_from_text,
     fast_convert,
     fast_int,
+    fast_meter_value_list,
     fast_str,
     fast_utc,
     renamed_fields,
@@ -174,7 +176,6 @@ RESPONSE_MODELS: dict[str, type[_Model]] = {"StartTransaction": StartTransaction
 
 # --- fast constructors (see schemas.ocpp_base: same result as model_validate, or NotFast) ---
 
-_MISSING: Any = object()
 _SAMPLED_VALUE_RENAMED = renamed_fields(SampledValue)
 _METER_VALUE_RENAMED = renamed_fields(MeterValue)
 _START_RENAMED = renamed_fields(StartTransaction)
@@ -240,12 +241,6 @@ def _fast_meter_value(data: Any) -> MeterValue:
     return construct(MeterValue, values, {"timestamp", "sampled_value"})
 
 
-def _fast_meter_value_list(data: Any) -> tuple[MeterValue, ...]:
-    if data.__class__ is not list:
-        raise NotFast
-    return tuple(map(_fast_meter_value, data))
-
-
 def _fast_start(payload: dict[str, Any]) -> StartTransaction:
     if not _START_RENAMED.isdisjoint(payload):
         raise NotFast
@@ -255,8 +250,8 @@ def _fast_start(payload: dict[str, Any]) -> StartTransaction:
     values = {"connector_id": fast_int(payload.get("connectorId")), "id_tag": fast_str(payload.get("idTag")),
               "meter_start": meter_start, "reservation_id": None, "timestamp": fast_utc(payload.get("timestamp"))}
     fields_set = {"connector_id", "id_tag", "meter_start", "timestamp"}
-    reservation = payload.get("reservationId", _MISSING)
-    if reservation is not _MISSING:
+    reservation = payload.get("reservationId", MISSING)
+    if reservation is not MISSING:
         values["reservation_id"] = fast_int(reservation)
         fields_set.add("reservation_id")
     return construct(StartTransaction, values, fields_set)
@@ -266,13 +261,18 @@ def _fast_meter_values(payload: dict[str, Any]) -> MeterValues:
     if not _METER_VALUES_RENAMED.isdisjoint(payload):
         raise NotFast
     values = {"connector_id": fast_int(payload.get("connectorId")), "transaction_id": None,
-              "meter_value": _fast_meter_value_list(payload.get("meterValue"))}
+              "meter_value": fast_meter_value_list(payload.get("meterValue"), _fast_meter_value)}
     fields_set = {"connector_id", "meter_value"}
-    transaction = payload.get("transactionId", _MISSING)
-    if transaction is not _MISSING:
+    transaction = payload.get("transactionId", MISSING)
+    if transaction is not MISSING:
         values["transaction_id"] = fast_int(transaction)
         fields_set.add("transaction_id")
     return construct(MeterValues, values, fields_set)
+
+
+#: StopTransaction's optional fields: (wire name, Python name, fast reader).
+_STOP_OPTIONAL = (("idTag", "id_tag", fast_str), ("reason", "reason", fast_str),
+                  ("transactionData", "transaction_data", lambda items: fast_meter_value_list(items, _fast_meter_value)))
 
 
 def _fast_stop(payload: dict[str, Any]) -> StopTransaction:
@@ -285,10 +285,9 @@ def _fast_stop(payload: dict[str, Any]) -> StopTransaction:
               "timestamp": fast_utc(payload.get("timestamp")), "id_tag": None, "reason": "Local",
               "transaction_data": ()}
     fields_set = {"transaction_id", "meter_stop", "timestamp"}
-    for key, name, read in (("idTag", "id_tag", fast_str), ("reason", "reason", fast_str),
-                            ("transactionData", "transaction_data", _fast_meter_value_list)):
-        given = payload.get(key, _MISSING)
-        if given is not _MISSING:
+    for key, name, read in _STOP_OPTIONAL:
+        given = payload.get(key, MISSING)
+        if given is not MISSING:
             values[name] = read(given)
             fields_set.add(name)
     return construct(StopTransaction, values, fields_set)

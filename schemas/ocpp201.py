@@ -32,6 +32,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, PrivateAttr, field_va
 from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_base import (
+    MISSING,
     any_sampled_value,
     MeasurandReadings,
     DEFAULT_MEASURAND,
@@ -43,6 +44,7 @@ from schemas.ocpp_base import (
     decimal_from_text,
     fast_convert,
     fast_int,
+    fast_meter_value_list,
     fast_str,
     fast_utc,
     renamed_fields,
@@ -155,7 +157,6 @@ RESPONSE_MODELS: dict[str, type[_Model]] = {}
 
 # --- fast constructors (see schemas.ocpp_base: same result as model_validate, or NotFast) ---
 
-_MISSING: Any = object()
 _RENAMED = {model: renamed_fields(model) for model in
             (UnitOfMeasure, SampledValue, MeterValue, TransactionInfo, Evse, IdToken, TransactionEvent)}
 _TRANSACTION_INFO_OPTIONAL = (("chargingState", "charging_state", fast_str),
@@ -180,7 +181,7 @@ def _fast_dict(data: Any, model: type) -> dict[str, Any]:
 
 
 #: The UnitOfMeasure models of objects with only ``unit`` and/or ``multiplier``, by
-#: (unit, multiplier) (_MISSING when absent), shared: they are frozen, and real traffic has
+#: (unit, multiplier) (MISSING when absent), shared: they are frozen, and real traffic has
 #: a handful of distinct ones.
 _UNIT_OF_MEASURE_CACHE: dict[tuple[Any, Any], UnitOfMeasure] = {}
 
@@ -188,22 +189,22 @@ _UNIT_OF_MEASURE_CACHE: dict[tuple[Any, Any], UnitOfMeasure] = {}
 def _fast_unit_of_measure(data: Any) -> UnitOfMeasure:
     if data.__class__ is not dict:
         raise NotFast
-    unit = data.get("unit", _MISSING)
-    multiplier = data.get("multiplier", _MISSING)
-    if (unit is not _MISSING and unit.__class__ is not str) or (
-            multiplier is not _MISSING and multiplier.__class__ is not int):
+    unit = data.get("unit", MISSING)
+    multiplier = data.get("multiplier", MISSING)
+    if (unit is not MISSING and unit.__class__ is not str) or (
+            multiplier is not MISSING and multiplier.__class__ is not int):
         raise NotFast
-    plain = len(data) == (unit is not _MISSING) + (multiplier is not _MISSING)  # no other key
+    plain = len(data) == (unit is not MISSING) + (multiplier is not MISSING)  # no other key
     if plain:
         cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
         if cached is not None:
             return cached
     values: dict[str, Any] = {"unit": None, "multiplier": 0}
     fields_set = set()
-    if unit is not _MISSING:
+    if unit is not MISSING:
         values["unit"] = unit
         fields_set.add("unit")
-    if multiplier is not _MISSING:
+    if multiplier is not MISSING:
         values["multiplier"] = multiplier
         fields_set.add("multiplier")
     built = construct(UnitOfMeasure, values, fields_set)
@@ -215,7 +216,7 @@ def _fast_unit_of_measure(data: Any) -> UnitOfMeasure:
 def _fast_sampled_value(data: Any) -> SampledValue:
     if data.__class__ is not dict or "unit_of_measure" in data:
         raise NotFast
-    value = data.get("value", _MISSING)
+    value = data.get("value", MISSING)
     # as SampledValue._parse_value (decimal_from_json_number), then pydantic's Decimal
     if value.__class__ is int:
         value = Decimal(value)
@@ -233,8 +234,8 @@ def _fast_sampled_value(data: Any) -> SampledValue:
             or (phase is not None and phase.__class__ is not str)):
         raise NotFast
     fields_set = data.keys() & _SAMPLED_VALUE_KEYS  # wire names = field names, but one
-    uom = data.get("unitOfMeasure", _MISSING)
-    if uom is _MISSING:
+    uom = data.get("unitOfMeasure", MISSING)
+    if uom is MISSING:
         uom, unit, multiplier = None, None, 0
     else:
         fields_set.add("unit_of_measure")
@@ -266,8 +267,8 @@ def _fast_transaction_info(data: Any) -> TransactionInfo:
     values: dict[str, Any] = {"transaction_id": fast_str(data.get("transactionId"))}
     fields_set = {"transaction_id"}
     for key, name, read in _TRANSACTION_INFO_OPTIONAL:
-        given = data.get(key, _MISSING)
-        if given is _MISSING:
+        given = data.get(key, MISSING)
+        if given is MISSING:
             values[name] = None
         else:
             values[name] = read(given)
@@ -279,8 +280,8 @@ def _fast_evse(data: Any) -> Evse:
     _fast_dict(data, Evse)
     values: dict[str, Any] = {"id": fast_int(data.get("id")), "connector_id": None}
     fields_set = {"id"}
-    connector = data.get("connectorId", _MISSING)
-    if connector is not _MISSING:
+    connector = data.get("connectorId", MISSING)
+    if connector is not MISSING:
         values["connector_id"] = fast_int(connector)
         fields_set.add("connector_id")
     return construct(Evse, values, fields_set)
@@ -290,12 +291,6 @@ def _fast_id_token(data: Any) -> IdToken:
     _fast_dict(data, IdToken)
     values = {"id_token": fast_str(data.get("idToken")), "type": fast_str(data.get("type"))}
     return construct(IdToken, values, {"id_token", "type"})
-
-
-def _fast_meter_value_list(data: Any) -> tuple[MeterValue, ...]:
-    if data.__class__ is not list:
-        raise NotFast
-    return tuple(map(_fast_meter_value, data))
 
 
 def _fast_bool(value: Any) -> bool:
@@ -317,13 +312,13 @@ _TRANSACTION_EVENT_FIELDS = {
     "transactionInfo": ("transaction_info", _fast_transaction_info),
     "evse": ("evse", _fast_evse),
     "idToken": ("id_token", _fast_id_token),
-    "meterValue": ("meter_value", _fast_meter_value_list),
+    "meterValue": ("meter_value", lambda items: fast_meter_value_list(items, _fast_meter_value)),
 }
-#: Every field in declaration order with its default (required ones: _MISSING).
+#: Every field in declaration order with its default (required ones: MISSING).
 _TRANSACTION_EVENT_DEFAULTS = {
-    name: _MISSING if field.is_required() else field.default for name, field in TransactionEvent.model_fields.items()
+    name: MISSING if field.is_required() else field.default for name, field in TransactionEvent.model_fields.items()
 }
-_TRANSACTION_EVENT_REQUIRED = frozenset(n for n, d in _TRANSACTION_EVENT_DEFAULTS.items() if d is _MISSING)
+_TRANSACTION_EVENT_REQUIRED = frozenset(n for n, d in _TRANSACTION_EVENT_DEFAULTS.items() if d is MISSING)
 assert {n for n, _ in _TRANSACTION_EVENT_FIELDS.values()} == set(_TRANSACTION_EVENT_DEFAULTS)
 assert all(TransactionEvent.model_fields[n].alias == k for k, (n, _) in _TRANSACTION_EVENT_FIELDS.items())
 

@@ -166,6 +166,10 @@ def _exponent(measurand: str, unit: str | None, multiplier: int) -> int | None:
     return multiplier + units[unit]
 
 
+#: Default of ``dict.get`` that tells an absent key from one given as null (both versions' fast constructors).
+MISSING: Any = object()
+
+
 def any_sampled_value(meter_values: list[Any], predicate: Callable[[Any], bool]) -> bool:
     """Whether ``predicate`` holds for a sampled value of the (not yet validated) meterValue
     list, e.g. one that needs a rewrite (plain loops: this runs for every message with
@@ -178,6 +182,14 @@ def any_sampled_value(meter_values: list[Any], predicate: Callable[[Any], bool])
                     if predicate(sv):
                         return True
     return False
+
+
+def fast_meter_value_list(items: Any, build_one: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """A meterValue list as a tuple of ``build_one(item)`` (the version's fast MeterValue
+    constructor); NotFast when it is not a list."""
+    if items.__class__ is not list:
+        raise NotFast
+    return tuple(map(build_one, items))
 
 
 def json_path(path: Any) -> str:

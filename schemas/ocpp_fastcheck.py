@@ -39,31 +39,6 @@ class Unsupported(Exception):
     """The schema uses something this compiler does not implement."""
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, Decimal)) and not isinstance(x, bool)
-
-
-def _type_check(name: str, draft4: bool) -> Check:
-    if name == "object":
-        return lambda x: isinstance(x, dict)
-    if name == "array":
-        return lambda x: isinstance(x, list)
-    if name == "string":
-        return lambda x: isinstance(x, str)
-    if name == "boolean":
-        return lambda x: isinstance(x, bool)
-    if name == "number":
-        return _is_number
-    if name == "integer":
-        if draft4:
-            return lambda x: isinstance(x, int) and not isinstance(x, bool)
-        return lambda x: (isinstance(x, int) and not isinstance(x, bool)) or (
-            isinstance(x, float) and x.is_integer())
-    if name == "null":
-        return lambda x: x is None
-    raise Unsupported(f"type {name!r}")
-
-
 def compile_schema(schema: dict[str, Any], draft4: bool) -> Check | None:
     """A yes/no check equivalent to ``jsonschema``'s ``is_valid`` for ``schema``, or None.
 
@@ -77,9 +52,7 @@ def compile_schema(schema: dict[str, Any], draft4: bool) -> Check | None:
         return None
     namespace: dict[str, Any] = dict(constants)
     exec(compile(source, "<ocpp_fastcheck>", "exec"), namespace)  # noqa: S102 - our own generated code
-    check = namespace["check"]
-    check.source = source  # type: ignore[attr-defined]
-    return check
+    return namespace["check"]
 
 
 def schema_source(schema: dict[str, Any], draft4: bool) -> str:
@@ -98,7 +71,7 @@ class _Generator:
         self.definitions = definitions
         self.draft4 = draft4
         self.lines: list[str] = []
-        self.constants: dict[str, Any] = {"_Decimal": Decimal, "_MISSING": _MISSING}
+        self.constants: dict[str, Any] = {"_Decimal": Decimal}
         self.counter = 0
 
     def var(self) -> str:
@@ -245,9 +218,6 @@ class _Generator:
             self.node(sub, value, body_indent, depth + 1)
             if len(self.lines) == body:  # a property schema without assertions
                 del self.lines[start:]
-
-
-_MISSING = object()
 
 
 def _generate(schema: dict[str, Any], draft4: bool) -> tuple[str, dict[str, Any]]:

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from schemas.ocpp_base import construct
+
 
 class MeterReading(BaseModel):
     """The state of a session at one instant.
@@ -41,7 +43,6 @@ class MeterReading(BaseModel):
         return value
 
 
-_set_attribute = object.__setattr__
 _FIELDS = frozenset(MeterReading.model_fields)
 
 
@@ -59,10 +60,5 @@ def reading_of(
     if timestamp.tzinfo is None or type(charging) is not bool:
         return MeterReading(timestamp=timestamp, energy_kwh=energy_kwh, power_kw=power_kw,
                             current_a=current_a, charging=charging)
-    reading = MeterReading.__new__(MeterReading)
-    _set_attribute(reading, "__dict__", {"timestamp": timestamp, "energy_kwh": energy_kwh, "power_kw": power_kw,
-                                         "current_a": current_a, "charging": charging})
-    _set_attribute(reading, "__pydantic_fields_set__", set(_FIELDS))
-    _set_attribute(reading, "__pydantic_extra__", None)
-    _set_attribute(reading, "__pydantic_private__", None)
-    return reading
+    return construct(MeterReading, {"timestamp": timestamp, "energy_kwh": energy_kwh, "power_kw": power_kw,
+                                    "current_a": current_a, "charging": charging}, set(_FIELDS))

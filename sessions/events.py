@@ -23,13 +23,14 @@ from typing import Annotated, Any, Literal, TypeVar, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 from pydantic_core import to_json
 
+from schemas.ocpp_base import construct
+
 
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 _V = TypeVar("_V", bound=_Value)
-_set_attribute = object.__setattr__
 #: Per value class, the set of all its field names: shared by the instances :func:`trusted`
 #: builds (one object less to allocate and for the garbage collector to walk per value).
 #: Never changed: the classes are frozen (pydantic adds to a fields set only on assignment)
@@ -44,15 +45,10 @@ def trusted(cls: type[_V], values: dict[str, Any]) -> _V:
     events from validated OCPP models). ``values`` names every field, in declaration order,
     defaults included, so the instance equals (and serialises like) the validated one;
     tests/unit/test_session_state_json.py checks that for the assembler's events."""
-    instance = cls.__new__(cls)
-    _set_attribute(instance, "__dict__", values)
     fields_set = _FIELDS_SETS.get(cls)
     if fields_set is None:
         fields_set = _FIELDS_SETS[cls] = set(cls.model_fields)
-    _set_attribute(instance, "__pydantic_fields_set__", fields_set)
-    _set_attribute(instance, "__pydantic_extra__", None)
-    _set_attribute(instance, "__pydantic_private__", None)
-    return instance
+    return construct(cls, values, fields_set)
 
 
 class Sample(_Value):
@@ -350,12 +346,11 @@ class SessionState(BaseModel):
         text = "".join((head[4], derived.json, '],"closed_idle":',
                         "null" if closed_idle is None else closed_idle.model_dump_json(),
                         ',"issued":', _ISSUED_TO_JSON(issued).decode() if issued else "[]", "}"))
-        if SNAPSHOTS_KEPT:
-            snapshots = _SNAPSHOTS
-            snapshots.pop(session_id, None)
-            snapshots[session_id] = _Snapshot(text, fields, derived.json)
-            while len(snapshots) > SNAPSHOTS_KEPT:
-                del snapshots[next(iter(snapshots))]
+        snapshots = _SNAPSHOTS
+        snapshots.pop(session_id, None)
+        snapshots[session_id] = _Snapshot(text, fields, derived.json)
+        while len(snapshots) > SNAPSHOTS_KEPT:
+            del snapshots[next(iter(snapshots))]
         return text
 
     @classmethod
@@ -382,29 +377,20 @@ class SessionState(BaseModel):
                 and type(ocpp_version) is str):
             return cls(session_id=session_id, charge_point_id=charge_point_id, transaction_id=transaction_id,
                        ocpp_version=ocpp_version)
-        state = cls.__new__(cls)
-        _set_attribute(state, "__dict__", {
+        return construct(cls, {
             "session_id": session_id, "charge_point_id": charge_point_id, "transaction_id": transaction_id,
-            "ocpp_version": ocpp_version, "messages": [], "closed_idle": None, "issued": []})
-        _set_attribute(state, "__pydantic_fields_set__", {"session_id", "charge_point_id", "transaction_id",
-                                                          "ocpp_version"})
-        _set_attribute(state, "__pydantic_extra__", None)
-        _set_attribute(state, "__pydantic_private__", {"_cache": _Derived()})
-        return state
+            "ocpp_version": ocpp_version, "messages": [], "closed_idle": None, "issued": []},
+            {"session_id", "charge_point_id", "transaction_id", "ocpp_version"}, {"_cache": _Derived()})
 
     @classmethod
     def _restore(cls, snapshot: _Snapshot) -> "SessionState":
         session_id, charge_point_id, transaction_id, ocpp_version = snapshot.fields
         messages = list(snapshot.messages)
-        state = cls.__new__(cls)
-        _set_attribute(state, "__dict__", {
+        derived = _Derived()
+        state = construct(cls, {
             "session_id": session_id, "charge_point_id": charge_point_id, "transaction_id": transaction_id,
             "ocpp_version": ocpp_version, "messages": messages, "closed_idle": snapshot.closed_idle,
-            "issued": list(snapshot.issued)})
-        _set_attribute(state, "__pydantic_fields_set__", set(_STATE_FIELDS))
-        _set_attribute(state, "__pydantic_extra__", None)
-        derived = _Derived()
-        _set_attribute(state, "__pydantic_private__", {"_cache": derived})
+            "issued": list(snapshot.issued)}, set(_STATE_FIELDS), {"_cache": derived})
         derived.messages = messages
         derived.extend(messages, len(messages))
         derived.json, derived.json_count = snapshot.messages_json, len(messages)

@@ -378,6 +378,7 @@ def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes:
     start_stop: list[Decimal] = []
     begin_end: list[Decimal] = []
     samples: list[_Point] = []
+    not_start_stop: list[_Point] = []  # every point with a register but start/stop, in order
     for p in points:
         register = p.register
         if register is None:
@@ -385,13 +386,15 @@ def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes:
         rank = p.rank
         if rank == _RANK_SAMPLE:
             samples.append(p)
+            not_start_stop.append(p)
         elif rank == _RANK_START or rank == _RANK_STOP:
             start_stop.append(register)
         else:
             begin_end.append(register)
+            not_start_stop.append(p)
     if len(start_stop) >= 2:  # 1.6 meterStart/meterStop: their unit (Wh) is fixed by the schema
         anchors = start_stop
-        periodic = [p for p in points if p.register is not None and p.rank != _RANK_START and p.rank != _RANK_STOP]
+        periodic = not_start_stop
     else:  # 2.0.1: Transaction.Begin / Transaction.End samples
         anchors = begin_end
         periodic = samples

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base
 from storage.types import BigIntPK as BigId
-from storage.types import UtcDateTime
+from storage.types import Money, UtcDateTime
 
 #: Partner lifecycle (OCPI 2.2.1 credentials module, "Registration").
 PARTNER_PENDING = "PENDING"  # created by an admin, holds CREDENTIALS_TOKEN_A
@@ -149,8 +149,8 @@ class ReceivedCdr(Base):
     start_date_time: Mapped[datetime] = mapped_column(UtcDateTime)
     end_date_time: Mapped[datetime] = mapped_column(UtcDateTime)
     currency: Mapped[str] = mapped_column(String(3))
-    total_cost_excl_vat: Mapped[Decimal] = mapped_column(Numeric(18, 4))
-    total_cost_incl_vat: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    total_cost_excl_vat: Mapped[Decimal] = mapped_column(Money)
+    total_cost_incl_vat: Mapped[Decimal | None] = mapped_column(Money)
     total_energy: Mapped[Decimal] = mapped_column(Numeric(18, 4))
     credit: Mapped[bool] = mapped_column(Boolean, default=False)
     credit_reference_id: Mapped[str | None] = mapped_column(String(39))

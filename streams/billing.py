@@ -50,21 +50,16 @@ log = logging.getLogger("chargeledger.billing")
 
 
 class _ChargePointView:
-    """A :class:`sessions.SessionStore` restricted to one charge point's open sessions, so
-    ``SessionAssembler.close_idle`` closes only those."""
+    """The part of a :class:`sessions.SessionStore` ``SessionAssembler.close_idle`` uses
+    (``open_sessions``, ``put``), restricted to one charge point's open sessions, so it
+    closes only those."""
 
     def __init__(self, store: "SqlSessionStore", charge_point_id: str) -> None:
         self.store = store
         self.charge_point_id = charge_point_id
 
-    def get(self, session_id: str):
-        return self.store.get(session_id)
-
     def put(self, state) -> None:
         self.store.put(state)
-
-    def sessions_of(self, charge_point_id: str):
-        return self.store.sessions_of(charge_point_id)
 
     def open_sessions(self):
         return self.store.open_sessions_of(self.charge_point_id)
@@ -94,8 +89,6 @@ class SqlSessionStore:
         #: In a batch (``defer_cdrs``), the CDR rows issued, written in one go by
         #: :meth:`Billing.end_batch`; else (``None``) each CDR is written at once.
         self.cdr_rows: list[dict] | None = [] if defer_cdrs else None
-        #: In a batch, session rows are written by :meth:`write_rows` (end of the batch).
-        self.defer_writes = defer_cdrs
         self.idle_timeout = idle_timeout
         self.cache: dict[str, SessionState] = {}
         #: session key -> what this store knows of its row (None: no row).
@@ -191,6 +184,11 @@ class SqlSessionStore:
         states = {r.session_key: self._load(r) for r in self._rows(_ROWS_OPEN)}
         states.update({k: self._touch(k, s) for k, s in self.cache.items()})
         return [s for k, s in sorted(states.items()) if s.is_open]
+
+    @property
+    def defer_writes(self) -> bool:
+        """In a batch, session rows are written by :meth:`write_rows` (end of the batch)."""
+        return self.cdr_rows is not None
 
     def begin_envelope(self) -> None:
         """Start an envelope's undo record (reads since the last envelope changed nothing)."""
@@ -421,7 +419,7 @@ class Billing:
         the assembler still decides which session a message belongs to)."""
         self._store(db).prefetch(key for key in map(_session_key_hint, envelopes) if key is not None)
 
-    def end_batch(self, db: Session, watermark: datetime | None) -> list[dict]:
+    def end_batch(self, db: Session) -> list[dict]:
         """Nothing to do at the end of a batch: idle sessions are closed per charge point
         (:meth:`_close_idle_of`), not at a batch-wide watermark, because partitions are
         consumed unevenly (one can be days ahead of another in a catch-up or a replay).
@@ -527,10 +525,11 @@ class Billing:
                        session_key=outcome.session_id)
 
     def _tariff(self, db: Session, session: CompletedSession):
-        versions = self._store(db).tariff_versions.get(self.settings.default_tariff_id)
+        cached = self._store(db).tariff_versions
+        versions = cached.get(self.settings.default_tariff_id)
         if versions is None:
             versions = repo.tariff_versions(db, self.settings.default_tariff_id)
-            self._store(db).tariff_versions[self.settings.default_tariff_id] = versions
+            cached[self.settings.default_tariff_id] = versions
         record = repo.pick_tariff_version(versions, session.start, known_at=session.end)
         if record is None:
             raise NoTariff(
@@ -548,17 +547,13 @@ class Billing:
         cdr = session_cdr(session, tariff, self.settings)
         if session.version == 0:
             return [cdr]
-        replaced_json = self._issued_in_batch(db).get(session.replaces_cdr_id)
+        replaced_json = self._store(db).issued.get(session.replaces_cdr_id)
         if replaced_json is None:
             replaced = repo.get_cdr(db, self.settings.country_code, self.settings.party_id, session.replaces_cdr_id)
             if replaced is None:  # pragma: no cover - the replaced version was issued by us
                 raise LookupError(f"CDR {session.replaces_cdr_id} to credit is not in the database")
             replaced_json = replaced.cdr_json
         return [credit_for(Cdr.model_validate_json(replaced_json), session), cdr]
-
-    def _issued_in_batch(self, db: Session) -> dict[str, str]:
-        """CDR id -> JSON of the CDRs issued in the running batch (not flushed yet)."""
-        return self._store(db).issued
 
     def _write(self, db: Session, session: CompletedSession, documents: list[Cdr]) -> list[str]:
         """Issue these CDRs of the session (see :meth:`_record_rows`); their ids."""
@@ -608,5 +603,5 @@ class Billing:
                 # The push to the eMSP's CDR receiver is queued in the same transaction as
                 # the CDR row (outbox): no CDR without its push, no push of a CDR rolled back.
                 enqueue_cdr_push(db, issued.record)
-            self._issued_in_batch(db)[row["id"]] = row["cdr_json"]
+            store.issued[row["id"]] = row["cdr_json"]
         return [row["id"] for row in rows]

@@ -24,7 +24,6 @@ import json
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from pydantic import ValidationError
@@ -75,10 +74,9 @@ class EventHandler(Protocol):
     Optional hooks: ``begin_batch(db)`` before the first record of a batch,
     ``prefetch(db, envelopes)`` with the batch's envelopes before the first is handled
     (a hint for loading state in bulk; it must not change any outcome), and
-    ``end_batch(db, watermark)`` after the last (``watermark``: the stream time every
-    partition of the batch has reached, the least of their latest ``received_at``); it
-    returns the ``cdrs`` rows (column -> value) it inserted, which the worker produces on
-    the ``cdrs`` topic after the commit (:attr:`BatchResult.cdrs`).
+    ``end_batch(db)`` after the last; it returns the ``cdrs`` rows (column -> value) it
+    inserted, which the worker produces on the ``cdrs`` topic after the commit
+    (:attr:`BatchResult.cdrs`).
     """
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome: ...
@@ -145,7 +143,6 @@ class Processor:
                 by_topic.setdefault(r.topic, set()).add(r.partition)
             positions = {t: self._locked_positions(db, t, ps) for t, ps in by_topic.items()}
             next_offsets: dict[tuple[str, int], int] = {}
-            stream_time: dict[tuple[str, int], datetime] = {}
             if hasattr(self.handler, "begin_batch"):
                 self.handler.begin_batch(db)
             # One flush at the end of the batch (batched INSERTs / UPDATEs) instead of one
@@ -180,7 +177,7 @@ class Processor:
                     where = (record.topic, record.partition)
                     if envelope is not None:
                         outcome = self._apply(db, envelope)
-                        received_at = stream_time[where] = envelope.received_at
+                        received_at = envelope.received_at
                         add_row((record.topic, record.partition, record.offset, envelope.charge_point_id,
                                  envelope.message_id, envelope.ocpp_version, envelope.action, db_time(received_at),
                                  record.value, outcome.kind, outcome.reason, outcome.session_key))
@@ -200,8 +197,7 @@ class Processor:
             del event_rows
             repo.add_dead_letters(db, result.dead_letters)
             if hasattr(self.handler, "end_batch"):
-                issued = self.handler.end_batch(db, min(stream_time.values()) if stream_time else None)
-                result.cdrs = [row for row in issued or () if isinstance(row, dict)]
+                result.cdrs = self.handler.end_batch(db) or []
             if published:
                 repo.mark_published_by_key(db, published.cdrs, published.dead_letters)
             repo.track_many(db, self.consumer_group, next_offsets)

@@ -275,9 +275,9 @@ class Worker:
 
     async def _produce(self, cdrs: list, letters: list) -> None:
         futures = []
-        for _, key, value, headers in cdrs:
+        for key, value, headers in cdrs:
             futures.append(await self.producer.send(self.cdrs_topic, value=value, key=key, headers=headers))
-        for _, key, value, headers in letters:
+        for key, value, headers in letters:
             futures.append(await self.producer.send(self.dlq_topic, value=value, key=key, headers=headers))
         await asyncio.gather(*futures)
         self.stats.cdrs_published += len(cdrs)
@@ -304,17 +304,17 @@ class Worker:
             cdrs, letters = await asyncio.to_thread(self._unpublished)
             if not cdrs and not letters:
                 return
-            await self._produce(cdrs, letters)
-            await asyncio.to_thread(self._mark_published, [c[0] for c in cdrs], [d[0] for d in letters])
+            await self._produce([m for _, m in cdrs], [m for _, m in letters])
+            await asyncio.to_thread(self._mark_published, [pk for pk, _ in cdrs], [pk for pk, _ in letters])
             if len(cdrs) < repo.OUTBOX_PAGE and len(letters) < repo.OUTBOX_PAGE:
                 return  # that was all of it: no second query per batch to learn so
 
     def _unpublished(self):
         with self.sessions() as db:
-            cdrs = [(c.pk, *_cdr_message(c.id, c.cdr_json, c.content_hash, c.country_code, c.party_id)[1:])
+            cdrs = [(c.pk, _cdr_message(c.id, c.cdr_json, c.content_hash, c.country_code, c.party_id))
                     for c in repo.unpublished_cdrs(db)]
-            letters = [(d.pk, *_letter_message(d.charge_point_id, d.original, d.reason, d.source_topic,
-                                               d.source_partition, d.source_offset)[1:])
+            letters = [(d.pk, _letter_message(d.charge_point_id, d.original, d.reason, d.source_topic,
+                                              d.source_partition, d.source_offset))
                        for d in repo.unpublished_dead_letters(db)]
         return cdrs, letters
 
@@ -356,16 +356,16 @@ async def publish_outbox(settings: Settings, sessions) -> int:
 
 
 def _cdr_message(cdr_id: str, cdr_json: str, content_hash: str, country_code: str, party_id: str):
-    """(None, key, value, headers) of a CDR on the ``cdrs`` topic."""
-    return (None, cdr_id.encode(), cdr_json.encode(),
+    """(key, value, headers) of a CDR on the ``cdrs`` topic."""
+    return (cdr_id.encode(), cdr_json.encode(),
             [("content-sha256", content_hash.encode()), ("country-code", country_code.encode()),
              ("party-id", party_id.encode())])
 
 
 def _letter_message(charge_point_id: str | None, original: bytes, reason: str, source_topic: str,
                     source_partition: int, source_offset: int):
-    """(None, key, value, headers) of a dead letter on ``ocpp-events-dlq``."""
-    return (None, (charge_point_id or "").encode() or None, original,
+    """(key, value, headers) of a dead letter on ``ocpp-events-dlq``."""
+    return ((charge_point_id or "").encode() or None, original,
             [("reason", reason.encode()), ("source-topic", source_topic.encode()),
              ("source-partition", str(source_partition).encode()), ("source-offset", str(source_offset).encode())])
 
