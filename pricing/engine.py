@@ -27,12 +27,10 @@ from schemas.ocpi import (
 )
 
 from .restrictions import (
-    CompiledElement,
     CompiledTariff,
     PeriodContext,
     active_element_for,
     compile_tariff,
-    restrictions_hold,
     session_selection,
     zone_for,
 )
@@ -185,7 +183,7 @@ class PricedSession:
     period_selections: list = field(default_factory=list, repr=False)
     #: Period index -> breakdown records of FLAT fees and reservation time of that period.
     extra_records: dict = field(default_factory=dict, repr=False)
-    #: rule 6 extras (``step_size_records``), made breakdown lines on demand
+    #: rule 6 extras (``_step_record``), made breakdown lines on demand
     step_records: list[tuple] = field(default_factory=list, repr=False)
     #: min/max price lines (rule 8)
     bound_lines: list[BreakdownLine] = field(default_factory=list, repr=False)
@@ -221,7 +219,7 @@ class PricedSession:
             out = []
             # Built lazily, possibly long after pricing ran: use the engine's precision, not
             # the caller's (default 28 digits), so the lines add up exactly to the totals.
-            with localcontext(_NOTE_CONTEXT):
+            with localcontext(_ENGINE_CONTEXT):
                 for i, group, dimension, el, ci, component, qty in self.period_records:
                     excl = component.price if dimension == "FLAT" else qty * component.price
                     out.append(_line("period", group, dimension, i, el, ci, component, qty, excl,
@@ -393,15 +391,6 @@ def tariff_validity_findings(tariff: Tariff, session_start: datetime) -> list[Fi
 # ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _DimensionTally:
-    """Rule 6 bookkeeping for one dimension: the billed quantity and the last component."""
-
-    billed: Decimal = ZERO
-    last: tuple[CompiledElement, int, PriceComponent] | None = None
-    last_period: int | None = None
-
-
 def _line(kind, group, dimension, period_index, el, ci, component, quantity, excl, note=""):
     return BreakdownLine(
         kind, group, dimension, period_index, None if el is None else el.index, ci, quantity,
@@ -413,63 +402,20 @@ def _line(kind, group, dimension, period_index, el, ci, component, quantity, exc
     )
 
 
-def apply_step_size(
-    tallies: dict[str, _DimensionTally], lines: list[BreakdownLine]
-) -> None:
-    """Rule 6 (mod_cdrs "step_size"; mod_tariffs PriceComponent.step_size): once per
-    session, the billed total of a dimension is rounded up to a multiple of the
-    step_size of the last component used for it, the extra billed at that component's
-    price. ENERGY on its own (step in Wh). TIME and PARKING_TIME (step in seconds): when
-    a PARKING_TIME component was used only the parking total is rounded, else the TIME
-    total. Reservation time (step in seconds) on its own, as the spec's reservation
-    examples do. step_size 0: no rounding."""
-    t = tallies
-    parking = t["PARKING_TIME"]
-    for record in step_size_records(
-        (t["ENERGY"].billed, t["ENERGY"].last, t["ENERGY"].last_period),
-        None if parking.last is not None else (t["TIME"].billed, t["TIME"].last, t["TIME"].last_period),
-        (parking.billed, parking.last, parking.last_period) if parking.last is not None else None,
-        (t["RESERVATION_TIME"].billed, t["RESERVATION_TIME"].last, t["RESERVATION_TIME"].last_period),
-    ):
-        lines.append(step_size_line(record))
-
-
-_STEP_SIZES: dict[int, Decimal] = {}
-#: (dimension, cost group, units per quantity) of step_size_records' four tallies, in order
-_STEP_DIMENSIONS = (
-    ("ENERGY", ENERGY_GROUP, WH_PER_KWH),
-    ("PARKING_TIME", PARKING_GROUP, SECONDS_PER_HOUR),
-    ("TIME", TIME_GROUP, SECONDS_PER_HOUR),
-    ("RESERVATION_TIME", RESERVATION_GROUP, SECONDS_PER_HOUR),
-)
-#: The engine's precision for the notes of lines built on demand (outside price_periods).
-_NOTE_CONTEXT = Context(prec=PRECISION)
-
-
-def step_size_records(energy, charging, parking, reservation) -> list[tuple]:
-    """Rule 6 (see ``apply_step_size``) on (billed quantity, (element, component index,
-    component) or None, last period index) per dimension: ENERGY, then TIME or
-    PARKING_TIME (None for the one not rounded), then RESERVATION_TIME. One record per
-    extra: (group, dimension, period index, element, component index, component, extra
-    quantity, excl, incl, billed units, rounded units); ``step_size_line`` makes it a
-    breakdown line."""
-    out = []
-    for tally, (dimension, group, units_per_quantity) in zip((energy, parking, charging, reservation), _STEP_DIMENSIONS):
-        if tally is None:
-            continue
-        billed, last, last_period = tally
-        if last is None:
-            continue
-        record = _step_record(billed, last, last_period, dimension, group, units_per_quantity, vat_factor(last[2]))
-        if record is not None:
-            out.append(record)
-    return out
-
-
 def _step_record(billed, last, last_period, dimension, group, units_per_quantity, factor):
-    """``step_size_records`` for one dimension: ``last`` starts with (element, component
-    index, component), ``factor`` is ``vat_factor`` of that component; None when rule 6
-    adds nothing."""
+    """Rule 6 (mod_cdrs "step_size"; mod_tariffs PriceComponent.step_size) for one
+    dimension: once per session, the billed total of a dimension is rounded up to a
+    multiple of the step_size of the last component used for it, the extra billed at that
+    component's price. ENERGY on its own (step in Wh). TIME and PARKING_TIME (step in
+    seconds): when a PARKING_TIME component was used only the parking total is rounded,
+    else the TIME total. Reservation time (step in seconds) on its own, as the spec's
+    reservation examples do. step_size 0: no rounding.
+
+    ``last`` starts with (element, component index, component), ``factor`` is
+    ``vat_factor`` of that component. Returns None when rule 6 adds nothing, else the
+    record (group, dimension, period index, element, component index, component, extra
+    quantity, excl, incl, billed units, rounded units) that ``step_size_line`` makes a
+    breakdown line."""
     if billed <= 0:
         return None
     component = last[2]
@@ -479,14 +425,7 @@ def _step_record(billed, last, last_period, dimension, group, units_per_quantity
     # Wh or seconds; quantized to a millionth (microsecond / micro-Wh) so that hours
     # derived from seconds (x / 3600, a 40-digit tail) come back to whole units.
     billed_units = (billed * units_per_quantity).quantize(UNIT_QUANTUM, ROUND_HALF_UP)
-    step = _STEP_SIZES.get(step_size)
-    if step is None:
-        step = _STEP_SIZES[step_size] = Decimal(step_size)
-    # round_up_to_step, inline (step > 0 here)
-    if billed_units <= 0:
-        rounded_units = billed_units
-    else:
-        rounded_units = (billed_units / step).to_integral_value(ROUND_CEILING) * step
+    rounded_units = round_up_to_step(billed_units, Decimal(step_size))
     extra_units = rounded_units - billed_units
     if extra_units <= 0:
         return None
@@ -498,12 +437,12 @@ def _step_record(billed, last, last_period, dimension, group, units_per_quantity
 
 
 def step_size_line(record: tuple) -> BreakdownLine:
-    """The breakdown line of a ``step_size_records`` record."""
+    """The breakdown line of a ``_step_record`` record."""
     group, dimension, last_period, el, ci, component, extra, excl, incl, billed_units, rounded_units = record
     unit = "Wh" if dimension == "ENERGY" else "s"
     return BreakdownLine(
         "step_size", group, dimension, last_period, el.index, ci, extra, component.price, component.vat, excl, incl,
-        f"billed {billed_units.normalize(_NOTE_CONTEXT):f} {unit} rounded up to {rounded_units.normalize(_NOTE_CONTEXT):f} {unit} "
+        f"billed {billed_units.normalize(_ENGINE_CONTEXT):f} {unit} rounded up to {rounded_units.normalize(_ENGINE_CONTEXT):f} {unit} "
         f"(step_size {component.step_size})",
     )
 
@@ -568,10 +507,6 @@ def _period_end(periods: Sequence[ChargingPeriod], i: int, session_end: datetime
     return periods[i + 1].start_date_time if i + 1 < len(periods) else session_end
 
 
-#: IANA name -> ZoneInfo, as zone_for gives it (only valid names get here; a few hundred at most)
-_ZONES: dict[str, Any] = {}
-
-
 def price_periods(
     periods: Sequence[ChargingPeriod],
     tariff: Tariff,
@@ -590,9 +525,7 @@ def price_periods(
     if not periods:
         raise NoChargingPeriods("no charging periods to price")
     compiled = compile_tariff(tariff)
-    zone = _ZONES.get(time_zone)
-    if zone is None:
-        zone = _ZONES[time_zone] = zone_for(time_zone)
+    zone = zone_for(time_zone)
     findings: list[Finding] = (
         [] if tariff.start_date_time is None and tariff.end_date_time is None
         else tariff_validity_findings(tariff, session_start)
@@ -1025,7 +958,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
         total_charging = billed_t  # the same nonzero volumes in the same order: the same value
     if not unpriced_p:
         total_parking = billed_p
-    # rule 6 (step_size_records, inline): ENERGY, then PARKING_TIME when a PARKING_TIME
+    # rule 6 (_step_record per dimension): ENERGY, then PARKING_TIME when a PARKING_TIME
     # component was used, else TIME, then RESERVATION_TIME; ``cur_*`` is the last
     # component used (element, component index, component, key, VAT factor)
     steps = []
