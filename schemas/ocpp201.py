@@ -48,6 +48,10 @@ from schemas.ocpp_base import (
     fast_str,
     fast_utc,
     renamed_fields,
+    set_dict,
+    set_extra,
+    set_fields_set,
+    set_private,
 )
 
 
@@ -167,7 +171,6 @@ assert tuple(UnitOfMeasure.model_fields) == ("unit", "multiplier")
 assert tuple(SampledValue.model_fields) == ("value", "context", "measurand", "phase", "location", "unit_of_measure")
 _SAMPLED_VALUE_KEYS = frozenset(("value", "context", "measurand", "phase", "location"))
 _new = object.__new__
-_set_slot = object.__setattr__
 assert tuple(MeterValue.model_fields) == ("timestamp", "sampled_value")
 assert tuple(TransactionInfo.model_fields) == ("transaction_id",) + tuple(n for _, n, _ in _TRANSACTION_INFO_OPTIONAL)
 assert tuple(Evse.model_fields) == ("id", "connector_id")
@@ -243,11 +246,11 @@ def _fast_sampled_value(data: Any) -> SampledValue:
         unit, multiplier = uom.unit, uom.multiplier
     converted = fast_convert(measurand, value, unit, multiplier)
     obj = _new(SampledValue)  # construct(), inlined: the hottest model
-    _set_slot(obj, "__dict__", {"value": value, "context": context, "measurand": measurand, "phase": phase,
-                                "location": location, "unit_of_measure": uom})
-    _set_slot(obj, "__pydantic_fields_set__", fields_set)
-    _set_slot(obj, "__pydantic_extra__", None)
-    _set_slot(obj, "__pydantic_private__", {"_converted": converted})
+    set_dict(obj, {"value": value, "context": context, "measurand": measurand, "phase": phase,
+                      "location": location, "unit_of_measure": uom})
+    set_fields_set(obj, fields_set)
+    set_extra(obj, None)
+    set_private(obj, {"_converted": converted})
     return obj
 
 

@@ -316,3 +316,28 @@ def test_fast_timestamps_read_like_pydantic(text):
 def test_common_timestamp_shapes_take_the_fast_path():
     for text in (T, "2026-11-02T08:00:00+01:00", "2026-11-02T08:00:00.123Z", "2026-11-02T08:00:00.123456-05:00"):
         assert fast_utc(text) == _AWARE.validate_python(text)
+
+
+def test_construct_sets_the_slots_like_object_setattr():
+    """ocpp_base.construct calls pydantic's slot setters directly; the instance must be
+    the one ``object.__setattr__`` by name gives (also for SampledValue, whose MRO holds a
+    plain mixin with its own ``__dict__`` descriptor)."""
+    from schemas.envelope import EventEnvelope
+    from schemas.ocpp_base import construct
+    from schemas.readings import MeterReading
+
+    for cls in (ocpp16.SampledValue, ocpp201.SampledValue, ocpp201.TransactionEvent, EventEnvelope, MeterReading):
+        values = {name: f"v-{name}" for name in cls.model_fields}
+        fields_set = set(list(cls.model_fields)[:2])
+        private = {"_converted": Decimal("1.5")} if cls.__private_attributes__ else None
+        built = construct(cls, values, fields_set, private)
+        by_name = object.__new__(cls)
+        for slot, value in (("__dict__", values), ("__pydantic_fields_set__", fields_set),
+                            ("__pydantic_extra__", None), ("__pydantic_private__", private)):
+            object.__setattr__(by_name, slot, value)
+        assert type(built) is cls and built.__dict__ is values and built.__pydantic_fields_set__ is fields_set
+        assert built.__pydantic_extra__ is None and built.__pydantic_private__ is private
+        assert state(built) == state(by_name) and built == by_name
+        assert built.model_dump() == by_name.model_dump()
+        for name in cls.model_fields:
+            assert getattr(built, name) == f"v-{name}"
