@@ -304,6 +304,16 @@ FAST_CALL_MODELS = {
 }
 
 
+def normal_if_schema_valid(action: str) -> bool:
+    """Whether :func:`normalize_call` returns every ``action`` payload unchanged that passes
+    its OCA schema as received: for every 1.6 action. It rewrites only what the 1.6 schemas
+    refuse: a number as ``sampledValue.value`` (a string in the schema), a unit outside the
+    schema's enum (every enum spelling is its own canonical_unit), a ``meterStart`` /
+    ``meterStop`` that is not an integer (draft 4: floats are not integers).
+    tests/unit/test_ocpp_fastbuild.py checks it on mutated payloads."""
+    return True
+
+
 def _sampled_value_needs_fix(sv: Any) -> bool:
     if not isinstance(sv, dict):
         return False

@@ -202,6 +202,8 @@ def _fast_unit_of_measure(data: Any) -> UnitOfMeasure:
         cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
         if cached is not None:
             return cached
+    if unit is not MISSING and canonical_unit(unit) != unit:
+        raise NotFast  # normalize_call rewrites it (validate_call may try a payload as received)
     values: dict[str, Any] = {"unit": None, "multiplier": 0}
     fields_set = set()
     if unit is not MISSING:
@@ -343,6 +345,15 @@ def _fast_transaction_event(payload: dict[str, Any]) -> TransactionEvent:
 
 #: Action -> fast constructor of its CALL model (payload already passed its schema).
 FAST_CALL_MODELS = {"TransactionEvent": _fast_transaction_event}
+
+
+def normal_if_schema_valid(action: str) -> bool:
+    """Whether :func:`normalize_call` returns every ``action`` payload unchanged that passes
+    its OCA schema as received and, for TransactionEvent, :func:`_fast_transaction_event`.
+    It rewrites string values (the schema wants numbers) and units in another letter case
+    (the schema takes any string: the fast constructor refuses those); it does not touch
+    other actions. Not MeterValues (no model, so no fast constructor to refuse a ``kwh``)."""
+    return action != "MeterValues"
 
 
 def _sampled_value_needs_fix(sv: Any) -> bool:
