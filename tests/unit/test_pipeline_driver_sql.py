@@ -5,6 +5,7 @@ tests/integration/test_driver_sql_pg.py runs the same checks on the real Postgre
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -162,3 +163,80 @@ def session_queries_read_what_core_reads(sessions) -> None:
 
 def test_session_queries_read_what_core_reads(db):
     session_queries_read_what_core_reads(db)
+
+
+# --- CDR rows, tracking ------------------------------------------------------------------------
+
+
+def _cdrs(party: str) -> list[dict]:
+    """CDR rows as Billing builds them, and sparser ones as other callers may pass (columns
+    left out: NULL, or the model's default for ``credit``)."""
+    rows = []
+    for i, at in enumerate(TIMES[:-1] * 2):
+        rows.append(dict(
+            country_code="NL", party_id=party, id=f"C{i}", start_date_time=at,
+            end_date_time=at + timedelta(hours=1, microseconds=7), currency="EUR",
+            total_cost_excl_vat=Decimal("12345678901234.5678") if i == 0 else Decimal(f"{i}.{i:04d}"),
+            total_cost_incl_vat=None if i % 3 == 0 else Decimal("0.0001") * i, total_energy=Decimal("20.123456"),
+            total_time=Decimal("1.5"), total_parking_time=None if i % 2 else Decimal("0.000001"),
+            credit=bool(i % 2), credit_reference_id=f"C{i - 1}" if i % 2 else None, emsp_country_code="DE",
+            emsp_party_id="EMP", location_id="LOC1", evse_uid=f"E{i}", tariff_id="T1",
+            tariff_version=None if i % 4 == 0 else at + timedelta(minutes=30), last_updated=at + timedelta(hours=2),
+            session_key=f"CP/{i}", cdr_json=f'{{"id": "C{i}", "\u00e9": {i}}}'))
+    rows.append(dict(country_code="NL", party_id=party, id="SPARSE", start_date_time=TIMES[0],
+                     end_date_time=TIMES[1], currency="EUR", total_cost_excl_vat=Decimal("1"),
+                     total_energy=Decimal("2"), last_updated=TIMES[2], cdr_json="{}"))
+    return rows
+
+
+def cdr_rows_both_ways(sessions) -> None:
+    """CDRs inserted through the Core insert issue_cdrs used (party "ZDA") and through
+    issue_cdrs (party "ZDB"): the stored rows are equal (pk and party apart), and the model
+    reads back the values given (Decimal, aware UTC)."""
+    from storage import repositories as repo
+    from storage.models import CdrRecord
+
+    table = CdrRecord.__table__
+    with sessions.begin() as s:
+        core = _cdrs("ZDA")
+        for row in core:
+            row.update(content_hash=repo.content_hash(row["cdr_json"]), published=False)
+        s.execute(table.insert(), core[:-1])
+        s.execute(table.insert(), core[-1:])  # (Core executemany needs the same keys in every row)
+        assert len(repo.issue_cdrs(s, _cdrs("ZDB"))) == len(core)
+    columns = [c.name for c in table.c if c.name not in ("pk", "party_id")]
+    with sessions() as s:
+        def stored(party):
+            if s.get_bind().dialect.name == "sqlite":
+                typed = ", ".join(f'typeof("{c}"), "{c}"' for c in columns)
+            else:
+                typed = ", ".join(f'"{c}"' for c in columns)
+            return [tuple(r) for r in s.execute(text(f"SELECT {typed} FROM cdrs WHERE party_id = :p ORDER BY pk"),
+                                                {"p": party})]
+        assert stored("ZDA") == stored("ZDB") != []
+        back = s.scalars(select(CdrRecord).where(CdrRecord.party_id == "ZDB").order_by(CdrRecord.pk)).all()
+        for given, model in zip(_cdrs("ZDB"), back):
+            for name, value in given.items():
+                if name in ("start_date_time", "end_date_time", "tariff_version", "last_updated") and value:
+                    value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+                if name == "total_cost_excl_vat" and value > 10**12 and s.get_bind().dialect.name == "sqlite":
+                    continue  # SQLAlchemy binds Numeric as a float on SQLite: 18 digits do not survive that
+                assert getattr(model, name) == value, name
+        assert back[-1].credit is False and back[-1].published is False and back[-1].total_time is None
+
+
+def test_cdr_rows_in_driver_form_store_what_core_stores(db):
+    cdr_rows_both_ways(db)
+
+
+def test_locked_positions_are_the_stored_offsets_of_those_partitions(db):
+    from storage import repositories as repo
+
+    with db.begin() as s:
+        repo.track_many(s, "g", {("t", 0): 10, ("t", 1): 3, ("t", 7): 1, ("u", 0): 99})
+        repo.track_many(s, "h", {("t", 0): 55})
+    with db.begin() as s:
+        assert repo.locked_positions(s, "g", "t", {0, 1, 2}) == {0: 10, 1: 3}
+        assert repo.locked_positions(s, "g", "t", [7]) == {7: 1}
+        assert repo.locked_positions(s, "g", "u", {0, 1}) == {0: 99}
+        assert repo.locked_positions(s, "x", "t", {0}) == {}
