@@ -166,6 +166,9 @@ def _plan(ocpp_version: str, action: str, response: bool) -> _Plan:
         plan = _Plan(module.normalize_call, validator, fast, module.CALL_MODELS.get(action),
                      module.FAST_CALL_MODELS.get(action))
     _PLANS[ocpp_version, action, response] = plan
+    if not response and fast is not None and module.normal_if_schema_valid(action):
+        if plan.model is None or plan.fast_model is not None:
+            _AS_RECEIVED.setdefault(ocpp_version, {})[action] = (fast, plan.fast_model)
     return plan
 
 
@@ -202,6 +205,14 @@ def _validate(
         raise InvalidMessage(f"{action}: {exc.reason}") from None
 
 
+#: version -> action -> (fast check, fast constructor or None) of the CALLs whose payload
+#: may be checked and built as received, before normalize_call: for these, normalize_call
+#: leaves every payload unchanged that passes the fast check and (billed actions) the fast
+#: constructor as received (the version module's ``normal_if_schema_valid``). Filled by
+#: _validate for the known actions only.
+_AS_RECEIVED: dict[str, dict[str, tuple[Check, Callable[[dict[str, Any]], BaseModel] | None]]] = {}
+
+
 def validate_call(ocpp_version: str, action: str, payload: Any) -> BaseModel | None:
     """Validate an inbound CALL and parse it when we bill on it (module docstring).
 
@@ -210,6 +221,20 @@ def validate_call(ocpp_version: str, action: str, payload: Any) -> BaseModel | N
     other action the version defines. Raises :class:`InvalidMessage` with a reason naming
     the field otherwise.
     """
+    if payload.__class__ is dict and ocpp_version.__class__ is str and action.__class__ is str:
+        # The plain case first, on the payload as received: the fast check confirms it and
+        # the fast constructor builds the model; normalize_call would return it unchanged
+        # (_AS_RECEIVED), so this is what _validate gives. Anything else: _validate.
+        by_action = _AS_RECEIVED.get(ocpp_version)
+        if by_action is not None:
+            plain = by_action.get(action)
+            if plain is not None:
+                try:
+                    if plain[0](payload):
+                        build = plain[1]
+                        return None if build is None else build(payload)
+                except Exception:  # noqa: BLE001 - NotFast or a surprise: _validate decides
+                    pass
     try:
         return _validate(ocpp_version, action, payload, response=False)
     except InvalidMessage as exc:

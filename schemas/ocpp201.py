@@ -48,6 +48,10 @@ from schemas.ocpp_base import (
     fast_str,
     fast_utc,
     renamed_fields,
+    set_dict,
+    set_extra,
+    set_fields_set,
+    set_private,
 )
 
 
@@ -167,7 +171,6 @@ assert tuple(UnitOfMeasure.model_fields) == ("unit", "multiplier")
 assert tuple(SampledValue.model_fields) == ("value", "context", "measurand", "phase", "location", "unit_of_measure")
 _SAMPLED_VALUE_KEYS = frozenset(("value", "context", "measurand", "phase", "location"))
 _new = object.__new__
-_set_slot = object.__setattr__
 assert tuple(MeterValue.model_fields) == ("timestamp", "sampled_value")
 assert tuple(TransactionInfo.model_fields) == ("transaction_id",) + tuple(n for _, n, _ in _TRANSACTION_INFO_OPTIONAL)
 assert tuple(Evse.model_fields) == ("id", "connector_id")
@@ -199,6 +202,8 @@ def _fast_unit_of_measure(data: Any) -> UnitOfMeasure:
         cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
         if cached is not None:
             return cached
+    if unit is not MISSING and canonical_unit(unit) != unit:
+        raise NotFast  # normalize_call rewrites it (validate_call may try a payload as received)
     values: dict[str, Any] = {"unit": None, "multiplier": 0}
     fields_set = set()
     if unit is not MISSING:
@@ -243,11 +248,11 @@ def _fast_sampled_value(data: Any) -> SampledValue:
         unit, multiplier = uom.unit, uom.multiplier
     converted = fast_convert(measurand, value, unit, multiplier)
     obj = _new(SampledValue)  # construct(), inlined: the hottest model
-    _set_slot(obj, "__dict__", {"value": value, "context": context, "measurand": measurand, "phase": phase,
-                                "location": location, "unit_of_measure": uom})
-    _set_slot(obj, "__pydantic_fields_set__", fields_set)
-    _set_slot(obj, "__pydantic_extra__", None)
-    _set_slot(obj, "__pydantic_private__", {"_converted": converted})
+    set_dict(obj, {"value": value, "context": context, "measurand": measurand, "phase": phase,
+                      "location": location, "unit_of_measure": uom})
+    set_fields_set(obj, fields_set)
+    set_extra(obj, None)
+    set_private(obj, {"_converted": converted})
     return obj
 
 
@@ -340,6 +345,15 @@ def _fast_transaction_event(payload: dict[str, Any]) -> TransactionEvent:
 
 #: Action -> fast constructor of its CALL model (payload already passed its schema).
 FAST_CALL_MODELS = {"TransactionEvent": _fast_transaction_event}
+
+
+def normal_if_schema_valid(action: str) -> bool:
+    """Whether :func:`normalize_call` returns every ``action`` payload unchanged that passes
+    its OCA schema as received and, for TransactionEvent, :func:`_fast_transaction_event`.
+    It rewrites string values (the schema wants numbers) and units in another letter case
+    (the schema takes any string: the fast constructor refuses those); it does not touch
+    other actions. Not MeterValues (no model, so no fast constructor to refuse a ``kwh``)."""
+    return action != "MeterValues"
 
 
 def _sampled_value_needs_fix(sv: Any) -> bool:

@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow, Subnormal, Underflow
 from typing import Any, Callable
 
+from pydantic import BaseModel
+
 #: The measurand a sample has when it names none (OCPP 1.6 7.43; 2.0.1 MeasurandEnumType).
 DEFAULT_MEASURAND = "Energy.Active.Import.Register"
 
@@ -284,8 +286,16 @@ def fast_str(value: Any) -> str:
     return value
 
 
-_set_slot = object.__setattr__
 _new = object.__new__
+#: The setters of pydantic's four instance slots (``BaseModel.__slots__``), called directly:
+#: what ``object.__setattr__(obj, name, value)`` finds and calls for these names, without
+#: the name lookup (~0.05 us instead of ~0.09 us each). ``__dict__``'s setter is the generic
+#: one of every class with an instance dict (the same function whichever class in the MRO
+#: holds it).
+set_dict = BaseModel.__dict__["__dict__"].__set__
+set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def construct(cls: type, values: dict[str, Any], fields_set: set[str], private: dict[str, Any] | None = None) -> Any:
@@ -293,10 +303,10 @@ def construct(cls: type, values: dict[str, Any], fields_set: set[str], private: 
     the state ``model_validate`` leaves it in: ``__dict__`` with every field in declaration
     order, the names of the fields the input carried, no extra, the private attributes."""
     obj = _new(cls)
-    _set_slot(obj, "__dict__", values)
-    _set_slot(obj, "__pydantic_fields_set__", fields_set)
-    _set_slot(obj, "__pydantic_extra__", None)
-    _set_slot(obj, "__pydantic_private__", private)
+    set_dict(obj, values)
+    set_fields_set(obj, fields_set)
+    set_extra(obj, None)
+    set_private(obj, private)
     return obj
 
 

@@ -316,3 +316,68 @@ def test_fast_timestamps_read_like_pydantic(text):
 def test_common_timestamp_shapes_take_the_fast_path():
     for text in (T, "2026-11-02T08:00:00+01:00", "2026-11-02T08:00:00.123Z", "2026-11-02T08:00:00.123456-05:00"):
         assert fast_utc(text) == _AWARE.validate_python(text)
+
+
+def test_construct_sets_the_slots_like_object_setattr():
+    """ocpp_base.construct calls pydantic's slot setters directly; the instance must be
+    the one ``object.__setattr__`` by name gives (also for SampledValue, whose MRO holds a
+    plain mixin with its own ``__dict__`` descriptor)."""
+    from schemas.envelope import EventEnvelope
+    from schemas.ocpp_base import construct
+    from schemas.readings import MeterReading
+
+    for cls in (ocpp16.SampledValue, ocpp201.SampledValue, ocpp201.TransactionEvent, EventEnvelope, MeterReading):
+        values = {name: f"v-{name}" for name in cls.model_fields}
+        fields_set = set(list(cls.model_fields)[:2])
+        private = {"_converted": Decimal("1.5")} if cls.__private_attributes__ else None
+        built = construct(cls, values, fields_set, private)
+        by_name = object.__new__(cls)
+        for slot, value in (("__dict__", values), ("__pydantic_fields_set__", fields_set),
+                            ("__pydantic_extra__", None), ("__pydantic_private__", private)):
+            object.__setattr__(by_name, slot, value)
+        assert type(built) is cls and built.__dict__ is values and built.__pydantic_fields_set__ is fields_set
+        assert built.__pydantic_extra__ is None and built.__pydantic_private__ is private
+        assert state(built) == state(by_name) and built == by_name
+        assert built.model_dump() == by_name.model_dump()
+        for name in cls.model_fields:
+            assert getattr(built, name) == f"v-{name}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_payloads_checked_as_received_need_no_normalising(data):
+    """validate_call checks and builds a payload as received before normalize_call
+    (schemas.ocpp._AS_RECEIVED); that is only right when normalize_call would return it
+    unchanged: pinned here on mutated payloads, with the unit and value variants it rewrites."""
+    from schemas.ocpp import _AS_RECEIVED, _plan
+
+    key = data.draw(st.sampled_from(sorted(BASES) + [("2.0.1", "MeterValues"), ("1.6", "Heartbeat")]))
+    version, action = key
+    payload = copy.deepcopy(BASES.get(key, BASES.get((version, "TransactionEvent"), BASES["1.6", "MeterValues"])))
+    if action == "Heartbeat":
+        payload = {}
+    samples = [sv for mv in payload.get("meterValue", payload.get("transactionData", [])) for sv in mv["sampledValue"]]
+    for sv in samples:
+        choice = data.draw(st.sampled_from(["keep", "unit", "value", "both"]))
+        if choice in ("unit", "both"):
+            unit = data.draw(st.sampled_from(["kwh", "KWH", "wh", "W", "kW", "w", "a", "Wh", "celsius", "odd"]))
+            if version == "1.6":
+                sv["unit"] = unit
+            else:
+                sv["unitOfMeasure"] = {**sv.get("unitOfMeasure", {}), "unit": unit}
+        if choice in ("value", "both"):
+            sv["value"] = data.draw(st.sampled_from(["12.5", "7", "1,5", 12.5, 3, Decimal("2.50")]))
+    _plan(version, action, False)  # fills _AS_RECEIVED
+    plain = _AS_RECEIVED.get(version, {}).get(action)
+    if action == "MeterValues" and version != "1.6":
+        assert plain is None  # normalize_call rewrites `kwh`, and no constructor refuses it
+        return
+    assert plain is not None
+    check, build = plain
+    try:
+        accepted = check(payload) and (build is None or build(payload) is not None)
+    except NotFast:
+        accepted = False
+    if accepted:
+        assert _VERSION_MODULES[version].normalize_call(action, payload) is payload
+    assert_same(version, action, payload)

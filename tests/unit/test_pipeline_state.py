@@ -296,24 +296,47 @@ def test_a_failure_closing_idle_sessions_keeps_the_message_applied_and_retries_a
     assert '"last_updated":"2026-03-06T12:00:00Z"' in cdr.cdr_json  # closed at the retry
 
 
-def test_a_snapshot_is_independent_of_the_state_it_copies_derived_facts_included():
+def test_an_undo_puts_the_state_back_as_it_was_derived_facts_included():
+    """The store's undo of an envelope (streams.billing._Undo) restores the very state
+    object in place: whatever the envelope did to it (appended to its lists, replaced a
+    list, assigned a field), the state reads and serialises as before the envelope."""
     from sessions import SessionState
-    from sessions.events import MessageRecorded, TransactionEnded
+    from sessions.events import CdrIssued, MessageRecorded, SessionClosedIdle, TransactionEnded
 
-    from streams.billing import _snapshot
+    from streams.billing import _Undo
+
+    at = datetime.fromisoformat("2026-03-04T10:00:00+00:00")
 
     def message(mid: str, ended: bool = False) -> MessageRecorded:
-        at = datetime.fromisoformat("2026-03-04T10:00:00+00:00")
         events = (TransactionEnded(timestamp=at),) if ended else ()
         return MessageRecorded(message_id=mid, action="TransactionEvent", fingerprint=mid, received_at=at,
                                events=events)
 
-    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1",
-                         messages=[message("m0")])
-    assert state.has_fingerprint("m0") and state.is_open  # the derived facts are built
-    copy = _snapshot(state)
-    state.messages.append(message("m1", ended=True))
-    assert state.has_fingerprint("m1") and not state.is_open
-    assert not copy.has_fingerprint("m1") and copy.is_open and len(copy.messages) == 1
-    assert copy.model_dump_json() == SessionState(session_id="A/1", charge_point_id="A", transaction_id="1",
-                                                  ocpp_version="2.0.1", messages=[message("m0")]).model_dump_json()
+    def fresh() -> SessionState:
+        return SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1",
+                            messages=[message("m0")], issued=[CdrIssued(version=0, cdr_id="C0", content_hash="h0")])
+
+    expected = fresh().model_dump_json()
+    for change in ("append", "replace-list", "assign", "all"):
+        state = fresh()
+        assert state.has_fingerprint("m0") and state.is_open and state.model_dump_json() == expected  # facts built
+        messages, issued, fields_set = state.messages, state.issued, set(state.model_fields_set)
+        undo = _Undo(state)
+        if change in ("append", "all"):
+            state.messages.append(message("m1", ended=True))
+            state.issued.append(CdrIssued(version=1, cdr_id="C1", content_hash="h1"))
+        if change in ("replace-list", "all"):
+            state.messages = [message("m2", ended=True)]
+        if change in ("assign", "all"):
+            state.closed_idle = SessionClosedIdle(closed_at=at, last_received_at=at)
+        assert state.model_dump_json() != expected and not state.is_open
+        assert undo.restore() is state
+        assert state.model_dump_json() == expected, change
+        assert state.messages is messages and state.issued is issued and len(messages) == 1 and len(issued) == 1
+        assert state.model_fields_set == fields_set
+        assert state.has_fingerprint("m0") and not state.has_fingerprint("m1") and not state.has_fingerprint("m2")
+        assert state.is_open and state.status == "open" and state.closed_idle is None
+        # and it goes on like a state that never saw the envelope
+        state.messages.append(message("m3", ended=True))
+        assert state.stopped and state.has_fingerprint("m3")
+
