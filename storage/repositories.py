@@ -28,6 +28,7 @@ from storage.models import (
     TariffRecord,
     TrackingRecord,
 )
+from storage.types import UtcDateTimeType
 
 COUNTER_NAMES = ("events_in", "applied", "dead_lettered", "duplicates")
 
@@ -251,6 +252,92 @@ def _event_copy_sql(dialect) -> str:
     if sql is None:
         sql = _EVENT_SQL[("copy", dialect.name)] = f"COPY {_event_columns_sql(dialect)} FROM STDIN (FORMAT BINARY)"
     return sql
+
+
+# --- driver-level statements (the worker's per-batch reads and writes) -----------------------
+#
+# The statements a batch runs are executed with ``Connection.exec_driver_sql``: the SQL text
+# is built once per driver, the parameters are tuples already in the driver's form, the
+# result rows come back as the driver returns them. That skips SQLAlchemy's per-statement
+# work (ORM session dispatch, cached compile lookup, expanding IN rendering) and per-row work
+# (a dict per row, construct_params, type processors through TypeDecorator), ~60-100 µs
+# per statement and ~5-10 µs per row, while errors still come out as SQLAlchemy's
+# (``IntegrityError``, ``OperationalError``, ...) and a lost connection is invalidated.
+# Values are bound with the column types' own bind processors (UtcDateTime through
+# :func:`utc_binder`, tested equal), so the rows stored are those of the Core statements.
+
+
+def driver_sql(dialect, name: str, build: Callable[[Callable[[str], str], str], str]) -> str:
+    """The SQL text ``build(quote, mark)`` for the dialect's driver, built once per (driver,
+    ``name``): ``quote`` quotes an identifier, ``mark`` is the driver's positional
+    parameter marker (sqlite3 ``?``, psycopg ``%s``)."""
+    key = (dialect.name, dialect.driver, name)
+    sql = _DRIVER_SQL.get(key)
+    if sql is None:
+        if dialect.paramstyle == "qmark":
+            mark = "?"
+        elif dialect.paramstyle in ("format", "pyformat"):
+            mark = "%s"
+        else:  # pragma: no cover - sqlite3 and psycopg are the drivers we support
+            raise NotImplementedError(f"driver-level SQL for paramstyle {dialect.paramstyle}")
+        sql = _DRIVER_SQL[key] = build(dialect.identifier_preparer.quote, mark)
+    return sql
+
+
+_DRIVER_SQL: dict[tuple[str, str, str], str] = {}
+
+
+def marks(mark: str, count: int) -> str:
+    """``count`` parameter markers separated by commas (an IN list, a VALUES row)."""
+    return ", ".join([mark] * count)
+
+
+def insert_sql(table, columns: Sequence[str]) -> Callable[[Callable[[str], str], str], str]:
+    """The :func:`driver_sql` builder of ``INSERT INTO table (columns) VALUES (...)``."""
+    return lambda quote, mark: (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
+                                f"VALUES ({marks(mark, len(columns))})")
+
+
+def update_sql(table, columns: Sequence[str], keys: Sequence[str]) -> Callable[[Callable[[str], str], str], str]:
+    """The :func:`driver_sql` builder of ``UPDATE table SET columns WHERE keys`` (parameters:
+    the columns', then the keys')."""
+    def build(quote: Callable[[str], str], mark: str) -> str:
+        assignments = ", ".join(f"{quote(c)} = {mark}" for c in columns)
+        where = " AND ".join(f"{quote(c)} = {mark}" for c in keys)
+        return f"UPDATE {quote(table.name)} SET {assignments} WHERE {where}"
+    return build
+
+
+def execute_rows(session: Session, sql: str, rows: Sequence[tuple]) -> None:
+    """Execute ``sql`` once per row (one executemany) in the session's transaction."""
+    if rows:
+        session.connection().exec_driver_sql(sql, rows)
+
+
+def query_rows(session: Session, sql: str, params: tuple = ()) -> list[tuple]:
+    """The rows of a driver-level query, as the driver returns them."""
+    return session.connection().exec_driver_sql(sql, params).fetchall()
+
+
+def row_binders(dialect, table, columns: Sequence[str]) -> tuple:
+    """Per column, the function that puts a value into the driver's form (None: as is): the
+    column type's bind processor, UtcDateTime columns through :func:`utc_binder`."""
+    key = (dialect.name, dialect.driver, table.name, tuple(columns))
+    binders = _BINDERS.get(key)
+    if binders is None:
+        utc = _sqlite_utc if dialect.name == "sqlite" else _postgresql_utc
+        binders = _BINDERS[key] = tuple(
+            utc if isinstance(table.c[c].type, UtcDateTimeType) else
+            table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+    return binders
+
+
+_BINDERS: dict[tuple, tuple] = {}
+
+
+def bound_row(binders: tuple, values: Iterable[Any]) -> tuple:
+    """``values`` (in the binders' column order) in driver form."""
+    return tuple([value if bind is None or value is None else bind(value) for bind, value in zip(binders, values)])
 
 
 def add_dead_letter(session: Session, **fields: Any) -> DeadLetterRecord:

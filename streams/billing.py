@@ -29,9 +29,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Iterable
+from typing import Callable, Iterable, NamedTuple
 
-from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
 
@@ -123,10 +122,26 @@ class SqlSessionStore:
             for key in chunk:
                 self.records[key] = found.get(key)
 
-    def _rows(self, query, **params) -> list["_SessionRow"]:
-        """The session rows of one of the prebuilt ``_ROWS_*`` queries (Core: no ORM objects
-        to build and track; the rows are written with Core statements by :meth:`_write_rows`)."""
-        return [_SessionRow(*row) for row in self.db.execute(query, params)]
+    def _rows(self, query: "_RowsQuery", **params) -> list["_SessionRow"]:
+        """The session rows of one of the ``_ROWS_*`` queries, read at the driver level
+        (:func:`storage.repositories.driver_sql`: no ORM, no per-row type processing but
+        ``ended_at``'s, converted as the model reads it); written by :meth:`_write_rows`."""
+        dialect = self.db.get_bind().dialect
+        values: list = []
+        count = 0
+        for name in query.params:
+            value = params[name]
+            if name == "keys":
+                values.extend(value)
+                count = len(value)
+            elif name == "since":
+                values.append(repo.row_binders(dialect, _SESSIONS, ("last_event_at",))[0](value))
+            else:
+                values.append(value)
+        sql = repo.driver_sql(dialect, f"{query.name}:{count}", lambda quote, mark: query.sql(quote, mark, count))
+        ended = _ended_at_reader(dialect)
+        return [_SessionRow(key, state_json, None if ended_at is None else ended(ended_at))
+                for key, state_json, ended_at in repo.query_rows(self.db, sql, tuple(values))]
 
     def _record(self, key: str) -> "_SessionRow | None":
         if key not in self.records:
@@ -230,34 +245,31 @@ class SqlSessionStore:
             self.cache = {}
 
     def _write_rows(self, keys: Iterable[str]) -> None:
-        """One executemany UPDATE for the rows that exist, one INSERT for the new ones."""
-        inserts: list[dict] = []
-        updates: list[dict] = []
+        """One executemany UPDATE for the rows that exist, one INSERT for the new ones, at
+        the driver level (rows as tuples in driver form: :func:`storage.repositories.driver_sql`;
+        the values stored are those of the Core statements, tested)."""
+        inserts: list[tuple] = []
+        updates: list[tuple] = []
+        dialect = self.db.get_bind().dialect
+        utc = repo.row_binders(dialect, _SESSIONS, ("last_event_at",))[0]
         for key in keys:
             state = self.cache[key]
             record = self._record(key)
             ended_at = record.ended_at if record is not None else None
             if state.issued and ended_at is None:
                 ended_at = _end_of(state)
-            values = dict(
-                status=state.status,
-                started_at=state.start_timestamp,
-                ended_at=ended_at,
-                state_json=state.model_dump_json(),
-                event_count=len(state.messages),
-                cdr_id=state.issued[-1].cdr_id if state.issued else None,
-                last_event_at=state.last_received_at,
-            )
+            state_json = state.model_dump_json()
+            start, last = state.start_timestamp, state.last_received_at
+            values = (state.status, None if start is None else utc(start), None if ended_at is None else utc(ended_at),
+                      state_json, len(state.messages), state.issued[-1].cdr_id if state.issued else None,
+                      None if last is None else utc(last))
             if record is None:
-                inserts.append(dict(values, session_key=key, charge_point_id=state.charge_point_id,
-                                    transaction_id=state.transaction_id, ocpp_version=state.ocpp_version))
+                inserts.append((key, state.charge_point_id, state.transaction_id, state.ocpp_version) + values)
             else:
-                updates.append(dict(values, key_=key))
-            self.records[key] = _SessionRow(key, values["state_json"], ended_at)
-        if updates:
-            self.db.execute(_UPDATE_SESSION, updates)
-        if inserts:
-            self.db.execute(_INSERT_SESSION, inserts)
+                updates.append(values + (key,))
+            self.records[key] = _SessionRow(key, state_json, ended_at)
+        repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.update", _UPDATE_SESSION), updates)
+        repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.insert", _INSERT_SESSION), inserts)
 
 
 class WarmStates:
@@ -329,21 +341,51 @@ class _SessionRow:
 
 
 _SESSIONS = SessionRecord.__table__
-# The store's statements, built once (building one per call cost ~0.1-0.3 ms per batch).
-_SELECT_ROWS = select(_SESSIONS.c.session_key, _SESSIONS.c.state_json, _SESSIONS.c.ended_at)
-_ROWS_BY_KEYS = _SELECT_ROWS.where(_SESSIONS.c.session_key.in_(bindparam("keys", expanding=True)))
-_ROWS_OPEN = _SELECT_ROWS.where(_SESSIONS.c.status == "open")
-_ROWS_OPEN_OF = _ROWS_OPEN.where(_SESSIONS.c.charge_point_id == bindparam("cp"))
+
+
+class _RowsQuery(NamedTuple):
+    """A query of the rows the store reads: ``SELECT session_key, state_json, ended_at FROM
+    sessions WHERE <where>``; ``params``: the names of its parameters, in order (``keys``:
+    a list, one marker each)."""
+
+    name: str
+    where: Callable[[Callable[[str], str], str, int], str]
+    params: tuple[str, ...] = ()
+
+    def sql(self, quote: Callable[[str], str], mark: str, count: int) -> str:
+        columns = ", ".join(map(quote, ("session_key", "state_json", "ended_at")))
+        return f"SELECT {columns} FROM {quote(_SESSIONS.name)} WHERE {self.where(quote, mark, count)}"
+
+
+# The store's statements (SQL text built once per driver and IN-list length).
+_ROWS_BY_KEYS = _RowsQuery("sessions.by_keys", lambda q, m, n: f"{q('session_key')} IN ({repo.marks(m, n)})",
+                           ("keys",))
+_ROWS_OPEN = _RowsQuery("sessions.open", lambda q, m, n: f"{q('status')} = 'open'")
+_ROWS_OPEN_OF = _RowsQuery("sessions.open_of", lambda q, m, n: f"{q('status')} = 'open' AND {q('charge_point_id')} = {m}",
+                           ("cp",))
 #: open, or with an event since ``since`` (sessions_of: "open plus recently completed")
-_ROWS_RECENT_OF = _SELECT_ROWS.where(
-    _SESSIONS.c.charge_point_id == bindparam("cp"),
-    or_(_SESSIONS.c.status == "open",
-        _SESSIONS.c.last_event_at >= bindparam("since", type_=_SESSIONS.c.last_event_at.type)))
-_INSERT_SESSION = _SESSIONS.insert()
-_UPDATE_SESSION = update(_SESSIONS).where(_SESSIONS.c.session_key == bindparam("key_")).values(
-    {name: bindparam(name) for name in
-     ("status", "started_at", "ended_at", "state_json", "event_count", "cdr_id", "last_event_at")}
-)
+_ROWS_RECENT_OF = _RowsQuery(
+    "sessions.recent_of",
+    lambda q, m, n: f"{q('charge_point_id')} = {m} AND ({q('status')} = 'open' OR {q('last_event_at')} >= {m})",
+    ("cp", "since"))
+#: The columns :meth:`SqlSessionStore._write_rows` inserts and updates, in its tuples' order.
+_INSERT_COLUMNS = ("session_key", "charge_point_id", "transaction_id", "ocpp_version",
+                   "status", "started_at", "ended_at", "state_json", "event_count", "cdr_id", "last_event_at")
+_UPDATE_COLUMNS = _INSERT_COLUMNS[4:]
+_INSERT_SESSION = repo.insert_sql(_SESSIONS, _INSERT_COLUMNS)
+_UPDATE_SESSION = repo.update_sql(_SESSIONS, _UPDATE_COLUMNS, ("session_key",))
+
+
+def _ended_at_reader(dialect):
+    """``sessions.ended_at`` from the driver's form to what the model reads (aware UTC)."""
+    reader = _ENDED_AT_READERS.get(dialect.name)
+    if reader is None:
+        column = _SESSIONS.c.ended_at.type
+        reader = _ENDED_AT_READERS[dialect.name] = column.dialect_impl(dialect).result_processor(dialect, None)
+    return reader
+
+
+_ENDED_AT_READERS: dict[str, Callable] = {}
 
 #: Undo marker: the state was not in the batch's cache before the envelope touched it.
 _NOT_CACHED = object()
