@@ -25,10 +25,11 @@ from __future__ import annotations
 import copy as _copy
 import logging
 import threading
+from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
+from operator import attrgetter
 from typing import Callable, Iterable, NamedTuple
 
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
@@ -41,7 +42,7 @@ from sessions import AssemblerConfig, CompletedSession, SessionAssembler, Sessio
 from sessions.identity import session_id_for
 from storage import repositories as repo
 from storage.models import SessionRecord
-from storage.outbox import enqueue_cdr_push, enqueue_cdr_pushes
+from storage.outbox import enqueue_cdr_push, enqueue_cdr_row_pushes
 from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
 
@@ -105,7 +106,7 @@ class SqlSessionStore:
         #: CDR id -> JSON of the CDRs issued in this batch (not flushed before the commit).
         self.issued: dict[str, str] = {}
         #: tariff id -> its stored versions (tariffs change between batches, not within one)
-        self.tariff_versions: dict[str, list] = {}
+        self.tariff_versions: dict[str, _TariffVersions] = {}
         #: Stream time: received_at of the envelope being applied (for sessions_of).
         self.now: datetime | None = None
         #: The assembler over this store (Billing.handle: one per store, not per envelope).
@@ -453,6 +454,44 @@ def _session_key_hint(envelope: EventEnvelope) -> str | None:
     return session_id_for(envelope.charge_point_id, transaction_id)
 
 
+class _TariffVersions:
+    """The stored versions of one tariff (read once per batch) and
+    :func:`storage.repositories.pick_tariff_version` over them, for a session's start and end.
+
+    When no version has a validity window (OCPI Tariff.start_date_time / end_date_time), every
+    version is valid at any instant, so the valid versions sorted by ``last_updated`` are the
+    same list for every session: kept, and the pick is a bisection of it (the versions
+    published by ``known_at`` are a prefix of that sorted list; its last one, or the first
+    version when the prefix is empty). With a window, ``pick_tariff_version`` itself runs.
+    Each version comes with its Tariff cache key (id, last_updated), read once.
+    """
+
+    def __init__(self, versions) -> None:
+        self.versions = versions
+        self.keys = {id(v): (v.id, v.last_updated) for v in versions}
+        self.sorted = None
+        if all(v.valid_from is None and v.valid_to is None for v in versions):
+            self.sorted = sorted(versions, key=_LAST_UPDATED)
+            self.published = [v.last_updated for v in self.sorted]
+
+    def pick(self, at: datetime, known_at: datetime | None):
+        """(the version for a session starting ``at``, known by ``known_at``; its cache key),
+        or (None, None)."""
+        ordered = self.sorted
+        if ordered is None:
+            record = repo.pick_tariff_version(self.versions, at, known_at=known_at)
+        elif not ordered:
+            record = None
+        elif known_at is None:
+            record = ordered[-1]
+        else:
+            record = ordered[max(bisect_right(self.published, known_at) - 1, 0)]
+        return (None, None) if record is None else (record, self.keys[id(record)])
+
+
+_LAST_UPDATED = attrgetter("last_updated")
+
+
 def _end_of(state: SessionState) -> datetime | None:
     ends = [e.timestamp for e in state.events() if getattr(e, "type", None) == "TransactionEnded"]
     if ends:
@@ -515,7 +554,7 @@ class Billing:
     def _issue(db: Session, rows: list[dict]) -> list[dict]:
         new = repo.issue_cdrs(db, rows)
         # Every CDR issued (new or already there), like enqueue per issue_cdr: idempotent.
-        enqueue_cdr_pushes(db, [SimpleNamespace(**row) for row in rows])
+        enqueue_cdr_row_pushes(db, rows)
         return new
 
     def _close_idle_of(self, db: Session, store: SqlSessionStore, charge_point_id: str, now: datetime) -> None:
@@ -606,18 +645,18 @@ class Billing:
         cached = self._store(db).tariff_versions
         versions = cached.get(self.settings.default_tariff_id)
         if versions is None:
-            versions = repo.tariff_versions(db, self.settings.default_tariff_id)
+            versions = _TariffVersions(repo.tariff_versions(db, self.settings.default_tariff_id))
             cached[self.settings.default_tariff_id] = versions
-        record = repo.pick_tariff_version(versions, session.start, known_at=session.end)
+        record, key = versions.pick(session.start, session.end)
         if record is None:
             raise NoTariff(
                 f"no version of tariff {self.settings.default_tariff_id} is valid at the session start "
                 f"{session.start.isoformat()} ({session.session_id}); load it on the tariffs topic and replay"
             )
-        key = (record.id, record.last_updated)
-        if key not in self._tariffs:
-            self._tariffs[key] = Tariff.model_validate_json(record.tariff_json)
-        return self._tariffs[key]
+        tariff = self._tariffs.get(key)
+        if tariff is None:
+            tariff = self._tariffs[key] = Tariff.model_validate_json(record.tariff_json)
+        return tariff
 
     def _documents(self, db: Session, session: CompletedSession) -> list[Cdr]:
         """The CDRs to issue for this session version: [credit, replacement] or [cdr]."""
@@ -644,30 +683,33 @@ class Billing:
         for cdr in documents:
             document = cdr_json(cdr)
             tariff = cdr.tariffs[0] if cdr.tariffs else None
-            rows.append(dict(
-                country_code=cdr.country_code,
-                party_id=cdr.party_id,
-                id=cdr.id,
-                start_date_time=cdr.start_date_time,
-                end_date_time=cdr.end_date_time,
-                currency=cdr.currency,
-                total_cost_excl_vat=cdr.total_cost.excl_vat,
-                total_cost_incl_vat=cdr.total_cost.incl_vat,
-                total_energy=cdr.total_energy,
-                total_time=cdr.total_time,
-                total_parking_time=cdr.total_parking_time,
-                credit=bool(cdr.credit),
-                credit_reference_id=cdr.credit_reference_id,
-                emsp_country_code=cdr.cdr_token.country_code,
-                emsp_party_id=cdr.cdr_token.party_id,
-                location_id=cdr.cdr_location.id,
-                evse_uid=cdr.cdr_location.evse_uid,
-                tariff_id=tariff.id if tariff else None,
-                tariff_version=tariff.last_updated if tariff else None,
-                last_updated=cdr.last_updated,
-                session_key=session.session_id,
-                cdr_json=document,
-            ))
+            total_cost = cdr.total_cost
+            token = cdr.cdr_token
+            location = cdr.cdr_location
+            rows.append({
+                "country_code": cdr.country_code,
+                "party_id": cdr.party_id,
+                "id": cdr.id,
+                "start_date_time": cdr.start_date_time,
+                "end_date_time": cdr.end_date_time,
+                "currency": cdr.currency,
+                "total_cost_excl_vat": total_cost.excl_vat,
+                "total_cost_incl_vat": total_cost.incl_vat,
+                "total_energy": cdr.total_energy,
+                "total_time": cdr.total_time,
+                "total_parking_time": cdr.total_parking_time,
+                "credit": bool(cdr.credit),
+                "credit_reference_id": cdr.credit_reference_id,
+                "emsp_country_code": token.country_code,
+                "emsp_party_id": token.party_id,
+                "location_id": location.id,
+                "evse_uid": location.evse_uid,
+                "tariff_id": tariff.id if tariff else None,
+                "tariff_version": tariff.last_updated if tariff else None,
+                "last_updated": cdr.last_updated,
+                "session_key": session.session_id,
+                "cdr_json": document,
+            })
         return rows
 
     def _record_rows(self, db: Session, rows: list[dict]) -> list[str]:

@@ -151,6 +151,11 @@ class Processor:
                         todo.append((record, parse(value), None))
                     except (ValidationError, UnicodeDecodeError, ValueError) as exc:
                         todo.append((record, None, _not_an_envelope(exc)))
+                    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the partition
+                        # (a batch that fails on every retry); the record waits in the
+                        # dead letters, with the error, for a fixed parser and a replay.
+                        todo.append((record, None, Outcome.dead_lettered(
+                            f"not an event envelope: {type(exc).__name__}: {exc}"[:1000])))
                 if hasattr(self.handler, "prefetch"):
                     self.handler.prefetch(db, [envelope for _, envelope, _ in todo if envelope is not None])
                 # The raw event rows, built in their final driver form (one tuple each) and
