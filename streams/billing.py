@@ -173,7 +173,9 @@ class SqlSessionStore:
     def get(self, session_id: str) -> SessionState | None:
         state = self.cache.get(session_id)
         if state is not None:
-            return self._touch(session_id, state)
+            if session_id not in self.before:  # self._touch(session_id, state), inline
+                self.before[session_id] = _Undo(state)
+            return state
         record = self._record(session_id)
         return None if record is None else self._load(record)
 
@@ -493,9 +495,9 @@ _LAST_UPDATED = attrgetter("last_updated")
 
 
 def _end_of(state: SessionState) -> datetime | None:
-    ends = [e.timestamp for e in state.events() if getattr(e, "type", None) == "TransactionEnded"]
-    if ends:
-        return ends[-1]
+    ended_at = state.last_ended_at()  # the last TransactionEnded's timestamp in protocol order
+    if ended_at is not None:
+        return ended_at
     return state.closed_idle.last_received_at if state.closed_idle else None
 
 
