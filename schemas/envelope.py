@@ -46,7 +46,10 @@ class EventEnvelope(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("received_at must carry a time zone offset")
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+            raise ValueError("received_at is out of range once converted to UTC") from None
 
     def kafka_key(self) -> bytes:
         return self.charge_point_id.encode()

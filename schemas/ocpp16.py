@@ -63,7 +63,10 @@ class _Model(BaseModel):
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise ValueError("out of range once converted to UTC") from None
 
 
 class SampledValue(MeasurandReadings, _Model):

@@ -53,10 +53,10 @@ import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from operator import attrgetter
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.ocpp_base import construct
 from schemas.readings import MeterReading, reading_of
 from sessions.config import AssemblerConfig
 from sessions.events import SessionState, TransactionEnded, TransactionStarted
@@ -188,39 +188,24 @@ class CompletedSession(BaseModel):
 _RANK_START, _RANK_BEGIN, _RANK_SAMPLE, _RANK_END, _RANK_STOP = range(5)
 _RANK_OF_CONTEXT = {"Transaction.Begin": _RANK_BEGIN, "Transaction.End": _RANK_END}
 
-
-class _Point:
-    """One time-stamped value of the session (a sample, start, stop, state change, ...).
-    Slotted, built with every field (issue 4: ~15 per session, built at each fold)."""
-
-    __slots__ = ("timestamp", "rank", "order", "register", "power_kw", "current_a", "charging_state",
-                 "is_sample", "energy")
-
-    def __init__(self, timestamp: datetime, rank: int, order: int, register: Decimal | None = None,
-                 power_kw: Decimal | None = None, current_a: Decimal | None = None,
-                 charging_state: str | None = None, is_sample: bool = False) -> None:
-        self.timestamp = timestamp
-        self.rank = rank
-        self.order = order
-        self.register = register
-        self.power_kw = power_kw
-        self.current_a = current_a
-        self.charging_state = charging_state
-        self.is_sample = is_sample
-        self.energy = ZERO
-
-
-#: Sort key of the points: time, then rank at equal times, then the order they were made in.
-_POINT_ORDER = attrgetter("timestamp", "rank", "order")
-
+#: One time-stamped value of the session (a sample, start, stop, state change, ...) is a
+#: list ``[timestamp, rank, order, register, power_kw, current_a, charging_state,
+#: is_sample, energy]`` (issue 4: ~15 per session, built at every fold; a list costs a
+#: fraction of an object with attributes). Lists compare item by item, and ``order`` is
+#: unique, so ``points.sort()`` orders them by time, then rank at equal times, then the
+#: order they were made in, never comparing the values behind.
+_TS, _RANK, _ORDER, _REG, _POWER, _CURRENT, _STATE, _IS_SAMPLE, _ENERGY = range(9)
 
 class _Notes:
+    __slots__ = ("flags", "remarks")
+
     def __init__(self) -> None:
         self.flags: set[str] = set()
         self.remarks: list[str] = []
 
-    def add(self, flag: SessionFlag, remark: str | None = None) -> None:
-        self.flags.add(flag.value)
+    def add(self, flag: str, remark: str | None = None) -> None:
+        """Note ``flag`` (a :class:`SessionFlag` value) and ``remark`` (once, in order)."""
+        self.flags.add(flag)
         if remark and remark not in self.remarks:
             self.remarks.append(remark)
 
@@ -240,39 +225,64 @@ def _hours(dt: timedelta) -> Decimal:
     return Decimal(int(dt.total_seconds() * 1_000_000)) / _MICROSECONDS_PER_HOUR
 
 
+#: ``CompletedSession.model_fields_set`` of what :func:`summarize` returns: every field it
+#: passes (all but the version and its two other ids, left at their defaults). Shared by
+#: the instances (never changed: the class is frozen and ``model_copy`` copies the set).
+_SUMMARY_FIELDS_SET = set(CompletedSession.model_fields) - {"version", "replaces_cdr_id", "credit_cdr_id"}
+#: The same for the readings: every field given. Shared likewise (MeterReading is frozen).
+_READING_FIELDS_SET = set(MeterReading.model_fields)
+
+
 def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
-    """The session as it stands (version 0 ids); see the module docstring for the rules."""
+    """The session as it stands (version 0 ids); see the module docstring for the rules.
+
+    Speed (issue 4, round 3): points are lists, the readings and the result are built
+    from values that already have their field types without validating them again;
+    tests/unit/test_fold_reference.py compares the result with the code as it was
+    (tests/unit/fold_reference.py) over thousands of random sessions."""
     notes = _Notes()
-    events = state.events()
-    points: list[_Point] = []
+    points: list[list] = []
     starts: list[TransactionStarted] = []
     ends: list[TransactionEnded] = []
     connector_id = evse_id = None
     id_tag = None
     id_tag_status: str | None = None
     add = points.append
+    rank_of = _RANK_OF_CONTEXT.get
     version_16 = state.ocpp_version == "1.6"
+    phases_noted = False
 
-    for event in events:
+    for event in state.events():
         kind = event.type  # the discriminator: one class per value
         if kind == "MeterValuesRecorded":
             if event.matched_by_connector:
-                notes.add(SessionFlag.METER_VALUES_MATCHED,
+                notes.add("meter_values_matched_by_connector",
                           "meter values without transactionId attached by connector")
             for sample in event.samples:
-                context = sample.context
-                rank = _RANK_OF_CONTEXT.get(context, _RANK_SAMPLE) if context else _RANK_SAMPLE
-                if sample.phases_summed:
-                    notes.add(SessionFlag.PHASES_SUMMED, "per-phase energy values summed (no total sent)")
-                # (timestamp, rank, order, register, power_kw, current_a, charging_state, is_sample)
-                add(_Point(sample.timestamp, rank, len(points), sample.energy_kwh, sample.power_kw,
-                           sample.current_a, None, True))
+                fields = sample.__dict__
+                if fields["phases_summed"] and not phases_noted:
+                    notes.add("phases_summed", "per-phase energy values summed (no total sent)")
+                    phases_noted = True
+                add([fields["timestamp"], rank_of(fields["context"], _RANK_SAMPLE), len(points),
+                     fields["energy_kwh"], fields["power_kw"], fields["current_a"], None, True, ZERO])
+            continue
+        if kind == "ChargingStateChanged":
+            add([event.timestamp, _RANK_SAMPLE, len(points), None, None, None, event.charging_state, False, ZERO])
+            continue
+        if kind == "TransactionEnded":
+            ends.append(event)
+            id_tag = id_tag or event.id_tag
+            add([event.timestamp, _RANK_STOP, len(points), event.meter_stop_kwh, None, None, None, False, ZERO])
+            if event.matched_from_transaction_id is not None:
+                notes.add("stop_matched_to_open_transaction",
+                          f"stop with transactionId {event.matched_from_transaction_id} matched "
+                          "to the only open transaction")
             continue
         if kind == "TransactionStarted":
             starts.append(event)
-            add(_Point(event.timestamp, _RANK_START, len(points), register=event.meter_start_kwh))
+            add([event.timestamp, _RANK_START, len(points), event.meter_start_kwh, None, None, None, False, ZERO])
         elif kind == "TransactionDetailsReported" or kind == "TransactionUpdated":
-            add(_Point(event.timestamp, _RANK_SAMPLE, len(points)))
+            add([event.timestamp, _RANK_SAMPLE, len(points), None, None, None, None, False, ZERO])
         if kind == "TransactionStarted" or kind == "TransactionDetailsReported":
             if version_16:
                 connector_id = connector_id if connector_id is not None else event.connector_id
@@ -282,38 +292,29 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
                 connector_id = connector_id if connector_id is not None else event.connector_id
             id_tag = id_tag or event.id_tag
             id_tag_status = id_tag_status or event.id_tag_status
-        elif kind == "ChargingStateChanged":
-            add(_Point(event.timestamp, _RANK_SAMPLE, len(points), charging_state=event.charging_state))
-        elif kind == "TransactionEnded":
-            ends.append(event)
-            id_tag = id_tag or event.id_tag
-            add(_Point(event.timestamp, _RANK_STOP, len(points), register=event.meter_stop_kwh))
-            if event.matched_from_transaction_id is not None:
-                notes.add(SessionFlag.STOP_MATCHED,
-                          f"stop with transactionId {event.matched_from_transaction_id} matched "
-                          "to the only open transaction")
 
     if not points:  # pragma: no cover - a state always has at least one event
         raise ValueError(f"session {state.session_id} has no events")
-    points.sort(key=_POINT_ORDER)
+    points.sort()
 
     # Start and end of the session.
     if starts:
         start = starts[0].timestamp
     else:
-        start = points[0].timestamp
-        notes.add(SessionFlag.MISSING_START, "start of the transaction not received")
+        start = points[0][_TS]
+        notes.add("missing_start", "start of the transaction not received")
     end_event = ends[-1] if ends else None
     if len(ends) > 1:
-        notes.add(SessionFlag.MULTIPLE_STOPS, f"{len(ends)} stops received, the last one counts")
+        notes.add("multiple_stops", f"{len(ends)} stops received, the last one counts")
     incomplete = end_event is None
-    end = end_event.timestamp if end_event is not None else points[-1].timestamp
+    end = end_event.timestamp if end_event is not None else points[-1][_TS]
     end = max(end, start)
-    if incomplete and state.closed_idle is not None:
+    closed_idle = state.closed_idle
+    if incomplete and closed_idle is not None:
         notes.add(
-            SessionFlag.CLOSED_IDLE,
+            "closed_idle",
             f"incomplete: no stop received; closed after {config.idle_timeout} without messages "
-            f"(last at {_iso(state.closed_idle.last_received_at)}); billed on the last reading",
+            f"(last at {_iso(closed_idle.last_received_at)}); billed on the last reading",
         )
 
     _fix_mislabelled_units(points, config, notes)
@@ -324,31 +325,52 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
 
     _note_seq_no_gaps(state, notes)
     if id_tag_status is not None and id_tag_status != "Accepted":
-        notes.add(SessionFlag.ID_TAG_NOT_ACCEPTED, f"id tag not accepted by the central system ({id_tag_status})")
+        notes.add("id_tag_not_accepted", f"id tag not accepted by the central system ({id_tag_status})")
     if state.has_offline_messages:
-        notes.add(SessionFlag.OFFLINE_EVENTS)
+        notes.add("offline_events")
 
-    return CompletedSession(
-        session_id=state.session_id,
-        charge_point_id=state.charge_point_id,
-        transaction_id=state.transaction_id,
-        ocpp_version=state.ocpp_version,
-        ocpi_session_id=ocpi_session_id_for(state.charge_point_id, state.transaction_id),
-        connector_id=connector_id,
-        evse_id=evse_id,
-        id_tag=id_tag,
-        id_tag_status=id_tag_status,
-        start=start,
-        end=end,
-        readings=readings,
-        total_energy_kwh=total,
-        incomplete=incomplete,
-        stop_reason=end_event.reason if end_event is not None else None,
-        issued_at=_issued_at(state, incomplete),
-        flags=tuple(sorted(notes.flags)),
-        remarks=tuple(notes.remarks),
-        cdr_id=cdr_id_for(state.charge_point_id, state.transaction_id),
-    )
+    charge_point_id = state.charge_point_id
+    transaction_id = state.transaction_id
+    values = {
+        "session_id": state.session_id,
+        "charge_point_id": charge_point_id,
+        "transaction_id": transaction_id,
+        "ocpp_version": state.ocpp_version,
+        "ocpi_session_id": ocpi_session_id_for(charge_point_id, transaction_id),
+        "connector_id": connector_id,
+        "evse_id": evse_id,
+        "id_tag": id_tag,
+        "id_tag_status": id_tag_status,
+        "start": start,
+        "end": end,
+        "readings": readings,
+        "total_energy_kwh": total,
+        "incomplete": incomplete,
+        "stop_reason": end_event.reason if end_event is not None else None,
+        "flags": tuple(sorted(notes.flags)),
+        "remarks": tuple(notes.remarks),
+        "issued_at": _issued_at(state, incomplete),
+        "version": 0,
+        "cdr_id": cdr_id_for(charge_point_id, transaction_id),
+        "replaces_cdr_id": None,
+        "credit_cdr_id": None,
+    }
+    if _plain_summary(values):
+        return construct(CompletedSession, values, _SUMMARY_FIELDS_SET)
+    del values["version"], values["replaces_cdr_id"], values["credit_cdr_id"]  # pragma: no cover
+    return CompletedSession(**values)  # pragma: no cover - ids of a validated state are str
+
+
+assert list(CompletedSession.model_fields)[-4:] == ["version", "cdr_id", "replaces_cdr_id", "credit_cdr_id"], \
+    "update summarize's values for the new field (declaration order)"
+
+
+def _plain_summary(values: dict) -> bool:
+    """The values are what validating them would keep as they are: the ids are exact
+    ``str`` (a state built in code could hold anything pydantic accepts for them; the rest
+    is typed by the events and readings the fold reads)."""
+    return (type(values["session_id"]) is str and type(values["charge_point_id"]) is str
+            and type(values["transaction_id"]) is str and type(values["ocpp_version"]) is str)
 
 
 def _issued_at(state: SessionState, incomplete: bool) -> datetime:
@@ -365,7 +387,7 @@ def _plausible_limit(dt: timedelta, config: AssemblerConfig) -> Decimal:
     return config.max_power_kw * hours + config.jump_slack_kwh
 
 
-def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes: _Notes) -> None:
+def _fix_mislabelled_units(points: list[list], config: AssemblerConfig, notes: _Notes) -> None:
     """Rule 0: periodic values in kWh labelled as Wh (or the reverse).
 
     The anchors are the registers at the transaction's start and end (1.6 meterStart /
@@ -377,13 +399,13 @@ def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes:
     # one pass: the points with a register by rank (start/stop, begin/end, samples)
     start_stop: list[Decimal] = []
     begin_end: list[Decimal] = []
-    samples: list[_Point] = []
-    not_start_stop: list[_Point] = []  # every point with a register but start/stop, in order
+    samples: list[list] = []
+    not_start_stop: list[list] = []  # every point with a register but start/stop, in order
     for p in points:
-        register = p.register
+        register = p[_REG]
         if register is None:
             continue
-        rank = p.rank
+        rank = p[_RANK]
         if rank == _RANK_SAMPLE:
             samples.append(p)
             not_start_stop.append(p)
@@ -400,125 +422,125 @@ def _fix_mislabelled_units(points: list[_Point], config: AssemblerConfig, notes:
         periodic = samples
     if len(anchors) < 2 or not periodic:
         return
-    if min(anchors) == max(anchors):
+    lowest, highest = min(anchors), max(anchors)
+    if lowest == highest:
         return  # no energy between the anchors: nothing to fit the values into
-    low, high = min(anchors) - config.jump_slack_kwh, max(anchors) + config.jump_slack_kwh
-
-    def inside(values: list[Decimal]) -> bool:
-        return all(low <= v <= high for v in values)
-
-    raw = [p.register for p in periodic if p.register is not None]
-    if inside(raw):
-        return
+    slack = config.jump_slack_kwh
+    low, high = lowest - slack, highest + slack
+    raw = [p[_REG] for p in periodic]
+    for v in raw:
+        if not low <= v <= high:
+            break
+    else:
+        return  # every periodic value fits as labelled
     for exponent, label in ((3, "kWh labelled as Wh"), (-3, "Wh labelled as kWh")):
-        if inside([v.scaleb(exponent) for v in raw]):
+        if all(low <= v <= high for v in [v.scaleb(exponent) for v in raw]):
             for p in periodic:
-                assert p.register is not None
-                p.register = p.register.scaleb(exponent)
-            notes.add(SessionFlag.UNIT_MISLABELLED,
-                      f"meter values in {label}: rescaled to fit the start and stop registers")
+                p[_REG] = p[_REG].scaleb(exponent)
+            notes.add("unit_mislabelled", f"meter values in {label}: rescaled to fit the start and stop registers")
             return
 
 
 def _shift_session_relative_values(
-    points: list[_Point],
+    points: list[list],
     starts: list[TransactionStarted],
     end_event: TransactionEnded | None,
     config: AssemblerConfig,
     notes: _Notes,
 ) -> None:
     """Rule 1 of the module docstring (1.6 lifetime Start/Stop, relative MeterValues)."""
-    if not starts or starts[0].meter_start_kwh is None:
+    if not starts:
         return
     meter_start = starts[0].meter_start_kwh
+    if meter_start is None:
+        return
     meter_stop = end_event.meter_stop_kwh if end_event is not None else None
     if meter_start <= 0 or (meter_stop is not None and meter_stop < meter_start):
         return
     echoes = {meter_start, meter_stop}
-    relative = [p for p in points if p.is_sample and p.register is not None and p.register not in echoes]
-    if not relative or any(p.register >= meter_start for p in relative):
+    relative = [p for p in points if p[_IS_SAMPLE] and p[_REG] is not None and p[_REG] not in echoes]
+    if not relative:
         return
+    for p in relative:
+        if p[_REG] >= meter_start:
+            return
     if meter_stop is not None:
-        if max(p.register for p in relative) > meter_stop - meter_start + config.jump_slack_kwh:
+        if max(p[_REG] for p in relative) > meter_stop - meter_start + config.jump_slack_kwh:
             return  # not consistent with being offsets of this session: let the walk decide
     for p in relative:
-        p.register = meter_start + p.register
+        p[_REG] = meter_start + p[_REG]
     notes.add(
-        SessionFlag.LIFETIME_REGISTER,
+        "lifetime_register_in_start_stop",
         f"meterStart/meterStop are a lifetime register ({_kwh(meter_start)} kWh at start) "
         "while meter values count from the session start; meter values shifted",
     )
 
 
-def _walk_register(points: list[_Point], config: AssemblerConfig, notes: _Notes) -> None:
+def _walk_register(points: list[list], config: AssemblerConfig, notes: _Notes) -> None:
     """Rule 2 of the module docstring; sets ``energy`` (session-relative) on every point."""
-    registers = [p for p in points if p.register is not None]
+    registers = [p for p in points if p[_REG] is not None]
     if not registers:
-        notes.add(SessionFlag.NO_ENERGY_READING, "no energy reading received; energy 0")
+        notes.add("no_energy_reading", "no energy reading received; energy 0")
         return
     energy = ZERO
-    prev: Decimal | None = None
-    prev_ts: datetime | None = None
+    first = registers[0]
+    prev: Decimal = first[_REG]
+    prev_ts: datetime = first[_TS]
     #: interval -> its plausible limit (meter values come at a few fixed intervals)
     limits: dict[timedelta, Decimal] = {}
-    for index, point in enumerate(registers):
-        value = point.register
-        assert value is not None
-        if prev is None or prev_ts is None:
-            prev, prev_ts = value, point.timestamp
-            point.energy = energy
-            continue
+    count = len(registers)
+    for index in range(1, count):
+        point = registers[index]
+        value = point[_REG]
+        timestamp = point[_TS]
         delta = value - prev
         if ZERO <= delta:
-            dt = point.timestamp - prev_ts
+            dt = timestamp - prev_ts
             limit = limits.get(dt)
             if limit is None:
                 limit = limits[dt] = _plausible_limit(dt, config)
-            plausible = delta <= limit
-        else:
-            plausible = False
-        if plausible:
-            energy += delta
-            prev, prev_ts = value, point.timestamp
-            point.energy = energy
-            continue
-        following = registers[index + 1] if index + 1 < len(registers) else None
-        at = _iso(point.timestamp)
-        if following is not None and following.register is not None and (
-            ZERO <= following.register - prev <= _plausible_limit(following.timestamp - prev_ts, config)
+            if delta <= limit:
+                energy += delta
+                prev, prev_ts = value, timestamp
+                point[_ENERGY] = energy
+                continue
+        following = registers[index + 1] if index + 1 < count else None
+        at = _iso(timestamp)
+        if following is not None and (
+            ZERO <= following[_REG] - prev <= _plausible_limit(following[_TS] - prev_ts, config)
         ):
-            notes.add(SessionFlag.OUTLIER_IGNORED,
+            notes.add("outlier_ignored",
                       f"energy register {_kwh(value)} kWh at {at} out of line with its neighbours; ignored")
         elif delta < 0:
-            if value >= 0 and value * 2 < prev and value <= _plausible_limit(point.timestamp - prev_ts, config):
+            if value >= 0 and value * 2 < prev and value <= _plausible_limit(timestamp - prev_ts, config):
                 energy += value
-                notes.add(SessionFlag.REGISTER_RESET,
+                notes.add("register_reset",
                           f"energy register reset at {at} ({_kwh(prev)} -> {_kwh(value)} kWh); segments summed")
             else:
-                notes.add(SessionFlag.REGISTER_DROP,
+                notes.add("register_drop",
                           f"energy register dropped at {at} ({_kwh(prev)} -> {_kwh(value)} kWh); drop not billed")
-            prev, prev_ts = value, point.timestamp
+            prev, prev_ts = value, timestamp
         else:
             if index == 1:
-                notes.add(SessionFlag.IMPLAUSIBLE_BASELINE,
+                notes.add("implausible_baseline",
                           f"implausible start value {_kwh(prev)} kWh (next {_kwh(value)} kWh at {at}); "
                           "energy counted from the next reading")
             else:
-                notes.add(SessionFlag.IMPLAUSIBLE_JUMP,
+                notes.add("implausible_jump",
                           f"implausible energy jump at {at} ({_kwh(prev)} -> {_kwh(value)} kWh, above "
                           f"{_kwh(config.max_power_kw)} kW); jump not billed")
-            prev, prev_ts = value, point.timestamp
-        point.energy = energy
+            prev, prev_ts = value, timestamp
+        point[_ENERGY] = energy
     # Points without a register keep the last known session energy.
     last = ZERO
     for point in points:
-        if point.register is not None:
-            last = point.energy
+        if point[_REG] is not None:
+            last = point[_ENERGY]
         else:
-            point.energy = last
+            point[_ENERGY] = last
 
 
-def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Notes) -> tuple[MeterReading, ...]:
+def _readings(points: list[list], start: datetime, end: datetime, notes: _Notes) -> tuple[MeterReading, ...]:
     """One reading per instant within [start, end]; first at start (0), last at end.
 
     Per instant (points with equal timestamps, in sort order): the energy of its last point,
@@ -529,24 +551,23 @@ def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Note
     outside = 0
     state: str | None = None
     row: list | None = None
-    for point in points:
-        timestamp = point.timestamp
+    for timestamp, _, _, _, power, current, charging_state, _, energy in points:
         if timestamp < start or timestamp > end:
             outside += 1
             continue
         if row is None or row[0] != timestamp:
             row = [timestamp, None, None, None, None]
             rows.append(row)
-        if point.power_kw is not None:
-            row[2] = point.power_kw
-        if point.current_a is not None:
-            row[3] = point.current_a
-        if point.charging_state is not None:
-            state = point.charging_state
-        row[1] = point.energy
+        if power is not None:
+            row[2] = power
+        if current is not None:
+            row[3] = current
+        if charging_state is not None:
+            state = charging_state
+        row[1] = energy
         row[4] = state
     if outside:
-        notes.add(SessionFlag.READINGS_OUTSIDE_SESSION,
+        notes.add("readings_outside_session",
                   f"{outside} reading(s) outside the session's start and end ignored")
 
     # Energy before start (readings dropped) is the session energy at the first kept point.
@@ -558,6 +579,8 @@ def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Note
         rows.append([end, rows[-1][1], None, None, rows[-1][4]])
 
     readings = []
+    add = readings.append
+    fields_set = _READING_FIELDS_SET
     last = len(rows) - 1
     for i, (timestamp, energy, power, current, row_state) in enumerate(rows):
         if row_state is not None:
@@ -566,16 +589,20 @@ def _readings(points: list[_Point], start: datetime, end: datetime, notes: _Note
             charging = rows[i + 1][1] > energy or (power or ZERO) > 0
         else:
             charging = False
-        readings.append(reading_of(timestamp, energy, power, current, charging))
+        if timestamp.tzinfo is None:  # pragma: no cover - refused as the validator would
+            add(reading_of(timestamp, energy, power, current, charging))
+            continue
+        add(construct(MeterReading, {"timestamp": timestamp, "energy_kwh": energy, "power_kw": power,
+                                     "current_a": current, "charging": charging}, fields_set))
     return tuple(readings)
 
 
 def _note_seq_no_gaps(state: SessionState, notes: _Notes) -> None:
-    seq_nos = state.seq_nos()
-    if len(seq_nos) < 2:
+    seq_nos = state.seq_nos()  # ascending, each once
+    if len(seq_nos) < 2 or seq_nos[-1] - seq_nos[0] + 1 == len(seq_nos):
         return
     present = set(seq_nos)
     missing = [n for n in range(seq_nos[0], seq_nos[-1] + 1) if n not in present]
     if missing:
         shown = ", ".join(str(n) for n in missing[:10]) + (" ..." if len(missing) > 10 else "")
-        notes.add(SessionFlag.SEQ_NO_GAP, f"seqNo gap: missing {shown}")
+        notes.add("seq_no_gap", f"seqNo gap: missing {shown}")
