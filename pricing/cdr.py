@@ -110,6 +110,18 @@ def _copy_with(model, name: str, value):
     return copied
 
 
+def _more_than_4_decimals(value: Decimal) -> bool:
+    """``value.as_tuple().exponent < -4`` (the test of ``engine.cdr_number``), read from
+    ``str(value)`` when that is plain notation: then it has exactly ``-exponent`` digits after
+    its point (General Decimal Arithmetic to-scientific-string, exponent <= 0), none when it
+    has no point (exponent 0). Exponent notation and non-finite values: ``as_tuple``."""
+    text = str(value)
+    if "E" in text or "e" in text or not value.is_finite():
+        return value.as_tuple().exponent < -4  # type: ignore[operator]
+    point = text.find(".")
+    return point >= 0 and len(text) - point > 5
+
+
 def _cdr_period(period: ChargingPeriod) -> ChargingPeriod:
     """``engine.cdr_period``: the period as written into a CDR, every volume with at most 4
     decimals (``cdr_number``). Where that copies the period, a dimension whose volume has at
@@ -126,7 +138,7 @@ def _cdr_period(period: ChargingPeriod) -> ChargingPeriod:
             if out is not None:
                 return cdr_period(period)
             plain = False
-        if d.volume.as_tuple().exponent < -4:  # type: ignore[operator]
+        if _more_than_4_decimals(d.volume):
             if not plain:
                 return cdr_period(period)
             if out is None:

@@ -16,7 +16,7 @@ from bisect import bisect_right
 from itertools import islice
 from operator import attrgetter
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, getcontext, setcontext
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from schemas.ocpi import CdrDimension, CdrDimensionType, ChargingPeriod, Tariff,
 from schemas.readings import MeterReading
 
 from .engine import (
-    PRECISION,
+    _ENGINE_CONTEXT,
     SECONDS_PER_HOUR,
     ZERO,
     Finding,
@@ -233,9 +233,15 @@ def charging_periods_from_readings(
     compiled = compile_tariff(tariff)
     zone = zone_for(time_zone)
     ordered = sorted(readings, key=_TIMESTAMP)
-    with localcontext() as dec:
-        dec.prec = PRECISION
+    caller_context = getcontext()
+    # The engine's context (PRECISION digits, else the default one), like price_periods:
+    # what ``with localcontext() as c: c.prec = PRECISION`` gives a caller on the default
+    # context, without copying a context per session; the caller's is put back.
+    setcontext(_ENGINE_CONTEXT)
+    try:
         return _periods(ordered, compiled, zone, session_start, session_end)
+    finally:
+        setcontext(caller_context)
 
 
 _TIMESTAMP = attrgetter("timestamp")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import from_json
 
-from schemas.ocpp_base import MISSING, NotFast, construct, fast_utc
+from schemas.ocpp_base import MISSING, NotFast, construct, parse_utc
 
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
 
@@ -46,7 +46,10 @@ class EventEnvelope(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("received_at must carry a time zone offset")
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+            raise ValueError("received_at is out of range once converted to UTC") from None
 
     def kafka_key(self) -> bytes:
         return self.charge_point_id.encode()
@@ -113,7 +116,7 @@ def _plain_envelope(data: dict[str, Any]) -> EventEnvelope | None:
     else:
         return None
     try:
-        received_at = fast_utc(data.get("received_at"))
+        received_at = parse_utc(data.get("received_at"))  # unique texts (ms): not memoised
     except NotFast:
         return None
     return construct(EventEnvelope, {

@@ -19,7 +19,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from storage.api_tables import PARTNER_REGISTERED, CdrOutbox, Partner, PartnerRole
@@ -79,10 +79,23 @@ def enqueue_cdr_push(session: Session, cdr: Any, now: datetime | None = None) ->
 def enqueue_cdr_pushes(session: Session, cdrs: list[Any], now: datetime | None = None) -> int:
     """:func:`enqueue_cdr_push` for many CDRs (in order) with one partner query for all
     their eMSPs and one insert per 500 rows; returns how many pushes were newly queued."""
+    return _enqueue(session, [_cdr_parts(cdr) for cdr in cdrs], now)
+
+
+def enqueue_cdr_row_pushes(session: Session, rows: list[dict], now: datetime | None = None) -> int:
+    """:func:`enqueue_cdr_pushes` for CDRs given as the pipeline's ``cdrs`` row values (dicts
+    with the keys of ``storage.models.CdrRecord``: ``country_code``, ``party_id``, ``id``,
+    ``emsp_country_code``, ``emsp_party_id``, ``cdr_json``), read as ``_cdr_parts`` reads a
+    CdrRecord row."""
+    return _enqueue(session, [(r["country_code"], r["party_id"], r["id"], r["emsp_country_code"],
+                               r["emsp_party_id"], r["cdr_json"]) for r in rows], now)
+
+
+def _enqueue(session: Session, cdrs: list[tuple], now: datetime | None) -> int:
+    """Queue the CDRs given as ``_cdr_parts`` tuples, in order."""
     now = now or datetime.now(timezone.utc)
     parts = []
-    for cdr in cdrs:
-        country_code, party_id, cdr_id, emsp_cc, emsp_pid, payload = _cdr_parts(cdr)
+    for country_code, party_id, cdr_id, emsp_cc, emsp_pid, payload in cdrs:
         if not emsp_cc or not emsp_pid:
             continue
         parts.append((country_code, party_id, cdr_id, (emsp_cc.upper(), emsp_pid.upper()), payload))
@@ -116,18 +129,28 @@ def _receivers(session: Session, emsps: set[tuple[str, str]]) -> dict[tuple[str,
     (narrowed by country codes and party ids in SQL, the exact pairs picked here)."""
     found: dict[tuple[str, str], set[int]] = {key: set() for key in emsps}
     if emsps:
-        result = session.execute(
-            select(PartnerRole.country_code, PartnerRole.party_id, Partner.id)
-            .join(PartnerRole, PartnerRole.partner_id == Partner.id)
-            .where(
-                Partner.status == PARTNER_REGISTERED,
-                Partner.cdrs_receiver_url.is_not(None),
-                PartnerRole.country_code.in_(sorted({cc for cc, _ in emsps})),
-                PartnerRole.party_id.in_(sorted({pid for _, pid in emsps})),
-            )
-        )
+        result = session.execute(_RECEIVERS, {
+            "country_codes": sorted({cc for cc, _ in emsps}),
+            "party_ids": sorted({pid for _, pid in emsps}),
+        })
         for country_code, party_id, partner_id in result:
             ids = found.get((country_code, party_id))
             if ids is not None:
                 ids.add(partner_id)
     return {key: sorted(ids) for key, ids in found.items()}
+
+
+_PARTNERS = Partner.__table__
+_ROLES = PartnerRole.__table__
+#: The partner query of :func:`_receivers`, built once (Core: the same SQL as the ORM
+#: select of these columns, without building and compiling an ORM statement per batch).
+_RECEIVERS = (
+    select(_ROLES.c.country_code, _ROLES.c.party_id, _PARTNERS.c.id)
+    .select_from(_PARTNERS.join(_ROLES, _ROLES.c.partner_id == _PARTNERS.c.id))
+    .where(
+        _PARTNERS.c.status == PARTNER_REGISTERED,
+        _PARTNERS.c.cdrs_receiver_url.is_not(None),
+        _ROLES.c.country_code.in_(bindparam("country_codes", expanding=True)),
+        _ROLES.c.party_id.in_(bindparam("party_ids", expanding=True)),
+    )
+)

@@ -25,13 +25,13 @@ from __future__ import annotations
 import copy as _copy
 import logging
 import threading
+from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
-from typing import Iterable
+from operator import attrgetter
+from typing import Callable, Iterable, NamedTuple
 
-from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ from sessions import AssemblerConfig, CompletedSession, SessionAssembler, Sessio
 from sessions.identity import session_id_for
 from storage import repositories as repo
 from storage.models import SessionRecord
-from storage.outbox import enqueue_cdr_push, enqueue_cdr_pushes
+from storage.outbox import enqueue_cdr_push, enqueue_cdr_row_pushes
 from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
 
@@ -106,7 +106,7 @@ class SqlSessionStore:
         #: CDR id -> JSON of the CDRs issued in this batch (not flushed before the commit).
         self.issued: dict[str, str] = {}
         #: tariff id -> its stored versions (tariffs change between batches, not within one)
-        self.tariff_versions: dict[str, list] = {}
+        self.tariff_versions: dict[str, _TariffVersions] = {}
         #: Stream time: received_at of the envelope being applied (for sessions_of).
         self.now: datetime | None = None
         #: The assembler over this store (Billing.handle: one per store, not per envelope).
@@ -123,10 +123,26 @@ class SqlSessionStore:
             for key in chunk:
                 self.records[key] = found.get(key)
 
-    def _rows(self, query, **params) -> list["_SessionRow"]:
-        """The session rows of one of the prebuilt ``_ROWS_*`` queries (Core: no ORM objects
-        to build and track; the rows are written with Core statements by :meth:`_write_rows`)."""
-        return [_SessionRow(*row) for row in self.db.execute(query, params)]
+    def _rows(self, query: "_RowsQuery", **params) -> list["_SessionRow"]:
+        """The session rows of one of the ``_ROWS_*`` queries, read at the driver level
+        (:func:`storage.repositories.driver_sql`: no ORM, no per-row type processing but
+        ``ended_at``'s, converted as the model reads it); written by :meth:`_write_rows`."""
+        dialect = self.db.get_bind().dialect
+        values: list = []
+        count = 0
+        for name in query.params:
+            value = params[name]
+            if name == "keys":
+                values.extend(value)
+                count = len(value)
+            elif name == "since":
+                values.append(repo.row_binders(dialect, _SESSIONS, ("last_event_at",))[0](value))
+            else:
+                values.append(value)
+        sql = repo.driver_sql(dialect, f"{query.name}:{count}", lambda quote, mark: query.sql(quote, mark, count))
+        ended = _ended_at_reader(dialect)
+        return [_SessionRow(key, state_json, None if ended_at is None else ended(ended_at))
+                for key, state_json, ended_at in repo.query_rows(self.db, sql, tuple(values))]
 
     def _record(self, key: str) -> "_SessionRow | None":
         if key not in self.records:
@@ -230,34 +246,31 @@ class SqlSessionStore:
             self.cache = {}
 
     def _write_rows(self, keys: Iterable[str]) -> None:
-        """One executemany UPDATE for the rows that exist, one INSERT for the new ones."""
-        inserts: list[dict] = []
-        updates: list[dict] = []
+        """One executemany UPDATE for the rows that exist, one INSERT for the new ones, at
+        the driver level (rows as tuples in driver form: :func:`storage.repositories.driver_sql`;
+        the values stored are those of the Core statements, tested)."""
+        inserts: list[tuple] = []
+        updates: list[tuple] = []
+        dialect = self.db.get_bind().dialect
+        utc = repo.row_binders(dialect, _SESSIONS, ("last_event_at",))[0]
         for key in keys:
             state = self.cache[key]
             record = self._record(key)
             ended_at = record.ended_at if record is not None else None
             if state.issued and ended_at is None:
                 ended_at = _end_of(state)
-            values = dict(
-                status=state.status,
-                started_at=state.start_timestamp,
-                ended_at=ended_at,
-                state_json=state.model_dump_json(),
-                event_count=len(state.messages),
-                cdr_id=state.issued[-1].cdr_id if state.issued else None,
-                last_event_at=state.last_received_at,
-            )
+            state_json = state.model_dump_json()
+            start, last = state.start_timestamp, state.last_received_at
+            values = (state.status, None if start is None else utc(start), None if ended_at is None else utc(ended_at),
+                      state_json, len(state.messages), state.issued[-1].cdr_id if state.issued else None,
+                      None if last is None else utc(last))
             if record is None:
-                inserts.append(dict(values, session_key=key, charge_point_id=state.charge_point_id,
-                                    transaction_id=state.transaction_id, ocpp_version=state.ocpp_version))
+                inserts.append((key, state.charge_point_id, state.transaction_id, state.ocpp_version) + values)
             else:
-                updates.append(dict(values, key_=key))
-            self.records[key] = _SessionRow(key, values["state_json"], ended_at)
-        if updates:
-            self.db.execute(_UPDATE_SESSION, updates)
-        if inserts:
-            self.db.execute(_INSERT_SESSION, inserts)
+                updates.append(values + (key,))
+            self.records[key] = _SessionRow(key, state_json, ended_at)
+        repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.update", _UPDATE_SESSION), updates)
+        repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.insert", _INSERT_SESSION), inserts)
 
 
 class WarmStates:
@@ -329,21 +342,51 @@ class _SessionRow:
 
 
 _SESSIONS = SessionRecord.__table__
-# The store's statements, built once (building one per call cost ~0.1-0.3 ms per batch).
-_SELECT_ROWS = select(_SESSIONS.c.session_key, _SESSIONS.c.state_json, _SESSIONS.c.ended_at)
-_ROWS_BY_KEYS = _SELECT_ROWS.where(_SESSIONS.c.session_key.in_(bindparam("keys", expanding=True)))
-_ROWS_OPEN = _SELECT_ROWS.where(_SESSIONS.c.status == "open")
-_ROWS_OPEN_OF = _ROWS_OPEN.where(_SESSIONS.c.charge_point_id == bindparam("cp"))
+
+
+class _RowsQuery(NamedTuple):
+    """A query of the rows the store reads: ``SELECT session_key, state_json, ended_at FROM
+    sessions WHERE <where>``; ``params``: the names of its parameters, in order (``keys``:
+    a list, one marker each)."""
+
+    name: str
+    where: Callable[[Callable[[str], str], str, int], str]
+    params: tuple[str, ...] = ()
+
+    def sql(self, quote: Callable[[str], str], mark: str, count: int) -> str:
+        columns = ", ".join(map(quote, ("session_key", "state_json", "ended_at")))
+        return f"SELECT {columns} FROM {quote(_SESSIONS.name)} WHERE {self.where(quote, mark, count)}"
+
+
+# The store's statements (SQL text built once per driver and IN-list length).
+_ROWS_BY_KEYS = _RowsQuery("sessions.by_keys", lambda q, m, n: f"{q('session_key')} IN ({repo.marks(m, n)})",
+                           ("keys",))
+_ROWS_OPEN = _RowsQuery("sessions.open", lambda q, m, n: f"{q('status')} = 'open'")
+_ROWS_OPEN_OF = _RowsQuery("sessions.open_of", lambda q, m, n: f"{q('status')} = 'open' AND {q('charge_point_id')} = {m}",
+                           ("cp",))
 #: open, or with an event since ``since`` (sessions_of: "open plus recently completed")
-_ROWS_RECENT_OF = _SELECT_ROWS.where(
-    _SESSIONS.c.charge_point_id == bindparam("cp"),
-    or_(_SESSIONS.c.status == "open",
-        _SESSIONS.c.last_event_at >= bindparam("since", type_=_SESSIONS.c.last_event_at.type)))
-_INSERT_SESSION = _SESSIONS.insert()
-_UPDATE_SESSION = update(_SESSIONS).where(_SESSIONS.c.session_key == bindparam("key_")).values(
-    {name: bindparam(name) for name in
-     ("status", "started_at", "ended_at", "state_json", "event_count", "cdr_id", "last_event_at")}
-)
+_ROWS_RECENT_OF = _RowsQuery(
+    "sessions.recent_of",
+    lambda q, m, n: f"{q('charge_point_id')} = {m} AND ({q('status')} = 'open' OR {q('last_event_at')} >= {m})",
+    ("cp", "since"))
+#: The columns :meth:`SqlSessionStore._write_rows` inserts and updates, in its tuples' order.
+_INSERT_COLUMNS = ("session_key", "charge_point_id", "transaction_id", "ocpp_version",
+                   "status", "started_at", "ended_at", "state_json", "event_count", "cdr_id", "last_event_at")
+_UPDATE_COLUMNS = _INSERT_COLUMNS[4:]
+_INSERT_SESSION = repo.insert_sql(_SESSIONS, _INSERT_COLUMNS)
+_UPDATE_SESSION = repo.update_sql(_SESSIONS, _UPDATE_COLUMNS, ("session_key",))
+
+
+def _ended_at_reader(dialect):
+    """``sessions.ended_at`` from the driver's form to what the model reads (aware UTC)."""
+    reader = _ENDED_AT_READERS.get(dialect.name)
+    if reader is None:
+        column = _SESSIONS.c.ended_at.type
+        reader = _ENDED_AT_READERS[dialect.name] = column.dialect_impl(dialect).result_processor(dialect, None)
+    return reader
+
+
+_ENDED_AT_READERS: dict[str, Callable] = {}
 
 #: Undo marker: the state was not in the batch's cache before the envelope touched it.
 _NOT_CACHED = object()
@@ -411,6 +454,44 @@ def _session_key_hint(envelope: EventEnvelope) -> str | None:
     return session_id_for(envelope.charge_point_id, transaction_id)
 
 
+class _TariffVersions:
+    """The stored versions of one tariff (read once per batch) and
+    :func:`storage.repositories.pick_tariff_version` over them, for a session's start and end.
+
+    When no version has a validity window (OCPI Tariff.start_date_time / end_date_time), every
+    version is valid at any instant, so the valid versions sorted by ``last_updated`` are the
+    same list for every session: kept, and the pick is a bisection of it (the versions
+    published by ``known_at`` are a prefix of that sorted list; its last one, or the first
+    version when the prefix is empty). With a window, ``pick_tariff_version`` itself runs.
+    Each version comes with its Tariff cache key (id, last_updated), read once.
+    """
+
+    def __init__(self, versions) -> None:
+        self.versions = versions
+        self.keys = {id(v): (v.id, v.last_updated) for v in versions}
+        self.sorted = None
+        if all(v.valid_from is None and v.valid_to is None for v in versions):
+            self.sorted = sorted(versions, key=_LAST_UPDATED)
+            self.published = [v.last_updated for v in self.sorted]
+
+    def pick(self, at: datetime, known_at: datetime | None):
+        """(the version for a session starting ``at``, known by ``known_at``; its cache key),
+        or (None, None)."""
+        ordered = self.sorted
+        if ordered is None:
+            record = repo.pick_tariff_version(self.versions, at, known_at=known_at)
+        elif not ordered:
+            record = None
+        elif known_at is None:
+            record = ordered[-1]
+        else:
+            record = ordered[max(bisect_right(self.published, known_at) - 1, 0)]
+        return (None, None) if record is None else (record, self.keys[id(record)])
+
+
+_LAST_UPDATED = attrgetter("last_updated")
+
+
 def _end_of(state: SessionState) -> datetime | None:
     ends = [e.timestamp for e in state.events() if getattr(e, "type", None) == "TransactionEnded"]
     if ends:
@@ -473,7 +554,7 @@ class Billing:
     def _issue(db: Session, rows: list[dict]) -> list[dict]:
         new = repo.issue_cdrs(db, rows)
         # Every CDR issued (new or already there), like enqueue per issue_cdr: idempotent.
-        enqueue_cdr_pushes(db, [SimpleNamespace(**row) for row in rows])
+        enqueue_cdr_row_pushes(db, rows)
         return new
 
     def _close_idle_of(self, db: Session, store: SqlSessionStore, charge_point_id: str, now: datetime) -> None:
@@ -519,8 +600,9 @@ class Billing:
         deadlines = self._deadlines.get(charge_point_id)
         if deadlines is None or state is None:
             return
-        if state.is_open and state.last_received_at is not None:
-            deadlines[state.session_id] = state.last_received_at + self.config.idle_timeout
+        last = state.open_since  # is_open and last_received_at
+        if last is not None:
+            deadlines[state.session_id] = last + self.config.idle_timeout
         else:
             deadlines.pop(state.session_id, None)
 
@@ -533,18 +615,23 @@ class Billing:
     # --- one envelope ----------------------------------------------------------------------
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
-        store = self._store(db)
+        store = self._stores.get(id(db)) or self._store(db)
         store.now = envelope.received_at
         store.begin_envelope()
+        assembler = store.assembler
+        if assembler is None:
+            assembler = store.assembler = SessionAssembler(self.config, store)
         try:
-            assembler = store.assembler
-            if assembler is None:
-                assembler = store.assembler = SessionAssembler(self.config, store)
-            with db.no_autoflush:
+            autoflush = db.autoflush  # what ``with db.no_autoflush`` does, without the generator
+            db.autoflush = False
+            try:
                 outcome = assembler.apply(envelope)
                 # Every CDR row (JSON included) is built before anything is kept.
-                rows = [row for c in outcome.completed + outcome.corrections
-                        for row in self._cdr_rows(c, self._documents(db, c))]
+                completed, corrections = outcome.completed, outcome.corrections
+                rows = [row for c in completed + corrections for row in self._cdr_rows(c, self._documents(db, c))
+                        ] if completed or corrections else None
+            finally:
+                db.autoflush = autoflush
         except NoTariff as exc:
             store.discard_envelope()
             self._deadlines.pop(envelope.charge_point_id, None)
@@ -554,28 +641,29 @@ class Billing:
             self._deadlines.pop(envelope.charge_point_id, None)
             raise
         store.commit_envelope()
-        self._record_rows(db, rows)
+        if rows:
+            self._record_rows(db, rows)
         self._track_deadline(envelope.charge_point_id, outcome.state)
         self._close_idle_of(db, store, envelope.charge_point_id, envelope.received_at)
-        return Outcome(outcome.kind, reason=outcome.reason if outcome.kind == "dead_lettered" else None,
-                       session_key=outcome.session_id)
+        kind = outcome.kind
+        return Outcome(kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id)
 
     def _tariff(self, db: Session, session: CompletedSession):
         cached = self._store(db).tariff_versions
         versions = cached.get(self.settings.default_tariff_id)
         if versions is None:
-            versions = repo.tariff_versions(db, self.settings.default_tariff_id)
+            versions = _TariffVersions(repo.tariff_versions(db, self.settings.default_tariff_id))
             cached[self.settings.default_tariff_id] = versions
-        record = repo.pick_tariff_version(versions, session.start, known_at=session.end)
+        record, key = versions.pick(session.start, session.end)
         if record is None:
             raise NoTariff(
                 f"no version of tariff {self.settings.default_tariff_id} is valid at the session start "
                 f"{session.start.isoformat()} ({session.session_id}); load it on the tariffs topic and replay"
             )
-        key = (record.id, record.last_updated)
-        if key not in self._tariffs:
-            self._tariffs[key] = Tariff.model_validate_json(record.tariff_json)
-        return self._tariffs[key]
+        tariff = self._tariffs.get(key)
+        if tariff is None:
+            tariff = self._tariffs[key] = Tariff.model_validate_json(record.tariff_json)
+        return tariff
 
     def _documents(self, db: Session, session: CompletedSession) -> list[Cdr]:
         """The CDRs to issue for this session version: [credit, replacement] or [cdr]."""
@@ -602,30 +690,33 @@ class Billing:
         for cdr in documents:
             document = cdr_json(cdr)
             tariff = cdr.tariffs[0] if cdr.tariffs else None
-            rows.append(dict(
-                country_code=cdr.country_code,
-                party_id=cdr.party_id,
-                id=cdr.id,
-                start_date_time=cdr.start_date_time,
-                end_date_time=cdr.end_date_time,
-                currency=cdr.currency,
-                total_cost_excl_vat=cdr.total_cost.excl_vat,
-                total_cost_incl_vat=cdr.total_cost.incl_vat,
-                total_energy=cdr.total_energy,
-                total_time=cdr.total_time,
-                total_parking_time=cdr.total_parking_time,
-                credit=bool(cdr.credit),
-                credit_reference_id=cdr.credit_reference_id,
-                emsp_country_code=cdr.cdr_token.country_code,
-                emsp_party_id=cdr.cdr_token.party_id,
-                location_id=cdr.cdr_location.id,
-                evse_uid=cdr.cdr_location.evse_uid,
-                tariff_id=tariff.id if tariff else None,
-                tariff_version=tariff.last_updated if tariff else None,
-                last_updated=cdr.last_updated,
-                session_key=session.session_id,
-                cdr_json=document,
-            ))
+            total_cost = cdr.total_cost
+            token = cdr.cdr_token
+            location = cdr.cdr_location
+            rows.append({
+                "country_code": cdr.country_code,
+                "party_id": cdr.party_id,
+                "id": cdr.id,
+                "start_date_time": cdr.start_date_time,
+                "end_date_time": cdr.end_date_time,
+                "currency": cdr.currency,
+                "total_cost_excl_vat": total_cost.excl_vat,
+                "total_cost_incl_vat": total_cost.incl_vat,
+                "total_energy": cdr.total_energy,
+                "total_time": cdr.total_time,
+                "total_parking_time": cdr.total_parking_time,
+                "credit": bool(cdr.credit),
+                "credit_reference_id": cdr.credit_reference_id,
+                "emsp_country_code": token.country_code,
+                "emsp_party_id": token.party_id,
+                "location_id": location.id,
+                "evse_uid": location.evse_uid,
+                "tariff_id": tariff.id if tariff else None,
+                "tariff_version": tariff.last_updated if tariff else None,
+                "last_updated": cdr.last_updated,
+                "session_key": session.session_id,
+                "cdr_json": document,
+            })
         return rows
 
     def _record_rows(self, db: Session, rows: list[dict]) -> list[str]:

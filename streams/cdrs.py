@@ -67,10 +67,15 @@ def cdr_token_for(id_tag: str | None, settings: Settings) -> CdrToken:
 def _cdr_token(id_tag: str | None, country_code: str, party_id: str) -> CdrToken:
     uid = (id_tag or "UNKNOWN")[:36]
     emsp = emsp_of_token(uid)
+    # What CdrToken(**fields) runs (BaseModel.__init__ hands the keywords to this validator).
     if emsp is None:
-        return CdrToken(country_code=country_code, party_id=party_id, uid=uid,
-                        type=TokenType.OTHER, contract_id=uid)
-    return CdrToken(country_code=emsp[0], party_id=emsp[1], uid=uid, type=TokenType.RFID, contract_id=uid)
+        return _validate_token({"country_code": country_code, "party_id": party_id, "uid": uid,
+                                "type": TokenType.OTHER, "contract_id": uid})
+    return _validate_token({"country_code": emsp[0], "party_id": emsp[1], "uid": uid, "type": TokenType.RFID,
+                            "contract_id": uid})
+
+
+_validate_token = CdrToken.__pydantic_validator__.validate_python
 
 
 def evse_uid_for(charge_point_id: str, evse_id: int | None) -> str:

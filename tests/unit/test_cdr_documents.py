@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from chargeledger.settings import Settings
 from schemas.ocpi import CdrLocation, CdrToken, TokenType
-from streams.cdrs import cdr_location_for, cdr_token_for
+from streams.cdrs import cdr_location_for, cdr_token_for, emsp_of_token
 
 SETTINGS = Settings(country_code="NL", party_id="CLG", location_id="LOC-CLG-0001")
 
@@ -19,6 +19,19 @@ def test_local_tag_and_missing_tag_are_our_own_other_tokens():
     assert cdr_token_for("04a1b2", SETTINGS) == CdrToken(country_code="NL", party_id="CLG", uid="04a1b2",
                                                          type=TokenType.OTHER, contract_id="04a1b2")
     assert cdr_token_for(None, SETTINGS).uid == "UNKNOWN"
+
+
+def test_tokens_are_what_the_constructor_gives():
+    """_cdr_token runs CdrToken's validator on a dict: the same fields, order and fields set."""
+    for tag in ("DEEMPC12345678", "04a1b2", None, "x" * 40, "nlTNM0001", "12345"):
+        token = cdr_token_for(tag, SETTINGS)
+        uid = (tag or "UNKNOWN")[:36]
+        emsp = emsp_of_token(uid)  # (the parsing is tested above; here: the model built from it)
+        built = CdrToken(country_code=emsp[0] if emsp else "NL", party_id=emsp[1] if emsp else "CLG", uid=uid,
+                         type=TokenType.RFID if emsp else TokenType.OTHER, contract_id=uid)
+        assert token == built
+        assert list(token.__dict__) == list(built.__dict__)
+        assert token.__pydantic_fields_set__ == built.__pydantic_fields_set__
 
 
 def test_tokens_are_reused_per_tag_and_party():

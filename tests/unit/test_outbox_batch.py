@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from storage.api_tables import CdrOutbox
-from storage.outbox import enqueue_cdr_push, enqueue_cdr_pushes
+from storage.outbox import enqueue_cdr_push, enqueue_cdr_pushes, enqueue_cdr_row_pushes
 from tests.apitools import add_partner, cdr_json, insert_cdr, migrated_sessionmaker
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -51,6 +51,31 @@ def test_a_batch_queues_what_one_by_one_queues_in_order(tmp_path):
     expected = [(ids["de"], "B1"), (ids["multi"], "B2"), (ids["fr2"], "B2"), (ids["de"], "B5"),
                 (ids["multi"], "B6"), (ids["fr2"], "B6")]
     assert _queued(one_by_one) == _queued(batched) == sorted(expected, key=lambda r: (r[1], r[0]))
+
+
+def test_pipeline_row_values_queue_what_the_records_queue(tmp_path):
+    """enqueue_cdr_row_pushes (the worker's ``cdrs`` row dicts) == enqueue_cdr_pushes of the rows."""
+    records = migrated_sessionmaker(f"sqlite:///{tmp_path / 'records.db'}")
+    values = migrated_sessionmaker(f"sqlite:///{tmp_path / 'values.db'}")
+    ids = _partners(records)
+    assert _partners(values) == ids
+    with records() as db:
+        rows = [insert_cdr(db, cdr_json(cdr_id, emsp=emsp)) for cdr_id, emsp in BATCH]
+        assert enqueue_cdr_pushes(db, rows, now=NOW) == 6
+        db.commit()
+    with values() as db:
+        rows = [insert_cdr(db, cdr_json(cdr_id, emsp=emsp)) for cdr_id, emsp in BATCH]
+        dicts = [{name: getattr(row, name) for name in ("country_code", "party_id", "id", "emsp_country_code",
+                                                        "emsp_party_id", "cdr_json", "session_key")} for row in rows]
+        assert enqueue_cdr_row_pushes(db, dicts, now=NOW) == 6
+        assert enqueue_cdr_row_pushes(db, dicts, now=NOW) == 0  # idempotent
+        db.commit()
+    with records() as a, values() as b:
+        columns = ("partner_id", "cdr_country_code", "cdr_party_id", "cdr_id", "payload", "enqueued_at", "attempts",
+                   "next_attempt_at")
+        assert ([tuple(getattr(r, c) for c in columns) for r in a.scalars(select(CdrOutbox).order_by(CdrOutbox.id))]
+                == [tuple(getattr(r, c) for c in columns) for r in b.scalars(select(CdrOutbox).order_by(CdrOutbox.id))])
+    assert len(_queued(values)) == 6
 
 
 def test_a_batch_without_emsps_queries_nothing(tmp_path):

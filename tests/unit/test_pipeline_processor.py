@@ -142,3 +142,56 @@ def test_a_key_that_cannot_be_stored_as_it_is_becomes_a_storable_charge_point_id
     assert letters[1] == "K" * 254 + "…" and len(letters[1]) == 255
     assert letters[2] == "CP-\ufffd"
     assert events == letters
+
+
+def test_a_time_out_of_range_in_utc_dead_letters_the_event_and_the_batch_commits(processor):
+    """0001-01-01T00:00:00+01:00 is a valid RFC 3339 text whose UTC time is before year 1:
+    converting it used to raise OverflowError, which the parser did not expect, so the batch
+    failed on every retry and its partition stopped. Now it is a dead letter with a reason,
+    whether it is the envelope's received_at or a timestamp in the OCPP payload."""
+    import json
+
+    def envelope(received_at: str, payload: dict, action: str = "Authorize", version: str = "1.6") -> bytes:
+        return json.dumps({"charge_point_id": "CP-1", "ocpp_version": version, "action": action,
+                           "message_id": "m-1", "received_at": received_at, "payload": payload}).encode()
+
+    records = [
+        InRecord("ev", 0, 0, b"CP-1", envelope("0001-01-01T00:00:00+01:00", {"idTag": "A"})),
+        InRecord("ev", 0, 1, b"CP-1", envelope("9999-12-31T23:59:59-01:00", {"idTag": "A"})),
+        InRecord("ev", 0, 2, b"CP-1", envelope("2026-11-02T08:00:00Z", {
+            "eventType": "Started", "timestamp": "0001-01-01T00:00:00+05:00", "triggerReason": "Authorized",
+            "seqNo": 0, "transactionInfo": {"transactionId": "T-1"}}, "TransactionEvent", "2.0.1")),
+        InRecord("ev", 0, 3, b"CP-1", _envelope_bytes()),
+    ]
+    processor.process_batch(records)
+    with processor.sessions() as db:
+        letters = {d.source_offset: d.reason for d in db.query(DeadLetterRecord)}
+        counters = repo.read_counters(db, "g")
+        tracked = repo.tracked_offsets(db, "g", "ev")
+    assert letters[0] == letters[1] == (
+        "not an event envelope: received_at: Value error, received_at is out of range once converted to UTC")
+    assert letters[2] == "TransactionEvent: timestamp: out of range once converted to UTC"
+    assert 3 not in letters
+    assert (counters["events_in"], counters["applied"], counters["dead_lettered"]) == (4, 1, 3)
+    assert tracked == {0: 4}
+
+
+def test_an_unexpected_error_of_the_envelope_parser_dead_letters_the_record(processor, monkeypatch):
+    """Whatever the parser raises, the record is dead-lettered with the error, never a batch
+    that fails on every retry (which stops the partition)."""
+    from schemas.envelope import EventEnvelope
+
+    def broken(raw: bytes):
+        if b"boom" in raw:
+            raise OverflowError("date value out of range")
+        return original(raw)
+
+    original = EventEnvelope.from_bytes
+    monkeypatch.setattr(EventEnvelope, "from_bytes", staticmethod(broken))
+    processor.process_batch([InRecord("ev", 0, 0, b"CP-1", _envelope_bytes(id_tag="boom")),
+                             InRecord("ev", 0, 1, b"CP-1", _envelope_bytes())])
+    with processor.sessions() as db:
+        letters = {d.source_offset: d.reason for d in db.query(DeadLetterRecord)}
+        counters = repo.read_counters(db, "g")
+    assert letters == {0: "not an event envelope: OverflowError: date value out of range"}
+    assert (counters["events_in"], counters["applied"], counters["dead_lettered"]) == (2, 1, 1)
