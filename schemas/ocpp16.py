@@ -216,7 +216,11 @@ def _fast_sampled_value(data: Any) -> SampledValue:
             or location.__class__ is not str or (phase is not None and phase.__class__ is not str)
             or (unit is not None and unit.__class__ is not str)):
         raise NotFast
-    fields_set = data.keys() & _SAMPLED_VALUE_KEYS  # wire names = field names here
+    # wire names = field names here; the schema allows no other key (additionalProperties
+    # false), so the keys are their intersection with the fields (a set of them: ~2x cheaper)
+    fields_set = set(data)
+    if not fields_set <= _SAMPLED_VALUE_KEYS:
+        fields_set = data.keys() & _SAMPLED_VALUE_KEYS
     if format_ == "SignedData":  # as SampledValue._parse_value
         value, signed_data, converted = None, raw, None
         fields_set.add("signed_data")

@@ -173,6 +173,7 @@ _TRANSACTION_INFO_OPTIONAL = (("chargingState", "charging_state", fast_str),
 assert tuple(UnitOfMeasure.model_fields) == ("unit", "multiplier")
 assert tuple(SampledValue.model_fields) == ("value", "context", "measurand", "phase", "location", "unit_of_measure")
 _SAMPLED_VALUE_KEYS = frozenset(("value", "context", "measurand", "phase", "location"))
+_SAMPLED_VALUE_WIRE_KEYS = _SAMPLED_VALUE_KEYS | {"unitOfMeasure"}
 _new = object.__new__
 assert tuple(MeterValue.model_fields) == ("timestamp", "sampled_value")
 assert tuple(TransactionInfo.model_fields) == ("transaction_id",) + tuple(n for _, n, _ in _TRANSACTION_INFO_OPTIONAL)
@@ -241,7 +242,13 @@ def _fast_sampled_value(data: Any) -> SampledValue:
     if (context.__class__ is not str or measurand.__class__ is not str or location.__class__ is not str
             or (phase is not None and phase.__class__ is not str)):
         raise NotFast
-    fields_set = data.keys() & _SAMPLED_VALUE_KEYS  # wire names = field names, but one
+    # wire names = field names, but unitOfMeasure; usually no other key (customData is
+    # allowed): the keys as a set, unitOfMeasure renamed, is ~2x cheaper than intersecting
+    fields_set = set(data)
+    if fields_set <= _SAMPLED_VALUE_WIRE_KEYS:
+        fields_set.discard("unitOfMeasure")
+    else:
+        fields_set = data.keys() & _SAMPLED_VALUE_KEYS
     uom = data.get("unitOfMeasure", MISSING)
     if uom is MISSING:
         uom, unit, multiplier = None, None, 0

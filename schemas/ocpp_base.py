@@ -261,7 +261,7 @@ _from_iso = datetime.fromisoformat
 _UTC = timezone.utc
 
 
-def fast_utc(value: Any) -> datetime:
+def parse_utc(value: Any) -> datetime:
     """``value`` (an RFC 3339 text with an offset) as a UTC datetime, like pydantic's
     ``AwareDatetime`` followed by the models' ``astimezone(timezone.utc)``; NotFast otherwise."""
     if value.__class__ is not str or _timestamp_shape(value) is None:
@@ -270,6 +270,26 @@ def fast_utc(value: Any) -> datetime:
         return _from_iso(value).astimezone(_UTC)
     except (ValueError, OverflowError):
         raise NotFast from None
+
+
+#: Texts :func:`fast_utc` read lately -> their datetime (immutable, so shared). Chargers send
+#: whole seconds and a TransactionEvent usually repeats its timestamp in its meterValue,
+#: so at a thousand events a second most texts were just read. Emptied when full.
+_UTC_MEMO: dict[str, datetime] = {}
+_UTC_MEMO_SIZE = 4096
+
+
+def fast_utc(value: Any) -> datetime:
+    """:func:`parse_utc`, remembering the texts it read (``_UTC_MEMO``: only texts it accepted)."""
+    if value.__class__ is str:
+        known = _UTC_MEMO.get(value)
+        if known is not None:
+            return known
+    parsed = parse_utc(value)
+    if len(_UTC_MEMO) >= _UTC_MEMO_SIZE:
+        _UTC_MEMO.clear()
+    _UTC_MEMO[value] = parsed
+    return parsed
 
 
 def fast_int(value: Any) -> int:

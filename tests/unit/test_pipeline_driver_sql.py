@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import TypeAdapter
@@ -22,12 +23,15 @@ SESSIONS = SessionRecord.__table__
 SESSION_COLUMNS = [c.name for c in SESSIONS.c]
 
 #: Times a session row holds, in every form a state may carry them: aware UTC
-#: (timezone.utc and pydantic's own UTC tzinfo), with and without microseconds, another
-#: offset, naive (taken as UTC), the smallest datetime, None.
+#: (timezone.utc and pydantic's own UTC tzinfo), with and without microseconds, other
+#: offsets (a zone at offset 0 that is not UTC, the same zone in summer), naive (taken as
+#: UTC), the smallest datetime, None.
 TIMES = [
     datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
     TypeAdapter(datetime).validate_python("2026-03-01T08:00:00.123456Z"),
     datetime(2026, 3, 1, 10, 30, 0, 500000, tzinfo=timezone(timedelta(hours=2, minutes=30))),
+    datetime(2026, 1, 15, 9, 0, 0, 5, tzinfo=ZoneInfo("Europe/London")),
+    datetime(2026, 7, 15, 9, 0, 0, 5, tzinfo=ZoneInfo("Europe/London")),
     datetime(2026, 3, 1, 23, 59, 59, 1),
     datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
     None,
@@ -240,3 +244,46 @@ def test_locked_positions_are_the_stored_offsets_of_those_partitions(db):
         assert repo.locked_positions(s, "g", "t", [7]) == {7: 1}
         assert repo.locked_positions(s, "g", "u", {0, 1}) == {0: 99}
         assert repo.locked_positions(s, "x", "t", {0}) == {}
+
+
+# --- indexes of the events table ---------------------------------------------------------
+
+
+def test_events_have_only_the_indexes_their_queries_use(tmp_path):
+    """Every raw event pays for each index of ``events``: the migrated table has the unique
+    (topic, partition, offset) one only, like the model; downgrading 0101 restores the two
+    it dropped; the queries on ``events`` (replay's) search that index."""
+    from alembic import command
+    from sqlalchemy import event, inspect
+
+    from storage.db import alembic_config
+    from storage.models import EventRecord
+    from storage.repositories import stored_events
+    from streams import replay
+
+    url = f"sqlite:///{tmp_path / 'ix.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    assert inspect(engine).get_indexes("events") == []
+    assert [sorted(c["column_names"]) for c in inspect(engine).get_unique_constraints("events")] == [
+        ["offset", "partition", "topic"]]
+    assert not EventRecord.__table__.indexes
+    command.downgrade(alembic_config(url), "0100_pipeline")
+    assert sorted(ix["name"] for ix in inspect(engine).get_indexes("events")) == [
+        "ix_events_charge_point_id_message_id", "ix_events_session_key"]
+    upgrade(url)
+    assert inspect(engine).get_indexes("events") == []
+
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: seen.append(statement))
+    sessions = make_sessionmaker(engine)
+    with sessions() as s:
+        list(stored_events(s, "t"))
+    replay.compare(sessions, sessions, replay.ReplayReport(), "t")
+    queries = [q for q in seen if "FROM events" in q]
+    assert len(queries) == 2
+    with engine.connect() as c:
+        for query in queries:
+            plan = " ".join(str(r) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + query,
+                                                               ("x",) * query.count("?")))
+            assert "SEARCH events USING INDEX sqlite_autoindex_events_1" in plan, plan
