@@ -194,8 +194,7 @@ class _Derived:
     """
 
     __slots__ = ("messages", "count", "last", "fingerprints", "seq_nos", "stopped", "started",
-                 "offline", "last_received_at", "starters", "first", "json", "json_count", "head", "memo",
-                 "in_order", "last_key")
+                 "offline", "last_received_at", "starters", "first", "json", "json_count", "head", "memo")
 
     def __init__(self) -> None:
         self.messages: list[MessageRecorded] | None = None
@@ -220,10 +219,6 @@ class _Derived:
         self.head: tuple[str, str, str, str, str] | None = None
         #: Values derived from the ordered events (connector id, ...), for ``count``.
         self.memo: dict[str, Any] = {}
-        #: The messages arrived in 2.0.1 protocol order (their seqNo sort keys never went
-        #: down): sorting them is a copy. ``last_key``: the sort key of the last one.
-        self.in_order = True
-        self.last_key: tuple[bool, int] | None = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Derived)  # a cache: two states never differ by it
@@ -240,17 +235,10 @@ class _Derived:
         add_fingerprint = self.fingerprints.add
         add_seq_no = self.seq_nos.add
         last_received_at = self.last_received_at
-        in_order, last_key = self.in_order, self.last_key
         for message in messages[self.count:upto]:
             fields = message.__dict__
             add_fingerprint(fields["fingerprint"])
-            seq_no = fields["seq_no"]
-            add_seq_no(seq_no)
-            if in_order:
-                key = _protocol_order(message)
-                if last_key is not None and key < last_key:
-                    in_order = False
-                last_key = key
+            add_seq_no(fields["seq_no"])
             if fields["offline"]:
                 self.offline = True
             starter = False
@@ -267,7 +255,6 @@ class _Derived:
             if last_received_at is None or received_at > last_received_at:
                 last_received_at = received_at
         self.last_received_at = last_received_at
-        self.in_order, self.last_key = in_order, last_key
         self.count = upto
         self.last = messages[upto - 1] if upto else None
         if self.memo:
@@ -481,8 +468,8 @@ class SessionState(BaseModel):
         """Messages in protocol order: 2.0.1 by seqNo (OCPP 2.0.1 E01/E07: seqNo is
         incremented per TransactionEvent), 1.6 in arrival order (a 1.6 charger delivers a
         transaction's messages in order)."""
-        if self.ocpp_version == "1.6" or self._derived().in_order:
-            return list(self.messages)  # (already in order: what the stable sort returns)
+        if self.ocpp_version == "1.6":
+            return list(self.messages)
         return sorted(self.messages, key=_protocol_order)
 
     def has_fingerprint(self, fingerprint: str) -> bool:
@@ -546,7 +533,7 @@ class SessionState(BaseModel):
         if first is None or first[0] != len(starters):  # read again only after a new starter
             connector_id = start_id_tag = start_timestamp = None
             found_connector = found_tag = found_start = False
-            if self.ocpp_version != "1.6" and len(starters) > 1 and not derived.in_order:
+            if self.ocpp_version != "1.6" and len(starters) > 1:
                 starters = sorted(starters, key=_protocol_order)
             for event in [event for message in starters for event in message.events]:
                 if isinstance(event, (TransactionStarted, TransactionDetailsReported)):
