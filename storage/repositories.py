@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
@@ -157,15 +157,21 @@ _EVENT_PG_TYPES = ("varchar", "int4", "int8", "varchar", "varchar", "varchar", "
                    "timestamptz", "bytea", "varchar", "text", "varchar")
 
 
+_NO_OFFSET = timedelta(0)
+
+
 def _sqlite_utc(value: datetime | None) -> str | None:
     """``received_at`` as :class:`storage.types.UtcDateTimeType` stores it on SQLite: naive
     UTC (a naive value is taken as UTC), in SQLAlchemy's SQLite DATETIME text form
     ``YYYY-MM-DD HH:MM:SS.ffffff`` (always 6 fraction digits)."""
     if value is None:
         return None
-    if value.tzinfo is timezone.utc:  # an envelope's (see EventEnvelope): drop "+00:00"
+    tz = value.tzinfo
+    if tz is timezone.utc or (tz is not None and value.utcoffset() == _NO_OFFSET):
+        # an envelope's (see EventEnvelope), pydantic's UTC, any zone at offset 0: the UTC
+        # wall time already; drop "+00:00" (a 4-digit year: always 26 characters before it)
         return value.isoformat(" ", "microseconds")[:26]
-    if value.tzinfo is not None:
+    if tz is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import TypeAdapter
@@ -22,12 +23,15 @@ SESSIONS = SessionRecord.__table__
 SESSION_COLUMNS = [c.name for c in SESSIONS.c]
 
 #: Times a session row holds, in every form a state may carry them: aware UTC
-#: (timezone.utc and pydantic's own UTC tzinfo), with and without microseconds, another
-#: offset, naive (taken as UTC), the smallest datetime, None.
+#: (timezone.utc and pydantic's own UTC tzinfo), with and without microseconds, other
+#: offsets (a zone at offset 0 that is not UTC, the same zone in summer), naive (taken as
+#: UTC), the smallest datetime, None.
 TIMES = [
     datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
     TypeAdapter(datetime).validate_python("2026-03-01T08:00:00.123456Z"),
     datetime(2026, 3, 1, 10, 30, 0, 500000, tzinfo=timezone(timedelta(hours=2, minutes=30))),
+    datetime(2026, 1, 15, 9, 0, 0, 5, tzinfo=ZoneInfo("Europe/London")),
+    datetime(2026, 7, 15, 9, 0, 0, 5, tzinfo=ZoneInfo("Europe/London")),
     datetime(2026, 3, 1, 23, 59, 59, 1),
     datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
     None,

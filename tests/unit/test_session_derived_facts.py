@@ -134,6 +134,32 @@ def test_cdr_id_digest_is_the_base32_sha256_of_the_json_pair_as_before():
         assert _digest(charge_point_id, transaction_id) == base64.b32encode(raw).decode("ascii")[:26]
 
 
+def test_json_pair_of_the_cdr_id_digest_is_json_dumps():
+    """The pair written directly (round 3) is ``json.dumps(..., ensure_ascii=False)``: random
+    strings over quotes, backslashes, control, non-printable and non-ASCII characters."""
+    import json
+    import random
+
+    from sessions.identity import _json_pair
+
+    class Id(str):
+        def __str__(self) -> str:
+            return "other"
+
+        def __format__(self, spec: str) -> str:
+            return "other"
+
+    rng = random.Random(4)
+    alphabet = ["a", "Z", "0", "-", "/", "%", " ", '"', "\\", "\x00", "\x1f", "\x7f", "\u00ad", "\u00e9",
+                "\u2028", "\ud800", "\U0001f600", "\n", "\t"]
+    cases = [("CP-1", "12"), (Id("CP"), "1"), ("CP", Id("tx")), ("", "")]
+    cases += [("".join(rng.choices(alphabet, k=rng.randrange(0, 6))), "".join(rng.choices(alphabet, k=rng.randrange(0, 6))))
+              for _ in range(3000)]
+    for charge_point_id, transaction_id in cases:
+        assert _json_pair(charge_point_id, transaction_id) == json.dumps([charge_point_id, transaction_id],
+                                                                         ensure_ascii=False)
+
+
 @pytest.mark.parametrize("seed", [2, 7])
 def test_content_hash_is_the_sha256_of_the_json_without_the_version_and_notes(seed):
     import hashlib
