@@ -177,12 +177,6 @@ class CdrIssued(_Value):
     content_hash: str
 
 
-def _protocol_order(message: "MessageRecorded") -> tuple[bool, int]:
-    """Sort key of a 2.0.1 message in protocol order: by seqNo, messages without one last."""
-    seq_no = message.seq_no
-    return (seq_no is None, seq_no or 0)
-
-
 class _Derived:
     """What the assembler and the store ask of a session again and again, kept up to date
     while messages are appended (a cache, never part of the state's value).
@@ -450,27 +444,13 @@ class SessionState(BaseModel):
                 event for message in self.ordered_messages() for event in message.events]
         return list(events)
 
-    def last_ended_at(self) -> datetime | None:
-        """Timestamp of the last TransactionEnded in protocol order (None without a stop)."""
-        derived = self._derived()
-        if not derived.stopped:
-            return None
-        memo = derived.memo
-        if "ended_at" not in memo:
-            events = memo.get("events")
-            if events is None:
-                events = memo["events"] = [
-                    event for message in self.ordered_messages() for event in message.events]
-            memo["ended_at"] = next(e.timestamp for e in reversed(events) if isinstance(e, TransactionEnded))
-        return memo["ended_at"]
-
     def ordered_messages(self) -> list[MessageRecorded]:
         """Messages in protocol order: 2.0.1 by seqNo (OCPP 2.0.1 E01/E07: seqNo is
         incremented per TransactionEvent), 1.6 in arrival order (a 1.6 charger delivers a
         transaction's messages in order)."""
         if self.ocpp_version == "1.6":
             return list(self.messages)
-        return sorted(self.messages, key=_protocol_order)
+        return sorted(self.messages, key=lambda m: (m.seq_no is None, m.seq_no or 0))
 
     def has_fingerprint(self, fingerprint: str) -> bool:
         return fingerprint in self._derived().fingerprints
@@ -534,7 +514,7 @@ class SessionState(BaseModel):
             connector_id = start_id_tag = start_timestamp = None
             found_connector = found_tag = found_start = False
             if self.ocpp_version != "1.6" and len(starters) > 1:
-                starters = sorted(starters, key=_protocol_order)
+                starters = sorted(starters, key=lambda m: (m.seq_no is None, m.seq_no or 0))
             for event in [event for message in starters for event in message.events]:
                 if isinstance(event, (TransactionStarted, TransactionDetailsReported)):
                     if not found_connector:

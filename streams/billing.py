@@ -495,9 +495,9 @@ _LAST_UPDATED = attrgetter("last_updated")
 
 
 def _end_of(state: SessionState) -> datetime | None:
-    ended_at = state.last_ended_at()  # the last TransactionEnded's timestamp in protocol order
-    if ended_at is not None:
-        return ended_at
+    ends = [e.timestamp for e in state.events() if getattr(e, "type", None) == "TransactionEnded"]
+    if ends:
+        return ends[-1]
     return state.closed_idle.last_received_at if state.closed_idle else None
 
 
