@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import from_json
 
-from schemas.ocpp_base import MISSING, NotFast, construct, fast_utc
+from schemas.ocpp_base import MISSING, NotFast, construct, parse_utc
 
 OcppVersion = Literal["1.6", "2.0.1", "2.1"]
 
@@ -116,7 +116,7 @@ def _plain_envelope(data: dict[str, Any]) -> EventEnvelope | None:
     else:
         return None
     try:
-        received_at = fast_utc(data.get("received_at"))
+        received_at = parse_utc(data.get("received_at"))  # unique texts (ms): not memoised
     except NotFast:
         return None
     return construct(EventEnvelope, {

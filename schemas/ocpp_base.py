@@ -186,14 +186,6 @@ def any_sampled_value(meter_values: list[Any], predicate: Callable[[Any], bool])
     return False
 
 
-def fast_meter_value_list(items: Any, build_one: Callable[[Any], Any]) -> tuple[Any, ...]:
-    """A meterValue list as a tuple of ``build_one(item)`` (the version's fast MeterValue
-    constructor); NotFast when it is not a list."""
-    if items.__class__ is not list:
-        raise NotFast
-    return tuple(map(build_one, items))
-
-
 def json_path(path: Any) -> str:
     """``['meterValue', 0, 'sampledValue', 1, 'value']`` -> ``meterValue[0].sampledValue[1].value``."""
     out = ""
@@ -261,7 +253,7 @@ _from_iso = datetime.fromisoformat
 _UTC = timezone.utc
 
 
-def fast_utc(value: Any) -> datetime:
+def parse_utc(value: Any) -> datetime:
     """``value`` (an RFC 3339 text with an offset) as a UTC datetime, like pydantic's
     ``AwareDatetime`` followed by the models' ``astimezone(timezone.utc)``; NotFast otherwise."""
     if value.__class__ is not str or _timestamp_shape(value) is None:
@@ -270,6 +262,26 @@ def fast_utc(value: Any) -> datetime:
         return _from_iso(value).astimezone(_UTC)
     except (ValueError, OverflowError):
         raise NotFast from None
+
+
+#: Texts :func:`fast_utc` read lately -> their datetime (immutable, so shared). Chargers send
+#: whole seconds and a TransactionEvent usually repeats its timestamp in its meterValue,
+#: so at a thousand events a second most texts were just read. Emptied when full.
+_UTC_MEMO: dict[str, datetime] = {}
+_UTC_MEMO_SIZE = 4096
+
+
+def fast_utc(value: Any) -> datetime:
+    """:func:`parse_utc`, remembering the texts it read (``_UTC_MEMO``: only texts it accepted)."""
+    if value.__class__ is str:
+        known = _UTC_MEMO.get(value)
+        if known is not None:
+            return known
+    parsed = parse_utc(value)
+    if len(_UTC_MEMO) >= _UTC_MEMO_SIZE:
+        _UTC_MEMO.clear()
+    _UTC_MEMO[value] = parsed
+    return parsed
 
 
 def fast_int(value: Any) -> int:

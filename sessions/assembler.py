@@ -238,18 +238,24 @@ class SessionAssembler:
 
     def _implausible_timestamp(self, envelope: EventEnvelope, model: Any) -> str | None:
         """Timestamps far in the future or past relative to ``received_at`` (docs table)."""
-        has_timestamp, lists = _stamped_fields(model)
+        found = _STAMPED_FIELDS.get(type(model))
+        has_timestamp, lists = found if found is not None else _stamped_fields(model)
         received = envelope.received_at
-        latest = received + self.config.max_clock_ahead
-        earliest = received - self.config.max_clock_behind
+        config = self.config
+        latest = received + config.max_clock_ahead
+        earliest = received - config.max_clock_behind
         if has_timestamp:
             ts = model.timestamp
             if ts > latest or ts < earliest:
                 return self._implausible(envelope, "timestamp", ts)
         for field, wire in lists:
-            for index, mv in enumerate(getattr(model, field) or ()):
+            meter_values = getattr(model, field)
+            if not meter_values:
+                continue
+            for mv in meter_values:
                 ts = mv.timestamp
                 if ts > latest or ts < earliest:
+                    index = next(i for i, m in enumerate(meter_values) if m is mv)
                     return self._implausible(envelope, f"{wire}[{index}].timestamp", ts)
         return None
 
@@ -429,24 +435,33 @@ class SessionAssembler:
         fingerprint = fingerprint_of(envelope.action, envelope.payload)
         session_id = session_id_for(envelope.charge_point_id, transaction_id)
         state = self.store.get(session_id)
+        seq_no = msg.seq_no
         if state is not None:
             if state.has_fingerprint(fingerprint):
                 return AssemblyOutcome("duplicate", session_id=session_id)
-            if state.has_seq_no(msg.seq_no):
+            if state.has_seq_no(seq_no):
                 return AssemblyOutcome(
                     "duplicate", session_id=session_id,
-                    reason=f"seqNo {msg.seq_no} already recorded with different content; the first one is kept",
+                    reason=f"seqNo {seq_no} already recorded with different content; the first one is kept",
                 )
         else:
             state = self._new_state(envelope, transaction_id)
-        evse_id = msg.evse.id if msg.evse else None
-        connector_id = msg.evse.connector_id if msg.evse else None
-        id_tag = msg.id_token.id_token if msg.id_token else None
-        id_tag_status = _id_token_status(envelope) if id_tag is not None else None
+        evse = msg.evse
+        if evse is not None:
+            evse_id, connector_id = evse.id, evse.connector_id
+        else:
+            evse_id = connector_id = None
+        id_token = msg.id_token
+        if id_token is not None:
+            id_tag = id_token.id_token
+            id_tag_status = _id_token_status(envelope) if id_tag is not None else None
+        else:
+            id_tag = id_tag_status = None
         events: list[DomainEvent] = []
         timestamp = msg.timestamp
         info = msg.transaction_info
-        if msg.event_type == "Started":
+        event_type = msg.event_type
+        if event_type == "Started":
             events.append(trusted(TransactionStarted, {
                 "type": "TransactionStarted", "timestamp": timestamp, "connector_id": connector_id,
                 "evse_id": evse_id, "id_tag": id_tag, "meter_start_kwh": None, "id_tag_status": id_tag_status}))
@@ -459,12 +474,12 @@ class SessionAssembler:
                 "type": "ChargingStateChanged", "timestamp": timestamp, "charging_state": info.charging_state}))
         if msg.meter_value:
             events.append(_meter_values_recorded(samples_of(msg.meter_value)))
-        if msg.event_type == "Ended":
+        if event_type == "Ended":
             events.append(_transaction_ended(timestamp, None, info.stopped_reason, id_tag, None))
         if not events:
             events.append(trusted(TransactionUpdated, {
                 "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": msg.trigger_reason}))
-        return self._record(state, envelope, fingerprint, tuple(events), seq_no=msg.seq_no, offline=msg.offline)
+        return self._record(state, envelope, fingerprint, tuple(events), seq_no, msg.offline)
 
 
 #: The handler (method name) of each validated OCPP model class; subclasses of these

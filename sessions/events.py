@@ -496,6 +496,13 @@ class SessionState(BaseModel):
     def last_received_at(self) -> datetime | None:
         return self._derived().last_received_at
 
+    @property
+    def open_since(self) -> datetime | None:
+        """``last_received_at`` while the session :attr:`is_open`, else None (the worker's
+        idle-deadline index asks it after every message: one look at the derived facts)."""
+        derived = self._derived()
+        return None if derived.stopped or self.closed_idle is not None else derived.last_received_at
+
     def _first_of_events(self, index: int) -> Any:
         """The first connector id, id tag and start in protocol order (see
         :meth:`ordered_messages`), read from the messages with a start or details event

@@ -47,6 +47,7 @@ def session_id_for(charge_point_id: str, transaction_id: str | int) -> str:
 
 #: ``json.dumps(..., ensure_ascii=False)`` without building the encoder on every call.
 _JSON = json.JSONEncoder(ensure_ascii=False)
+_sha256 = hashlib.sha256
 #: RFC 4648 base32 alphabet, and every pair of its characters (10 bits -> 2 characters).
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _BASE32_PAIRS = [a + b for a in _BASE32 for b in _BASE32]
@@ -62,11 +63,22 @@ def _base32_head(raw: bytes) -> str:
     return "".join([pairs[(bits >> shift) & 0x3FF] for shift in _PAIR_SHIFTS])
 
 
+def _json_pair(charge_point_id: str, transaction_id: str) -> str:
+    """``json.dumps([charge_point_id, transaction_id], ensure_ascii=False)``. Written directly
+    when neither string has a character that JSON escapes (``"``, ``\\`` and the control
+    characters, which are all not printable); the encoder for anything else."""
+    if (type(charge_point_id) is str and type(transaction_id) is str
+            and charge_point_id.isprintable() and transaction_id.isprintable() and '"' not in charge_point_id
+            and "\\" not in charge_point_id and '"' not in transaction_id and "\\" not in transaction_id):
+        return f'["{charge_point_id}", "{transaction_id}"]'
+    return _JSON.encode([charge_point_id, transaction_id])
+
+
 @functools.lru_cache(maxsize=4096, typed=True)
 def _digest(charge_point_id: str, transaction_id: str | int) -> str:
     """Cached: a session's ids are asked for several times (summary, versions, credit)."""
-    canonical = _JSON.encode([charge_point_id, str(transaction_id)])
-    return _base32_head(hashlib.sha256(canonical.encode("utf-8")).digest())
+    canonical = _json_pair(charge_point_id, str(transaction_id))
+    return _base32_head(_sha256(canonical.encode("utf-8")).digest())
 
 
 def _check_version(version: int) -> None:

@@ -45,13 +45,13 @@ from storage.types import BigIntPK, Money, Quantity, UtcDateTime
 
 
 class EventRecord(Base):
-    """One record of ``ocpp-events`` as consumed, raw, with what became of it."""
+    """One record of ``ocpp-events`` as consumed, raw, with what became of it.
+
+    Written for every record, read only by (topic, partition, offset): no other index
+    (each one cost every insert; migration 0101_pipeline_event_indexes dropped two unused)."""
 
     __tablename__ = "events"
-    __table_args__ = (
-        UniqueConstraint("topic", "partition", "offset"),
-        Index("ix_events_charge_point_id_message_id", "charge_point_id", "message_id"),
-    )
+    __table_args__ = (UniqueConstraint("topic", "partition", "offset"),)
 
     pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(255))
@@ -69,7 +69,7 @@ class EventRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     #: The session the event belongs to, when it was applied to one.
-    session_key: Mapped[str | None] = mapped_column(String(300), index=True)
+    session_key: Mapped[str | None] = mapped_column(String(300))
 
 
 class SessionRecord(Base):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
@@ -38,16 +38,12 @@ OUTBOX_PAGE = 1000
 
 # Statements of the worker's hot path, built once (Core: no ORM bulk processing).
 _INSERT_EVENT = EventRecord.__table__.insert()
-_INSERT_CDR = CdrRecord.__table__.insert()
 _INSERT_DEAD_LETTER = DeadLetterRecord.__table__.insert()
-#: Issued CDRs' hashes by natural key: one party's ids at a time, so that the lookup is a
-#: search of the unique (country_code, party_id, id) index (``id IN`` alone scanned the table
-#: on SQLite and the whole index on PostgreSQL, for every batch).
-_CDR_HASHES = select(CdrRecord.__table__.c.country_code, CdrRecord.__table__.c.party_id, CdrRecord.__table__.c.id,
-                     CdrRecord.__table__.c.content_hash).where(
-    CdrRecord.__table__.c.country_code == bindparam("first"),
-    CdrRecord.__table__.c.party_id == bindparam("second"),
-    CdrRecord.__table__.c.id.in_(bindparam("ids", expanding=True)))
+_CDRS = CdrRecord.__table__
+#: The columns of an issued CDR row, in the order of :func:`issue_cdrs`' driver-level tuples,
+#: and the model's defaults of those a row may leave out (as the Core insert applied them).
+CDR_COLUMNS = tuple(c.name for c in _CDRS.c if c.name != "pk")
+_CDR_DEFAULTS = {c.name: c.default.arg for c in _CDRS.c if c.default is not None and c.default.is_scalar}
 
 
 def content_hash(document: str | bytes) -> str:
@@ -55,17 +51,6 @@ def content_hash(document: str | bytes) -> str:
     if isinstance(document, str):
         document = document.encode()
     return hashlib.sha256(document).hexdigest()
-
-
-def _insert(session: Session, model):
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - we support the two
-        raise NotImplementedError(f"upsert on {dialect}")
-    return insert(model)
 
 
 # --- tracking (exactly-once) -------------------------------------------------------------
@@ -81,53 +66,60 @@ def tracked_offsets(session: Session, consumer_group: str, topic: str) -> dict[i
     return {p: o for p, o in rows}
 
 
+def locked_positions(session: Session, consumer_group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    """The stored next offsets of these partitions of ``topic`` (those with a tracking row),
+    read at the driver level and locked ``FOR UPDATE`` on PostgreSQL until the transaction
+    ends: a second worker applying the same partitions waits, then sees the new offsets."""
+    partitions = sorted(partitions)
+    dialect = session.get_bind().dialect
+    lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+    sql = driver_sql(dialect, f"tracking.positions:{len(partitions)}", lambda quote, mark: (
+        f"SELECT {quote('partition')}, {quote('offset')} FROM {quote(TrackingRecord.__tablename__)} "
+        f"WHERE {quote('consumer_group')} = {mark} AND {quote('topic')} = {mark} "
+        f"AND {quote('partition')} IN ({marks(mark, len(partitions))}){lock}"))
+    return {p: o for p, o in query_rows(session, sql, (consumer_group, topic, *partitions))}
+
+
 def track(session: Session, consumer_group: str, topic: str, partition: int, next_offset: int) -> None:
     """Record that every record of the partition before ``next_offset`` has taken effect."""
     track_many(session, consumer_group, {(topic, partition): next_offset})
 
 
 def track_many(session: Session, consumer_group: str, next_offsets: dict[tuple[str, int], int]) -> None:
-    """:func:`track` for several (topic, partition) -> next offset, one upsert executed
-    for all (a statement built once per dialect: building and compiling a multi-row
-    VALUES upsert per batch cost ~0.3 ms)."""
+    """:func:`track` for several (topic, partition) -> next offset: one driver-level upsert
+    executed for all (see :func:`driver_sql`)."""
     if next_offsets:
-        session.execute(_upsert(session, "tracking"), [
-            dict(consumer_group=consumer_group, topic=topic, partition=partition, offset=offset)
-            for (topic, partition), offset in sorted(next_offsets.items())
+        execute_rows(session, driver_sql(session.get_bind().dialect, "tracking.upsert", _TRACK_UPSERT), [
+            (consumer_group, topic, partition, offset) for (topic, partition), offset in sorted(next_offsets.items())
         ])
 
 
-#: (dialect, "tracking" | "counters") -> the prebuilt upsert statement.
-_UPSERTS: dict[tuple[str, str], Any] = {}
+def _upsert_sql(table, columns: Sequence[str], keys: Sequence[str], set_: Callable[[Callable[[str], str]], str]):
+    """The :func:`driver_sql` builder of ``INSERT ... ON CONFLICT (keys) DO UPDATE SET ...``
+    (the same text on SQLite >= 3.24 and PostgreSQL)."""
+    def build(quote: Callable[[str], str], mark: str) -> str:
+        return (f"{insert_sql(table, columns)(quote, mark)} ON CONFLICT ({', '.join(map(quote, keys))}) "
+                f"DO UPDATE SET {set_(quote)}")
+    return build
 
 
-def _upsert(session: Session, kind: str):
-    dialect = session.get_bind().dialect.name
-    stmt = _UPSERTS.get((dialect, kind))
-    if stmt is None:
-        if kind == "tracking":
-            table = TrackingRecord.__table__
-            stmt = _insert(session, table)
-            stmt = stmt.on_conflict_do_update(index_elements=["consumer_group", "topic", "partition"],
-                                              set_={"offset": stmt.excluded.offset})
-        else:
-            table = PipelineCounter.__table__
-            stmt = _insert(session, table)
-            stmt = stmt.on_conflict_do_update(index_elements=["consumer_group", "name"],
-                                              set_={"value": table.c.value + stmt.excluded.value})
-        stmt = _UPSERTS[(dialect, kind)] = stmt
-    return stmt
+_TRACK_UPSERT = _upsert_sql(TrackingRecord.__table__, ("consumer_group", "topic", "partition", "offset"),
+                            ("consumer_group", "topic", "partition"),
+                            lambda q: f"{q('offset')} = excluded.{q('offset')}")
+_COUNTER_UPSERT = _upsert_sql(PipelineCounter.__table__, ("consumer_group", "name", "value"), ("consumer_group", "name"),
+                              lambda q: f"{q('value')} = {q(PipelineCounter.__tablename__)}.{q('value')} "
+                                        f"+ excluded.{q('value')}")
 
 
 # --- counters -----------------------------------------------------------------------------
 
 
 def add_to_counters(session: Session, consumer_group: str, deltas: dict[str, int]) -> None:
-    """Add ``deltas`` to the group's counters: one prebuilt upsert executed for all (see
+    """Add ``deltas`` to the group's counters: one driver-level upsert executed for all (see
     :func:`track_many`)."""
-    rows = [dict(consumer_group=consumer_group, name=name, value=delta) for name, delta in deltas.items() if delta]
+    rows = [(consumer_group, name, delta) for name, delta in deltas.items() if delta]
     if rows:
-        session.execute(_upsert(session, "counters"), rows)
+        execute_rows(session, driver_sql(session.get_bind().dialect, "counters.upsert", _COUNTER_UPSERT), rows)
 
 
 def read_counters(session: Session, consumer_group: str | None = None) -> dict[str, int]:
@@ -165,15 +157,21 @@ _EVENT_PG_TYPES = ("varchar", "int4", "int8", "varchar", "varchar", "varchar", "
                    "timestamptz", "bytea", "varchar", "text", "varchar")
 
 
+_NO_OFFSET = timedelta(0)
+
+
 def _sqlite_utc(value: datetime | None) -> str | None:
     """``received_at`` as :class:`storage.types.UtcDateTimeType` stores it on SQLite: naive
     UTC (a naive value is taken as UTC), in SQLAlchemy's SQLite DATETIME text form
     ``YYYY-MM-DD HH:MM:SS.ffffff`` (always 6 fraction digits)."""
     if value is None:
         return None
-    if value.tzinfo is timezone.utc:  # an envelope's (see EventEnvelope): drop "+00:00"
+    tz = value.tzinfo
+    if tz is timezone.utc or (tz is not None and value.utcoffset() == _NO_OFFSET):
+        # an envelope's (see EventEnvelope), pydantic's UTC, any zone at offset 0: the UTC
+        # wall time already; drop "+00:00" (a 4-digit year: always 26 characters before it)
         return value.isoformat(" ", "microseconds")[:26]
-    if value.tzinfo is not None:
+    if tz is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
 
@@ -439,11 +437,13 @@ def issue_cdrs(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, A
     for fields in rows:
         fields.setdefault("content_hash", content_hash(fields["cdr_json"]))
         fields.setdefault("published", False)
+    dialect = session.get_bind().dialect
     known: dict[tuple[str, str, str], str] = {}
     for (cc, pid), ids in _by_prefix((f["country_code"], f["party_id"], f["id"]) for f in rows):
         for start in range(0, len(ids), 500):
-            known.update({(c, p, i): h for c, p, i, h in session.execute(
-                _CDR_HASHES, {"first": cc, "second": pid, "ids": ids[start:start + 500]})})
+            chunk = ids[start:start + 500]
+            sql = driver_sql(dialect, f"cdrs.hashes:{len(chunk)}", lambda quote, mark: _cdr_hashes_sql(quote, mark, len(chunk)))
+            known.update({(c, p, i): h for c, p, i, h in query_rows(session, sql, (cc, pid, *chunk))})
     new = []
     for fields in rows:
         key = (fields["country_code"], fields["party_id"], fields["id"])
@@ -457,9 +457,21 @@ def issue_cdrs(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, A
             continue
         known[key] = fields["content_hash"]
         new.append(fields)
-    if new:
-        session.execute(_INSERT_CDR, new)  # Core: see add_events
+    if new:  # at the driver level, values bound by the column types (see driver_sql)
+        binders = row_binders(dialect, _CDRS, CDR_COLUMNS)
+        defaults = _CDR_DEFAULTS
+        execute_rows(session, driver_sql(dialect, "cdrs.insert", insert_sql(_CDRS, CDR_COLUMNS)),
+                     [bound_row(binders, [f.get(c, defaults.get(c)) for c in CDR_COLUMNS]) for f in new])
     return new
+
+
+def _cdr_hashes_sql(quote: Callable[[str], str], mark: str, count: int) -> str:
+    """Issued CDRs' hashes by natural key: one party's ids at a time, so that the lookup is a
+    search of the unique (country_code, party_id, id) index (``id IN`` alone scanned the table
+    on SQLite and the whole index on PostgreSQL, for every batch)."""
+    return (f"SELECT {', '.join(map(quote, ('country_code', 'party_id', 'id', 'content_hash')))} "
+            f"FROM {quote(_CDRS.name)} WHERE {quote('country_code')} = {mark} AND {quote('party_id')} = {mark} "
+            f"AND {quote('id')} IN ({marks(mark, count)})")
 
 
 def get_cdr(session: Session, country_code: str, party_id: str, cdr_id: str) -> CdrRecord | None:
@@ -492,10 +504,23 @@ def mark_published_by_key(session: Session, cdrs: Sequence[tuple[str, str, str]]
     letters by (source_topic, source_partition, source_offset); one UPDATE per party /
     partition and 500 keys: ``a = ? AND b = ? AND c IN (...)`` is a search of the unique
     index (SQLite scanned the whole table for a row-value ``(a, b, c) IN (VALUES ...)``)."""
-    for stmt, keys in ((_MARK_CDRS, cdrs), (_MARK_DEAD_LETTERS, dead_letters)):
+    dialect = session.get_bind().dialect
+    for table, columns, keys in ((_CDRS, ("country_code", "party_id", "id"), cdrs),
+                                 (DeadLetterRecord.__table__, ("source_topic", "source_partition", "source_offset"),
+                                  dead_letters)):
+        published = row_binders(dialect, table, ("published",))[0]
         for (first, second), lasts in _by_prefix(keys):
             for start in range(0, len(lasts), 500):
-                session.execute(stmt, {"first": first, "second": second, "lasts": lasts[start:start + 500]})
+                chunk = lasts[start:start + 500]
+                sql = driver_sql(dialect, f"{table.name}.mark:{len(chunk)}",
+                                 lambda quote, mark: _mark_sql(quote, mark, table, columns, len(chunk)))
+                execute_rows(session, sql, [(published(True), first, second, *chunk)])
+
+
+def _mark_sql(quote: Callable[[str], str], mark: str, table, columns: Sequence[str], count: int) -> str:
+    first, second, last = map(quote, columns)
+    return (f"UPDATE {quote(table.name)} SET {quote('published')} = {mark} "
+            f"WHERE {first} = {mark} AND {second} = {mark} AND {last} IN ({marks(mark, count)})")
 
 
 def _by_prefix(keys: Iterable[tuple[Any, Any, Any]]) -> list[tuple[tuple[Any, Any], list[Any]]]:
@@ -504,18 +529,6 @@ def _by_prefix(keys: Iterable[tuple[Any, Any, Any]]) -> list[tuple[tuple[Any, An
     for a, b, c in keys:
         groups.setdefault((a, b), set()).add(c)
     return [(prefix, sorted(lasts)) for prefix, lasts in sorted(groups.items())]
-
-
-def _mark_by_key(table, first: str, second: str, last: str):
-    return update(table).where(
-        table.c[first] == bindparam("first"), table.c[second] == bindparam("second"),
-        table.c[last].in_(bindparam("lasts", expanding=True)),
-    ).values(published=True)
-
-
-#: The prebuilt "mark published by natural key" UPDATEs.
-_MARK_CDRS = _mark_by_key(CdrRecord.__table__, "country_code", "party_id", "id")
-_MARK_DEAD_LETTERS = _mark_by_key(DeadLetterRecord.__table__, "source_topic", "source_partition", "source_offset")
 
 
 def cdr_query(

@@ -607,8 +607,9 @@ class Billing:
         deadlines = self._deadlines.get(charge_point_id)
         if deadlines is None or state is None:
             return
-        if state.is_open and state.last_received_at is not None:
-            deadlines[state.session_id] = state.last_received_at + self.config.idle_timeout
+        last = state.open_since  # is_open and last_received_at
+        if last is not None:
+            deadlines[state.session_id] = last + self.config.idle_timeout
         else:
             deadlines.pop(state.session_id, None)
 
@@ -621,18 +622,23 @@ class Billing:
     # --- one envelope ----------------------------------------------------------------------
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
-        store = self._store(db)
+        store = self._stores.get(id(db)) or self._store(db)
         store.now = envelope.received_at
         store.begin_envelope()
+        assembler = store.assembler
+        if assembler is None:
+            assembler = store.assembler = SessionAssembler(self.config, store)
         try:
-            assembler = store.assembler
-            if assembler is None:
-                assembler = store.assembler = SessionAssembler(self.config, store)
-            with db.no_autoflush:
+            autoflush = db.autoflush  # what ``with db.no_autoflush`` does, without the generator
+            db.autoflush = False
+            try:
                 outcome = assembler.apply(envelope)
                 # Every CDR row (JSON included) is built before anything is kept.
-                rows = [row for c in outcome.completed + outcome.corrections
-                        for row in self._cdr_rows(c, self._documents(db, c))]
+                completed, corrections = outcome.completed, outcome.corrections
+                rows = [row for c in completed + corrections for row in self._cdr_rows(c, self._documents(db, c))
+                        ] if completed or corrections else None
+            finally:
+                db.autoflush = autoflush
         except NoTariff as exc:
             store.discard_envelope()
             self._deadlines.pop(envelope.charge_point_id, None)
@@ -642,11 +648,12 @@ class Billing:
             self._deadlines.pop(envelope.charge_point_id, None)
             raise
         store.commit_envelope()
-        self._record_rows(db, rows)
+        if rows:
+            self._record_rows(db, rows)
         self._track_deadline(envelope.charge_point_id, outcome.state)
         self._close_idle_of(db, store, envelope.charge_point_id, envelope.received_at)
-        return Outcome(outcome.kind, reason=outcome.reason if outcome.kind == "dead_lettered" else None,
-                       session_key=outcome.session_id)
+        kind = outcome.kind
+        return Outcome(kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id)
 
     def _tariff(self, db: Session, session: CompletedSession):
         cached = self._store(db).tariff_versions

@@ -30,7 +30,7 @@ from schemas.ocpp import (
     _validator,
     validate_call,
 )
-from schemas.ocpp_base import InvalidMessage, NotFast, fast_utc
+from schemas.ocpp_base import InvalidMessage, NotFast, fast_utc, parse_utc
 
 T = "2026-11-02T08:00:00Z"
 
@@ -311,6 +311,26 @@ def test_fast_timestamps_read_like_pydantic(text):
     parsed = _AWARE.validate_python(text)  # must not refuse what the fast path accepted
     assert fast == parsed and fast.utcoffset().total_seconds() == 0
     assert state(fast) == state(parsed.astimezone(fast.tzinfo))
+    assert state(fast_utc(text)) == state(fast) == state(parse_utc(text))  # the second read: the memo
+
+
+def test_timestamp_memo_keeps_only_accepted_texts_and_stays_bounded():
+    from schemas import ocpp_base
+
+    ocpp_base._UTC_MEMO.clear()
+    for text in ("2026-11-02T08:00:00", "2026-11-02T08:00:00+00:60", "yesterday"):
+        for _ in range(2):
+            with pytest.raises(NotFast):
+                fast_utc(text)
+    for bad in (None, 5, b"2026-11-02T08:00:00Z"):
+        with pytest.raises(NotFast):
+            fast_utc(bad)
+    assert ocpp_base._UTC_MEMO == {}
+    first = fast_utc("2026-11-02T09:00:00+01:00")
+    assert fast_utc("2026-11-02T09:00:00+01:00") is first and state(first) == state(parse_utc("2026-11-02T08:00:00Z"))
+    for second in range(ocpp_base._UTC_MEMO_SIZE + 5):
+        fast_utc(f"2026-11-02T08:{second // 60 % 60:02d}:{second % 60:02d}.{second // 3600}Z")
+        assert len(ocpp_base._UTC_MEMO) <= ocpp_base._UTC_MEMO_SIZE
 
 
 def test_common_timestamp_shapes_take_the_fast_path():
@@ -381,3 +401,15 @@ def test_payloads_checked_as_received_need_no_normalising(data):
     if accepted:
         assert _VERSION_MODULES[version].normalize_call(action, payload) is payload
     assert_same(version, action, payload)
+
+
+@pytest.mark.parametrize("module, data", [
+    (ocpp16, {"value": "12.5", "unit": "kWh"}), (ocpp16, {"value": "12.5", "x": 1, "customData": {}}),
+    (ocpp201, {"value": 12.5, "unitOfMeasure": {"unit": "kWh"}}), (ocpp201, {"value": 12.5}),
+    (ocpp201, {"value": 12.5, "unitOfMeasure": {"unit": "kWh"}, "customData": {"vendorId": "v"}}),
+    (ocpp201, {"value": 12.5, "customData": {"vendorId": "v"}, "phase": "L1"}),
+])
+def test_sampled_value_fields_set_with_and_without_extra_keys(module, data):
+    """The fast SampledValue constructors take the keys as the fields set when there is
+    no other key (the schema's additionalProperties, customData); with one, as pydantic."""
+    assert state(module._fast_sampled_value(data)) == state(module.SampledValue.model_validate(data))

@@ -5,7 +5,9 @@ tests/integration/test_driver_sql_pg.py runs the same checks on the real Postgre
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import TypeAdapter
@@ -21,12 +23,15 @@ SESSIONS = SessionRecord.__table__
 SESSION_COLUMNS = [c.name for c in SESSIONS.c]
 
 #: Times a session row holds, in every form a state may carry them: aware UTC
-#: (timezone.utc and pydantic's own UTC tzinfo), with and without microseconds, another
-#: offset, naive (taken as UTC), the smallest datetime, None.
+#: (timezone.utc and pydantic's own UTC tzinfo), with and without microseconds, other
+#: offsets (a zone at offset 0 that is not UTC, the same zone in summer), naive (taken as
+#: UTC), the smallest datetime, None.
 TIMES = [
     datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
     TypeAdapter(datetime).validate_python("2026-03-01T08:00:00.123456Z"),
     datetime(2026, 3, 1, 10, 30, 0, 500000, tzinfo=timezone(timedelta(hours=2, minutes=30))),
+    datetime(2026, 1, 15, 9, 0, 0, 5, tzinfo=ZoneInfo("Europe/London")),
+    datetime(2026, 7, 15, 9, 0, 0, 5, tzinfo=ZoneInfo("Europe/London")),
     datetime(2026, 3, 1, 23, 59, 59, 1),
     datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
     None,
@@ -162,3 +167,123 @@ def session_queries_read_what_core_reads(sessions) -> None:
 
 def test_session_queries_read_what_core_reads(db):
     session_queries_read_what_core_reads(db)
+
+
+# --- CDR rows, tracking ------------------------------------------------------------------------
+
+
+def _cdrs(party: str) -> list[dict]:
+    """CDR rows as Billing builds them, and sparser ones as other callers may pass (columns
+    left out: NULL, or the model's default for ``credit``)."""
+    rows = []
+    for i, at in enumerate(TIMES[:-1] * 2):
+        rows.append(dict(
+            country_code="NL", party_id=party, id=f"C{i}", start_date_time=at,
+            end_date_time=at + timedelta(hours=1, microseconds=7), currency="EUR",
+            total_cost_excl_vat=Decimal("12345678901234.5678") if i == 0 else Decimal(f"{i}.{i:04d}"),
+            total_cost_incl_vat=None if i % 3 == 0 else Decimal("0.0001") * i, total_energy=Decimal("20.123456"),
+            total_time=Decimal("1.5"), total_parking_time=None if i % 2 else Decimal("0.000001"),
+            credit=bool(i % 2), credit_reference_id=f"C{i - 1}" if i % 2 else None, emsp_country_code="DE",
+            emsp_party_id="EMP", location_id="LOC1", evse_uid=f"E{i}", tariff_id="T1",
+            tariff_version=None if i % 4 == 0 else at + timedelta(minutes=30), last_updated=at + timedelta(hours=2),
+            session_key=f"CP/{i}", cdr_json=f'{{"id": "C{i}", "\u00e9": {i}}}'))
+    rows.append(dict(country_code="NL", party_id=party, id="SPARSE", start_date_time=TIMES[0],
+                     end_date_time=TIMES[1], currency="EUR", total_cost_excl_vat=Decimal("1"),
+                     total_energy=Decimal("2"), last_updated=TIMES[2], cdr_json="{}"))
+    return rows
+
+
+def cdr_rows_both_ways(sessions) -> None:
+    """CDRs inserted through the Core insert issue_cdrs used (party "ZDA") and through
+    issue_cdrs (party "ZDB"): the stored rows are equal (pk and party apart), and the model
+    reads back the values given (Decimal, aware UTC)."""
+    from storage import repositories as repo
+    from storage.models import CdrRecord
+
+    table = CdrRecord.__table__
+    with sessions.begin() as s:
+        core = _cdrs("ZDA")
+        for row in core:
+            row.update(content_hash=repo.content_hash(row["cdr_json"]), published=False)
+        s.execute(table.insert(), core[:-1])
+        s.execute(table.insert(), core[-1:])  # (Core executemany needs the same keys in every row)
+        assert len(repo.issue_cdrs(s, _cdrs("ZDB"))) == len(core)
+    columns = [c.name for c in table.c if c.name not in ("pk", "party_id")]
+    with sessions() as s:
+        def stored(party):
+            if s.get_bind().dialect.name == "sqlite":
+                typed = ", ".join(f'typeof("{c}"), "{c}"' for c in columns)
+            else:
+                typed = ", ".join(f'"{c}"' for c in columns)
+            return [tuple(r) for r in s.execute(text(f"SELECT {typed} FROM cdrs WHERE party_id = :p ORDER BY pk"),
+                                                {"p": party})]
+        assert stored("ZDA") == stored("ZDB") != []
+        back = s.scalars(select(CdrRecord).where(CdrRecord.party_id == "ZDB").order_by(CdrRecord.pk)).all()
+        for given, model in zip(_cdrs("ZDB"), back):
+            for name, value in given.items():
+                if name in ("start_date_time", "end_date_time", "tariff_version", "last_updated") and value:
+                    value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+                if name == "total_cost_excl_vat" and value > 10**12 and s.get_bind().dialect.name == "sqlite":
+                    continue  # SQLAlchemy binds Numeric as a float on SQLite: 18 digits do not survive that
+                assert getattr(model, name) == value, name
+        assert back[-1].credit is False and back[-1].published is False and back[-1].total_time is None
+
+
+def test_cdr_rows_in_driver_form_store_what_core_stores(db):
+    cdr_rows_both_ways(db)
+
+
+def test_locked_positions_are_the_stored_offsets_of_those_partitions(db):
+    from storage import repositories as repo
+
+    with db.begin() as s:
+        repo.track_many(s, "g", {("t", 0): 10, ("t", 1): 3, ("t", 7): 1, ("u", 0): 99})
+        repo.track_many(s, "h", {("t", 0): 55})
+    with db.begin() as s:
+        assert repo.locked_positions(s, "g", "t", {0, 1, 2}) == {0: 10, 1: 3}
+        assert repo.locked_positions(s, "g", "t", [7]) == {7: 1}
+        assert repo.locked_positions(s, "g", "u", {0, 1}) == {0: 99}
+        assert repo.locked_positions(s, "x", "t", {0}) == {}
+
+
+# --- indexes of the events table ---------------------------------------------------------
+
+
+def test_events_have_only_the_indexes_their_queries_use(tmp_path):
+    """Every raw event pays for each index of ``events``: the migrated table has the unique
+    (topic, partition, offset) one only, like the model; downgrading 0101 restores the two
+    it dropped; the queries on ``events`` (replay's) search that index."""
+    from alembic import command
+    from sqlalchemy import event, inspect
+
+    from storage.db import alembic_config
+    from storage.models import EventRecord
+    from storage.repositories import stored_events
+    from streams import replay
+
+    url = f"sqlite:///{tmp_path / 'ix.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    assert inspect(engine).get_indexes("events") == []
+    assert [sorted(c["column_names"]) for c in inspect(engine).get_unique_constraints("events")] == [
+        ["offset", "partition", "topic"]]
+    assert not EventRecord.__table__.indexes
+    command.downgrade(alembic_config(url), "0100_pipeline")
+    assert sorted(ix["name"] for ix in inspect(engine).get_indexes("events")) == [
+        "ix_events_charge_point_id_message_id", "ix_events_session_key"]
+    upgrade(url)
+    assert inspect(engine).get_indexes("events") == []
+
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: seen.append(statement))
+    sessions = make_sessionmaker(engine)
+    with sessions() as s:
+        list(stored_events(s, "t"))
+    replay.compare(sessions, sessions, replay.ReplayReport(), "t")
+    queries = [q for q in seen if "FROM events" in q]
+    assert len(queries) == 2
+    with engine.connect() as c:
+        for query in queries:
+            plan = " ".join(str(r) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + query,
+                                                               ("x",) * query.count("?")))
+            assert "SEARCH events USING INDEX sqlite_autoindex_events_1" in plan, plan

@@ -50,13 +50,16 @@ def _first_of_events_scan(state: SessionState) -> tuple:
 
 def _facts(state: SessionState) -> tuple:
     return (state.connector_id, state.start_id_tag, state.start_timestamp, state.seq_nos(),
-            state.has_offline_messages)
+            state.has_offline_messages, state.open_since)
 
 
 def _facts_scan(state: SessionState) -> tuple:
+    stopped = any(type(e).__name__ == "TransactionEnded" for m in state.messages for e in m.events)
     return (*_first_of_events_scan(state),
             sorted({m.seq_no for m in state.messages if m.seq_no is not None}),
-            any(m.offline for m in state.messages))
+            any(m.offline for m in state.messages),
+            # open_since: the last received_at while neither stopped nor closed idle
+            None if stopped or state.closed_idle is not None else max(m.received_at for m in state.messages))
 
 
 @pytest.mark.parametrize("seed", [1, 5, 9])
@@ -100,11 +103,12 @@ def test_details_arriving_before_the_start_follow_seq_no_order():
         _te("tx-1", 0, 5, "Started", evse={"id": 4, "connectorId": 1}),
         _te("tx-1", 5, 50, "Ended"),
     ]
+    last = T0 + timedelta(minutes=30, seconds=1)  # open since the latest received_at, not the last arrival's
     expected = [
-        (7, "LATE", None, [3], True),
-        (7, "EARLY", None, [1, 3], True),
-        (4, "EARLY", T0 + timedelta(minutes=5), [0, 1, 3], True),
-        (4, "EARLY", T0 + timedelta(minutes=5), [0, 1, 3, 5], True),
+        (7, "LATE", None, [3], True, last),
+        (7, "EARLY", None, [1, 3], True, last),
+        (4, "EARLY", T0 + timedelta(minutes=5), [0, 1, 3], True, last),
+        (4, "EARLY", T0 + timedelta(minutes=5), [0, 1, 3, 5], True, None),  # stopped
     ]
     for envelope, facts in zip(arrivals, expected):
         state = assembler.apply(envelope).state
@@ -128,6 +132,32 @@ def test_cdr_id_digest_is_the_base32_sha256_of_the_json_pair_as_before():
         canonical = json.dumps([charge_point_id, str(transaction_id)], ensure_ascii=False)
         raw = hashlib.sha256(canonical.encode("utf-8")).digest()
         assert _digest(charge_point_id, transaction_id) == base64.b32encode(raw).decode("ascii")[:26]
+
+
+def test_json_pair_of_the_cdr_id_digest_is_json_dumps():
+    """The pair written directly (round 3) is ``json.dumps(..., ensure_ascii=False)``: random
+    strings over quotes, backslashes, control, non-printable and non-ASCII characters."""
+    import json
+    import random
+
+    from sessions.identity import _json_pair
+
+    class Id(str):
+        def __str__(self) -> str:
+            return "other"
+
+        def __format__(self, spec: str) -> str:
+            return "other"
+
+    rng = random.Random(4)
+    alphabet = ["a", "Z", "0", "-", "/", "%", " ", '"', "\\", "\x00", "\x1f", "\x7f", "\u00ad", "\u00e9",
+                "\u2028", "\ud800", "\U0001f600", "\n", "\t"]
+    cases = [("CP-1", "12"), (Id("CP"), "1"), ("CP", Id("tx")), ("", "")]
+    cases += [("".join(rng.choices(alphabet, k=rng.randrange(0, 6))), "".join(rng.choices(alphabet, k=rng.randrange(0, 6))))
+              for _ in range(3000)]
+    for charge_point_id, transaction_id in cases:
+        assert _json_pair(charge_point_id, transaction_id) == json.dumps([charge_point_id, transaction_id],
+                                                                         ensure_ascii=False)
 
 
 @pytest.mark.parametrize("seed", [2, 7])
