@@ -221,7 +221,7 @@ class SqlSessionStore:
 
     def commit_envelope(self) -> None:
         """Keep the running envelope's changes (written now, or by :meth:`write_rows`)."""
-        if self.defer_writes:
+        if self.cdr_rows is not None:  # self.defer_writes
             self.pending.update(self.put_keys)
         else:
             self._write_rows(self.put_keys)
@@ -605,9 +605,9 @@ class Billing:
         store.commit_envelope()
         self._record_rows(db, rows)
 
-    def _track_deadline(self, charge_point_id: str, state: SessionState | None) -> None:
-        deadlines = self._deadlines.get(charge_point_id)
-        if deadlines is None or state is None:
+    def _track_deadline(self, deadlines: dict[str, datetime], state: SessionState | None) -> None:
+        """Keep the charge point's deadline index up to date with ``state`` after a message."""
+        if state is None:
             return
         last = state.open_since  # is_open and last_received_at
         if last is not None:
@@ -652,8 +652,14 @@ class Billing:
         store.commit_envelope()
         if rows:
             self._record_rows(db, rows)
-        self._track_deadline(envelope.charge_point_id, outcome.state)
-        self._close_idle_of(db, store, envelope.charge_point_id, envelope.received_at)
+        charge_point_id, now = envelope.charge_point_id, envelope.received_at
+        deadlines = self._deadlines.get(charge_point_id)
+        if deadlines is None:  # the index is loaded from SQL (this state included)
+            self._close_idle_of(db, store, charge_point_id, now)
+        else:
+            self._track_deadline(deadlines, outcome.state)
+            if deadlines and min(deadlines.values()) <= now:  # _close_idle_of's own first check
+                self._close_idle_of(db, store, charge_point_id, now)
         kind = outcome.kind
         return Outcome(kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id)
 

@@ -340,3 +340,25 @@ def test_an_undo_puts_the_state_back_as_it_was_derived_facts_included():
         state.messages.append(message("m3", ended=True))
         assert state.stopped and state.has_fingerprint("m3")
 
+
+
+def test_idle_deadlines_follow_each_message_of_the_charge_point(tmp_path):
+    """The worker's idle-deadline index (Billing._deadlines) moves with every message of
+    the session: a heartbeat after the deadline of the session's first message but before
+    that of its last leaves it open; the next one after it closes it (48 h timeout)."""
+
+    def heartbeat(mid: str, at: str) -> bytes:
+        return EventEnvelope(charge_point_id="STATE-1", ocpp_version="2.0.1", action="Heartbeat", message_id=mid,
+                             received_at=datetime.fromisoformat(at.replace("Z", "+00:00")), payload={}).to_bytes()
+
+    processor = _processor(tmp_path, "deadlines.db")
+    # STARTED received 10:00 (deadline 06T10:00), UPDATED 10:30 (deadline 06T10:30)
+    _batches(processor, [STARTED, UPDATED, heartbeat("h1", "2026-03-06T10:15:00Z")])
+    with processor.sessions() as db:
+        assert db.get(SessionRecord, "STATE-1/state-1").status == "open"
+    processor.process_batch([InRecord("ev", 0, 3, b"STATE-1", heartbeat("h2", "2026-03-06T10:20:00Z")),
+                             InRecord("ev", 0, 4, b"STATE-1", heartbeat("h3", "2026-03-06T10:31:00Z"))])
+    with processor.sessions() as db:
+        assert db.get(SessionRecord, "STATE-1/state-1").status == "incomplete"
+        (cdr,) = db.query(CdrRecord).all()
+    assert '"last_updated":"2026-03-06T10:31:00Z"' in cdr.cdr_json  # closed at h3, not before
