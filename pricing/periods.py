@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, getcontext, setcontext
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from schemas.ocpi import CdrDimension, CdrDimensionType, ChargingPeriod, Tariff, TariffDimensionType
+from schemas.ocpi import CdrDimensionType, ChargingPeriod, Tariff, TariffDimensionType
 from schemas.readings import MeterReading
 
 from .engine import (
@@ -252,10 +252,29 @@ _MIN_POWER_DIM = CdrDimensionType.MIN_POWER
 _MAX_POWER_DIM = CdrDimensionType.MAX_POWER
 _MIN_CURRENT_DIM = CdrDimensionType.MIN_CURRENT
 _MAX_CURRENT_DIM = CdrDimensionType.MAX_CURRENT
-# What ``CdrDimension(...)`` / ``ChargingPeriod(...)`` run (BaseModel.__init__ hands its
+# What ``ChargingPeriod(...)`` runs (BaseModel.__init__ hands its
 # keywords to the same validator), without the keyword-argument detour.
-_dimension = CdrDimension.__pydantic_validator__.validate_python
 _charging_period = ChargingPeriod.__pydantic_validator__.validate_python
+
+
+#: (time cuts, uses days, date cuts, zone) -> {instant: its time digits of the selection key}
+#: (see _periods), for instants with a fixed UTC offset (``datetime.timezone``): those are
+#: equal dict keys exactly when they are the same instant (in any offset), and the digits
+#: depend only on the instant, the zone and the cuts. (Not other tzinfos: a wall time in a
+#: repeated hour equals its other instant there.) Bounded: a full table is emptied, and so
+#: is the outer one.
+_TIME_KEYS: dict[tuple, dict[datetime, tuple]] = {}
+_TIME_KEYS_LIMIT = 16384
+
+
+def _time_keys_of(time_cuts, uses_days, date_cuts, zone) -> dict[datetime, tuple]:
+    key = (time_cuts, uses_days, date_cuts, zone)
+    found = _TIME_KEYS.get(key)
+    if found is None:
+        if len(_TIME_KEYS) >= 256:
+            _TIME_KEYS.clear()
+        found = _TIME_KEYS[key] = {}
+    return found
 
 
 def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[ChargingPeriod]:
@@ -293,7 +312,25 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
     needs_local = compiled.needs_local_time
     time_cuts, uses_days, date_cuts = compiled.time_cuts, compiled.uses_days, compiled.date_cuts
     kwh_cuts, duration_cuts = compiled.kwh_thresholds, compiled.duration_thresholds
+    # The duration digit, bisect_right(duration_cuts, seconds_between(start, a)), read from
+    # the instants where each duration is reached, start + timedelta(seconds=d), without
+    # building a Decimal per piece: the same count when every d is an int (timedelta holds
+    # it exactly) and start has a fixed offset (then a - start and a compared with
+    # start + td agree: both naive when a has the same tzinfo, else both in UTC).
+    duration_instants = None
+    if duration_cuts and type(start.tzinfo) is timezone and all(type(d) is int for d in duration_cuts):
+        try:
+            duration_instants = [start + timedelta(seconds=d) for d in duration_cuts]
+        except OverflowError:
+            duration_instants = None
     power_cuts, current_cuts = compiled.power_thresholds, compiled.current_thresholds
+    # MIN/MAX_POWER go into the periods when the charger reported power or the tariff
+    # has power restrictions (then derived power too, so that re-pricing the periods
+    # finds the same elements, rule 5). Without either, a piece's power is never read.
+    with_power = bool(power_cuts) or any(r.power_kw is not None for r in readings)
+    # The time digits of an instant (a pure function of the instant, the zone and the
+    # tariff's cuts), remembered across sessions: chargers sample at the same clock times.
+    time_keys = _time_keys_of(time_cuts, uses_days, date_cuts, zone) if needs_local else None
     selections = compiled.selections
     signatures: dict[tuple, tuple] = {}
     energy_at = curve.at
@@ -316,6 +353,8 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
         # None, None if charging else hours), with the hours only computed when needed
         if reported_power is not None:
             power = reported_power
+        elif not with_power:
+            power = None  # not read: no power cuts, not written
         else:
             hours = seconds_between(a, b) / SECONDS_PER_HOUR
             if charging:
@@ -324,22 +363,31 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
                 power = ZERO if hours else None
         # restrictions.selection_key(compiled, PeriodContext(local, energy_before,
         # seconds_between(start, a), power, current))
+        local = None
         if needs_local:
-            local = a.astimezone(zone)
-            seconds = local.hour * 3600 + local.minute * 60 + local.second
-            if local.microsecond:
-                seconds += local.microsecond / 1_000_000
-            time_key = (
-                bisect_right(time_cuts, seconds) if time_cuts else 0,
-                local.weekday() if uses_days else 0,
-                bisect_right(date_cuts, local.date()) if date_cuts else 0,
-            )
+            fixed = type(a.tzinfo) is timezone  # (then equal keys are the same instant)
+            time_key = time_keys.get(a) if fixed else None  # type: ignore[union-attr]
+            if time_key is None:
+                local = a.astimezone(zone)
+                seconds = local.hour * 3600 + local.minute * 60 + local.second
+                if local.microsecond:
+                    seconds += local.microsecond / 1_000_000
+                time_key = (
+                    bisect_right(time_cuts, seconds) if time_cuts else 0,
+                    local.weekday() if uses_days else 0,
+                    bisect_right(date_cuts, local.date()) if date_cuts else 0,
+                )
+                if fixed:
+                    if len(time_keys) >= _TIME_KEYS_LIMIT:  # type: ignore[arg-type]
+                        time_keys.clear()  # type: ignore[union-attr]
+                    time_keys[a] = time_key  # type: ignore[index]
         else:
-            local = time_key = None
+            time_key = None
         key = (
             time_key,
             bisect_right(kwh_cuts, energy_before) if kwh_cuts else 0,
-            bisect_right(duration_cuts, seconds_between(start, a)) if duration_cuts else 0,
+            (bisect_right(duration_instants, a) if duration_instants is not None
+             else bisect_right(duration_cuts, seconds_between(start, a))) if duration_cuts else 0,
             (-1 if power is None else bisect_right(power_cuts, power)) if power_cuts else 0,
             (-1 if current is None else bisect_right(current_cuts, current)) if current_cuts else 0,
         )
@@ -347,6 +395,8 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
         if signature is None:
             sel = selections.get(key)
             if sel is None:
+                if needs_local and local is None:
+                    local = a.astimezone(zone)
                 sel = session_selection(compiled, PeriodContext(local, energy_before, seconds_between(start, a),
                                                                 power, current))
             el_energy = sel[0]
@@ -362,10 +412,6 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
         energy_before = energy_after
         a = b
 
-    # MIN/MAX_POWER go into the periods when the charger reported power or the tariff
-    # has power restrictions (then derived power too, so that re-pricing the periods
-    # finds the same elements, rule 5).
-    with_power = bool(compiled.power_thresholds) or any(r.power_kw is not None for r in readings)
     periods: list[ChargingPeriod] = []
     group: list[tuple] = []
     signature = None
@@ -389,16 +435,16 @@ def _emit_group(group: list[tuple], tariff_id: str, with_power: bool) -> Chargin
 
 def _emit(start, end, energy, charging, powers, currents, tariff_id) -> ChargingPeriod:
     hours = seconds_between(start, end) / SECONDS_PER_HOUR
-    dims = [
-        _dimension({"type": _ENERGY_DIM, "volume": energy}),
-        _dimension({"type": _TIME_DIM if charging else _PARKING_DIM, "volume": hours}),
-    ]
+    # The dimensions given as dicts to the period's validator, which validates each as a
+    # CdrDimension (what CdrDimension(type=..., volume=...) runs) in one call.
+    dims = [{"type": _ENERGY_DIM, "volume": energy},
+            {"type": _TIME_DIM if charging else _PARKING_DIM, "volume": hours}]
     if powers:
-        dims.append(_dimension({"type": _MIN_POWER_DIM, "volume": min(powers)}))
-        dims.append(_dimension({"type": _MAX_POWER_DIM, "volume": max(powers)}))
+        dims.append({"type": _MIN_POWER_DIM, "volume": min(powers)})
+        dims.append({"type": _MAX_POWER_DIM, "volume": max(powers)})
     if currents:
-        dims.append(_dimension({"type": _MIN_CURRENT_DIM, "volume": min(currents)}))
-        dims.append(_dimension({"type": _MAX_CURRENT_DIM, "volume": max(currents)}))
+        dims.append({"type": _MIN_CURRENT_DIM, "volume": min(currents)})
+        dims.append({"type": _MAX_CURRENT_DIM, "volume": max(currents)})
     return _charging_period({"start_date_time": start, "dimensions": dims, "tariff_id": tariff_id})
 
 

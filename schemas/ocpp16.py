@@ -45,7 +45,6 @@ from schemas.ocpp_base import (
     decimal_from_text,
     fast_convert,
     fast_int,
-    fast_meter_value_list,
     fast_str,
     fast_utc,
     renamed_fields,
@@ -246,9 +245,21 @@ def _fast_meter_value(data: Any) -> MeterValue:
     samples = data.get("sampledValue")
     if samples.__class__ is not list:
         raise NotFast
-    values = {"timestamp": fast_utc(data.get("timestamp")),
-              "sampled_value": tuple(map(_fast_sampled_value, samples))}
-    return construct(MeterValue, values, {"timestamp", "sampled_value"})
+    obj = _new(MeterValue)  # construct(), inlined
+    set_dict(obj, {"timestamp": fast_utc(data.get("timestamp")),
+                   "sampled_value": tuple(map(_fast_sampled_value, samples))})
+    set_fields_set(obj, {"timestamp", "sampled_value"})
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
+
+
+def _fast_meter_value_tuple(items: Any) -> tuple[MeterValue, ...]:
+    """A meterValue list (schema-valid) as the tuple of its MeterValue models; NotFast when
+    it is not a list."""
+    if items.__class__ is not list:
+        raise NotFast
+    return tuple(map(_fast_meter_value, items))
 
 
 def _fast_start(payload: dict[str, Any]) -> StartTransaction:
@@ -271,7 +282,7 @@ def _fast_meter_values(payload: dict[str, Any]) -> MeterValues:
     if not _METER_VALUES_RENAMED.isdisjoint(payload):
         raise NotFast
     values = {"connector_id": fast_int(payload.get("connectorId")), "transaction_id": None,
-              "meter_value": fast_meter_value_list(payload.get("meterValue"), _fast_meter_value)}
+              "meter_value": _fast_meter_value_tuple(payload.get("meterValue"))}
     fields_set = {"connector_id", "meter_value"}
     transaction = payload.get("transactionId", MISSING)
     if transaction is not MISSING:
@@ -282,7 +293,7 @@ def _fast_meter_values(payload: dict[str, Any]) -> MeterValues:
 
 #: StopTransaction's optional fields: (wire name, Python name, fast reader).
 _STOP_OPTIONAL = (("idTag", "id_tag", fast_str), ("reason", "reason", fast_str),
-                  ("transactionData", "transaction_data", lambda items: fast_meter_value_list(items, _fast_meter_value)))
+                  ("transactionData", "transaction_data", _fast_meter_value_tuple))
 
 
 def _fast_stop(payload: dict[str, Any]) -> StopTransaction:

@@ -44,7 +44,6 @@ from schemas.ocpp_base import (
     decimal_from_text,
     fast_convert,
     fast_int,
-    fast_meter_value_list,
     fast_str,
     fast_utc,
     renamed_fields,
@@ -166,10 +165,11 @@ RESPONSE_MODELS: dict[str, type[_Model]] = {}
 
 _RENAMED = {model: renamed_fields(model) for model in
             (UnitOfMeasure, SampledValue, MeterValue, TransactionInfo, Evse, IdToken, TransactionEvent)}
-_TRANSACTION_INFO_OPTIONAL = (("chargingState", "charging_state", fast_str),
-                              ("timeSpentCharging", "time_spent_charging", fast_int),
-                              ("stoppedReason", "stopped_reason", fast_str),
-                              ("remoteStartId", "remote_start_id", fast_int))
+#: TransactionInfo's optional fields: (wire name, Python name, the exact JSON class taken).
+_TRANSACTION_INFO_OPTIONAL = (("chargingState", "charging_state", str),
+                              ("timeSpentCharging", "time_spent_charging", int),
+                              ("stoppedReason", "stopped_reason", str),
+                              ("remoteStartId", "remote_start_id", int))
 assert tuple(UnitOfMeasure.model_fields) == ("unit", "multiplier")
 assert tuple(SampledValue.model_fields) == ("value", "context", "measurand", "phase", "location", "unit_of_measure")
 _SAMPLED_VALUE_KEYS = frozenset(("value", "context", "measurand", "phase", "location"))
@@ -272,22 +272,39 @@ def _fast_meter_value(data: Any) -> MeterValue:
     samples = data.get("sampledValue")
     if samples.__class__ is not list:
         raise NotFast
-    values = {"timestamp": fast_utc(data.get("timestamp")),
-              "sampled_value": tuple(map(_fast_sampled_value, samples))}
-    return construct(MeterValue, values, {"timestamp", "sampled_value"})
+    obj = _new(MeterValue)  # construct(), inlined
+    set_dict(obj, {"timestamp": fast_utc(data.get("timestamp")),
+                   "sampled_value": tuple(map(_fast_sampled_value, samples))})
+    set_fields_set(obj, {"timestamp", "sampled_value"})
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
+
+
+def _fast_meter_value_tuple(items: Any) -> tuple[MeterValue, ...]:
+    """A meterValue list (schema-valid) as the tuple of its MeterValue models; NotFast when
+    it is not a list."""
+    if items.__class__ is not list:
+        raise NotFast
+    return tuple(map(_fast_meter_value, items))
 
 
 def _fast_transaction_info(data: Any) -> TransactionInfo:
     _fast_dict(data, TransactionInfo)
-    values: dict[str, Any] = {"transaction_id": fast_str(data.get("transactionId"))}
+    transaction_id = data.get("transactionId")
+    if transaction_id.__class__ is not str:
+        raise NotFast
+    values: dict[str, Any] = {"transaction_id": transaction_id}
     fields_set = {"transaction_id"}
-    for key, name, read in _TRANSACTION_INFO_OPTIONAL:
+    for key, name, kind in _TRANSACTION_INFO_OPTIONAL:
         given = data.get(key, MISSING)
         if given is MISSING:
             values[name] = None
-        else:
-            values[name] = read(given)
+        elif given.__class__ is kind:  # as fast_str / fast_int
+            values[name] = given
             fields_set.add(name)
+        else:
+            raise NotFast
     return construct(TransactionInfo, values, fields_set)
 
 
@@ -308,26 +325,22 @@ def _fast_id_token(data: Any) -> IdToken:
     return construct(IdToken, values, {"id_token", "type"})
 
 
-def _fast_bool(value: Any) -> bool:
-    if value.__class__ is not bool:
-        raise NotFast
-    return value
-
-
-#: TransactionEvent fields by wire name: (Python name, fast reader).
-_TRANSACTION_EVENT_FIELDS = {
-    "eventType": ("event_type", fast_str),
+#: TransactionEvent fields by wire name: (Python name, fast reader). A reader that is a
+#: class (str, int, bool) takes a value of exactly that class as it is (as fast_str,
+#: fast_int), anything else is NotFast; a function builds the value or raises NotFast.
+_TRANSACTION_EVENT_FIELDS: dict[str, tuple[str, Any]] = {
+    "eventType": ("event_type", str),
     "timestamp": ("timestamp", fast_utc),
-    "triggerReason": ("trigger_reason", fast_str),
-    "seqNo": ("seq_no", fast_int),
-    "offline": ("offline", _fast_bool),
-    "numberOfPhasesUsed": ("number_of_phases_used", fast_int),
-    "cableMaxCurrent": ("cable_max_current", fast_int),
-    "reservationId": ("reservation_id", fast_int),
+    "triggerReason": ("trigger_reason", str),
+    "seqNo": ("seq_no", int),
+    "offline": ("offline", bool),
+    "numberOfPhasesUsed": ("number_of_phases_used", int),
+    "cableMaxCurrent": ("cable_max_current", int),
+    "reservationId": ("reservation_id", int),
     "transactionInfo": ("transaction_info", _fast_transaction_info),
     "evse": ("evse", _fast_evse),
     "idToken": ("id_token", _fast_id_token),
-    "meterValue": ("meter_value", lambda items: fast_meter_value_list(items, _fast_meter_value)),
+    "meterValue": ("meter_value", _fast_meter_value_tuple),
 }
 #: Every field in declaration order with its default (required ones: MISSING).
 _TRANSACTION_EVENT_DEFAULTS = {
@@ -346,7 +359,12 @@ def _fast_transaction_event(payload: dict[str, Any]) -> TransactionEvent:
         field = _TRANSACTION_EVENT_FIELDS.get(key)
         if field is not None:  # else an extra field (customData, OCPP 2.1 ones): ignored
             name, read = field
-            values[name] = read(given)
+            if read.__class__ is type:
+                if given.__class__ is not read:
+                    raise NotFast
+                values[name] = given
+            else:
+                values[name] = read(given)
             fields_set.add(name)
     if not _TRANSACTION_EVENT_REQUIRED <= fields_set:
         raise NotFast

@@ -186,14 +186,6 @@ def any_sampled_value(meter_values: list[Any], predicate: Callable[[Any], bool])
     return False
 
 
-def fast_meter_value_list(items: Any, build_one: Callable[[Any], Any]) -> tuple[Any, ...]:
-    """A meterValue list as a tuple of ``build_one(item)`` (the version's fast MeterValue
-    constructor); NotFast when it is not a list."""
-    if items.__class__ is not list:
-        raise NotFast
-    return tuple(map(build_one, items))
-
-
 def json_path(path: Any) -> str:
     """``['meterValue', 0, 'sampledValue', 1, 'value']`` -> ``meterValue[0].sampledValue[1].value``."""
     out = ""

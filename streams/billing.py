@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Callable, Iterable, NamedTuple
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
 
@@ -41,7 +42,7 @@ from schemas.ocpi import Cdr, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
 from sessions.identity import session_id_for
 from storage import repositories as repo
-from storage.models import SessionRecord
+from storage.models import SessionRecord, TariffRecord
 from storage.outbox import enqueue_cdr_push, enqueue_cdr_row_pushes
 from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
@@ -173,7 +174,9 @@ class SqlSessionStore:
     def get(self, session_id: str) -> SessionState | None:
         state = self.cache.get(session_id)
         if state is not None:
-            return self._touch(session_id, state)
+            if session_id not in self.before:  # self._touch(session_id, state), inline
+                self.before[session_id] = _Undo(state)
+            return state
         record = self._record(session_id)
         return None if record is None else self._load(record)
 
@@ -490,6 +493,12 @@ class _TariffVersions:
 
 
 _LAST_UPDATED = attrgetter("last_updated")
+_TARIFFS = TariffRecord.__table__
+#: :func:`storage.repositories.tariff_versions` as a Core statement: the same SQL (every
+#: column, same filter and order), rows instead of ORM objects (no identity map, no
+#: instrumented attributes; _TariffVersions reads id, last_updated, valid_from, valid_to
+#: and tariff_json of them).
+_TARIFF_VERSIONS = select(_TARIFFS).where(_TARIFFS.c.id == bindparam("tariff_id")).order_by(_TARIFFS.c.last_updated)
 
 
 def _end_of(state: SessionState) -> datetime | None:
@@ -652,7 +661,7 @@ class Billing:
         cached = self._store(db).tariff_versions
         versions = cached.get(self.settings.default_tariff_id)
         if versions is None:
-            versions = _TariffVersions(repo.tariff_versions(db, self.settings.default_tariff_id))
+            versions = _TariffVersions(db.execute(_TARIFF_VERSIONS, {"tariff_id": self.settings.default_tariff_id}).all())
             cached[self.settings.default_tariff_id] = versions
         record, key = versions.pick(session.start, session.end)
         if record is None:

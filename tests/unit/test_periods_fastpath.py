@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import periods_reference as reference
 from hypothesis import HealthCheck, given, settings
@@ -66,6 +67,8 @@ def tariffs(draw):
 
 
 OFFSETS = [timezone.utc, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+START_ZONES = [timezone.utc] * 4 + [timezone(timedelta(hours=2)), ZoneInfo("Europe/Amsterdam"),
+                                    ZoneInfo("America/New_York")]
 
 
 @st.composite
@@ -74,6 +77,8 @@ def sessions(draw):
                                  datetime(2026, 11, 1, 4, 0), datetime(2026, 6, 5, 21, 0)]))
     start = (base + timedelta(minutes=draw(st.integers(-600, 600)),
                               microseconds=draw(st.sampled_from([0, 0, 1, 999999])))).replace(tzinfo=timezone.utc)
+    # a session start in another fixed offset or in a zone (what pricing gets from us is UTC)
+    start = start.astimezone(draw(st.sampled_from(START_ZONES)))
     length = draw(st.sampled_from([0, 1, 60, 3600, 7199, 7200, 20000, 50000, 200000]))
     end = start + timedelta(seconds=length)
     readings = []
@@ -108,6 +113,7 @@ def test_same_periods_as_the_reference(tariff, session, zone, clear_caches):
     start, end, readings = session
     if clear_caches:
         fast._DAY_INSTANTS.clear()
+        fast._TIME_KEYS.clear()
     expected = outcome(reference, readings, tariff, zone, start, end)
     got = outcome(fast, readings, tariff, zone, start, end)
     if isinstance(expected, tuple):
@@ -174,6 +180,10 @@ def test_the_written_out_selection_key_is_restrictions_selection_key(tariff, ses
 
     start, end, readings = session
     compiled = restrictions.compile_tariff(tariff)
+    # priced once first: the time digits of every piece's instant are then remembered
+    # (_TIME_KEYS), and each looked-up key below, with those digits, is checked against
+    # the selection key of the context built from the instant's local time
+    outcome(fast, readings, tariff, zone, start, end)
     looked_up = []
 
     class Spy(_AlwaysMissing):
@@ -198,3 +208,76 @@ def test_the_written_out_selection_key_is_restrictions_selection_key(tariff, ses
         object.__setattr__(compiled, "selections", saved)
     assert len(looked_up) == 2 * len(checked)  # ours, then session_selection's own look-up
     assert got == outcome(reference, readings, tariff, zone, start, end)
+
+
+def test_duration_digit_with_a_session_start_in_a_zone_across_dst():
+    # The duration digit is read from the instants start + timedelta(seconds=d) only when
+    # start has a fixed offset: with a zone, start + 7200 s is wall-clock arithmetic
+    # (03:30 CEST, one hour after 01:30 CET) while seconds_between counts the real
+    # seconds to a reading in UTC; the pieces from 01:30 UTC (where the real two hours
+    # are not up yet) must come out as the reference has them.
+    from zoneinfo import ZoneInfo
+
+    tariff = Tariff.model_validate({
+        "country_code": "NL", "party_id": "CLG", "id": "T", "currency": "EUR", "last_updated": "2026-01-01T00:00:00Z",
+        "elements": [{"price_components": [{"type": "TIME", "price": D("1"), "step_size": 1}],
+                      "restrictions": {"min_duration": 7200}},
+                     {"price_components": [{"type": "TIME", "price": D("2"), "step_size": 1}]}]})
+    start = datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Amsterdam"))  # 00:30 UTC
+    end = datetime(2026, 3, 29, 4, 0, tzinfo=timezone.utc)
+    readings = [MeterReading(timestamp=datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc), energy_kwh=D(0)),
+                MeterReading(timestamp=datetime(2026, 3, 29, 1, 45, tzinfo=timezone.utc), energy_kwh=D(1)),
+                MeterReading(timestamp=datetime(2026, 3, 29, 2, 15, tzinfo=timezone.utc), energy_kwh=D(2))]
+    for session_start in (start, start.astimezone(timezone.utc), start.astimezone(timezone(timedelta(hours=5)))):
+        got = outcome(fast, readings, tariff, "Europe/Amsterdam", session_start, end)
+        expected = outcome(reference, readings, tariff, "Europe/Amsterdam", session_start, end)
+        assert got == expected
+        assert [p.model_dump_json() for p in got] == [p.model_dump_json() for p in expected]
+
+
+def _windowed_tariff():
+    # ENERGY at 0.30 from 01:00 to 12:00 local time, else 0.20
+    return Tariff.model_validate({
+        "country_code": "NL", "party_id": "CLG", "id": "T", "currency": "EUR", "last_updated": "2026-01-01T00:00:00Z",
+        "elements": [{"price_components": [{"type": "ENERGY", "price": D("0.30"), "step_size": 1}],
+                      "restrictions": {"start_time": "01:00", "end_time": "12:00"}},
+                     {"price_components": [{"type": "ENERGY", "price": D("0.20"), "step_size": 1}]}]})
+
+
+def _same_as_reference(readings, tariff, zone, start, end):
+    got = outcome(fast, readings, tariff, zone, start, end)
+    expected = outcome(reference, readings, tariff, zone, start, end)
+    assert got == expected
+    assert [p.model_dump_json() for p in got] == [p.model_dump_json() for p in expected]
+
+
+def test_remembered_time_digits_are_per_zone():
+    # The same instants priced in one zone, then in another: the digits remembered for
+    # the first zone must not serve the second (01:30 UTC is 02:30 in Amsterdam, inside
+    # the window, and 21:30 the day before in New York, outside it).
+    fast._TIME_KEYS.clear()
+    tariff = _windowed_tariff()
+    start = datetime(2026, 6, 1, 0, 0, tzinfo=timezone.utc)
+    end = start + timedelta(hours=4)
+    readings = [MeterReading(timestamp=start + timedelta(minutes=30 * k), energy_kwh=D(k)) for k in range(8)]
+    for zone in ("Europe/Amsterdam", "America/New_York", "Europe/Amsterdam", "UTC"):
+        _same_as_reference(readings, tariff, zone, start, end)
+
+
+def test_time_digits_are_remembered_only_for_fixed_offsets():
+    # 02:30 in Amsterdam on 2026-10-25 happens twice (00:30 and 01:30 UTC); the two
+    # datetimes are equal dict keys (same tzinfo: compared by wall time). Priced in UTC
+    # with a window from 01:00, one is outside and one inside: a session with the second
+    # must not get the digits remembered for the first.
+    fast._TIME_KEYS.clear()
+    tariff = _windowed_tariff()
+    ams = ZoneInfo("Europe/Amsterdam")
+    first = datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=ams)
+    second = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ams)
+    assert first == second and first.astimezone(timezone.utc) != second.astimezone(timezone.utc)
+    start = datetime(2026, 10, 25, 0, 0, tzinfo=timezone.utc)
+    end = datetime(2026, 10, 25, 3, 0, tzinfo=timezone.utc)
+    for at in (first, second):
+        readings = [MeterReading(timestamp=start, energy_kwh=D(0)), MeterReading(timestamp=at, energy_kwh=D(2)),
+                    MeterReading(timestamp=end, energy_kwh=D(5))]
+        _same_as_reference(readings, tariff, "UTC", start, end)
