@@ -71,7 +71,7 @@ class EventEnvelope(BaseModel):
         """
         try:
             data = _parse_json(raw, cache_strings="keys")
-        except ValueError:
+        except Exception:  # noqa: BLE001 - not JSON, or not bytes/str (a tombstone's None): pydantic words it
             data = None
         if data.__class__ is dict:
             envelope = _plain_envelope(data)

@@ -214,8 +214,9 @@ class SessionAssembler:
     # --- dispatch ---------------------------------------------------------------------
 
     def _apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
+        fields = envelope.__dict__
         try:
-            model = validate_call(envelope.ocpp_version, envelope.action, envelope.payload)
+            model = validate_call(fields["ocpp_version"], fields["action"], fields["payload"])
         except InvalidMessage as exc:
             return _dead(exc.reason)
         if model is None:
@@ -280,29 +281,32 @@ class SessionAssembler:
         seq_no: int | None = None,
         offline: bool = False,
     ) -> AssemblyOutcome:
-        state.messages.append(trusted(MessageRecorded, {
-            "message_id": envelope.message_id,
-            "action": envelope.action,
+        received = envelope.__dict__  # the envelope's fields (one attribute lookup)
+        fields = state.__dict__
+        fields["messages"].append(trusted(MessageRecorded, {
+            "message_id": received["message_id"],
+            "action": received["action"],
             "fingerprint": fingerprint,
-            "received_at": envelope.received_at,
+            "received_at": received["received_at"],
             "seq_no": seq_no,
             "offline": offline,
             "events": events,
         }))
         completed: tuple[CompletedSession, ...] = ()
         corrections: tuple[CompletedSession, ...] = ()
-        if state.issued:
+        issued_versions = fields["issued"]
+        if issued_versions:
             summary = summarize(state, self.config)
             content = summary.content_hash()
-            if content != state.issued[-1].content_hash:
-                version = state.issued[-1].version + 1
+            if content != issued_versions[-1].content_hash:
+                version = issued_versions[-1].version + 1
                 issued = summary.as_version(version)
-                state.issued.append(CdrIssued(version=version, cdr_id=issued.cdr_id, content_hash=content))
+                issued_versions.append(CdrIssued(version=version, cdr_id=issued.cdr_id, content_hash=content))
                 corrections = (issued,)
         elif state.stopped:
             summary = summarize(state, self.config)
             issued = summary.as_version(0)
-            state.issued.append(CdrIssued(version=0, cdr_id=issued.cdr_id, content_hash=summary.content_hash()))
+            issued_versions.append(CdrIssued(version=0, cdr_id=issued.cdr_id, content_hash=summary.content_hash()))
             completed = (issued,)
         self.store.put(state)
         return _applied(state, events, completed, corrections)

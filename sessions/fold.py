@@ -255,10 +255,11 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
     for event in state.events():
         kind = event.type  # the discriminator: one class per value
         if kind == "MeterValuesRecorded":
-            if event.matched_by_connector:
+            fields = event.__dict__
+            if fields["matched_by_connector"]:
                 notes.add("meter_values_matched_by_connector",
                           "meter values without transactionId attached by connector")
-            for sample in event.samples:
+            for sample in fields["samples"]:
                 fields = sample.__dict__
                 if fields["phases_summed"] and not phases_noted:
                     notes.add("phases_summed", "per-phase energy values summed (no total sent)")
@@ -267,7 +268,9 @@ def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
                      fields["energy_kwh"], fields["power_kw"], fields["current_a"], None, True, ZERO])
             continue
         if kind == "ChargingStateChanged":
-            add([event.timestamp, _RANK_SAMPLE, len(points), None, None, None, event.charging_state, False, ZERO])
+            fields = event.__dict__
+            add([fields["timestamp"], _RANK_SAMPLE, len(points), None, None, None, fields["charging_state"], False,
+                 ZERO])
             continue
         if kind == "TransactionEnded":
             ends.append(event)

@@ -118,6 +118,13 @@ def test_odd_record_values_decide_like_validate_json(raw):
     _same_as_pydantic(raw)
 
 
+@pytest.mark.parametrize("value", [None, 5, memoryview(json.dumps(_BASE).encode()), json.dumps(_BASE),
+                                   bytearray(json.dumps(_BASE).encode())])
+def test_record_values_of_other_types_decide_like_validate_json(value):
+    """A tombstone's None (or any non-bytes value) gets pydantic's ValidationError, as before."""
+    _same_as_pydantic(value)
+
+
 _TEXT = st.one_of(st.text(max_size=70), st.sampled_from(["", "a", "x" * 64, "x" * 65, "x" * 255, "x" * 256]))
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
