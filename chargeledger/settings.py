@@ -34,8 +34,12 @@ class Settings(BaseSettings):
     # --- pipeline (streams/) ---
     #: Partitions of ocpp-events and cdrs when the pipeline creates them.
     event_partitions: int = 4
-    #: Records per worker batch; one database transaction per batch (exactly-once effect).
-    worker_batch_size: int = 500
+    #: Records per worker batch (at most); one database transaction per batch (exactly-once
+    #: effect). A poll returns what has arrived, so at a steady rate batches stay small (the
+    #: final-event -> CDR latency at 1,000 events/s is the same with 500 and 2000); in a
+    #: catch-up, 2000 gives 5-8% more events/s than 500 (fewer commits, fewer rewrites of a
+    #: session's state: benchmarks/pipeline.py, CHARGELEDGER_WORKER_BATCH_SIZE=500|2000).
+    worker_batch_size: int = 2000
     #: The tariff that prices sessions (until locations carry their own tariff ids).
     default_tariff_id: str = "CLG-AC-DC-STD"
     #: The location sessions are recorded at (OCPI Location.id) and its IANA time zone,
