@@ -44,6 +44,9 @@ class MeterReading(BaseModel):
 
 
 _FIELDS = frozenset(MeterReading.model_fields)
+#: Shared by every reading built by :func:`reading_of` (the model is frozen: nothing adds to it;
+#: ``model_copy`` copies it first).
+_FIELDS_SET = set(_FIELDS)
 
 
 def reading_of(
@@ -61,4 +64,4 @@ def reading_of(
         return MeterReading(timestamp=timestamp, energy_kwh=energy_kwh, power_kw=power_kw,
                             current_a=current_a, charging=charging)
     return construct(MeterReading, {"timestamp": timestamp, "energy_kwh": energy_kwh, "power_kw": power_kw,
-                                    "current_a": current_a, "charging": charging}, set(_FIELDS))
+                                    "current_a": current_a, "charging": charging}, _FIELDS_SET)

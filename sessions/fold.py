@@ -229,8 +229,6 @@ def _hours(dt: timedelta) -> Decimal:
 #: passes (all but the version and its two other ids, left at their defaults). Shared by
 #: the instances (never changed: the class is frozen and ``model_copy`` copies the set).
 _SUMMARY_FIELDS_SET = set(CompletedSession.model_fields) - {"version", "replaces_cdr_id", "credit_cdr_id"}
-#: The same for the readings: every field given. Shared likewise (MeterReading is frozen).
-_READING_FIELDS_SET = set(MeterReading.model_fields)
 
 
 def summarize(state: SessionState, config: AssemblerConfig) -> CompletedSession:
@@ -583,7 +581,6 @@ def _readings(points: list[list], start: datetime, end: datetime, notes: _Notes)
 
     readings = []
     add = readings.append
-    fields_set = _READING_FIELDS_SET
     last = len(rows) - 1
     for i, (timestamp, energy, power, current, row_state) in enumerate(rows):
         if row_state is not None:
@@ -592,11 +589,7 @@ def _readings(points: list[list], start: datetime, end: datetime, notes: _Notes)
             charging = rows[i + 1][1] > energy or (power or ZERO) > 0
         else:
             charging = False
-        if timestamp.tzinfo is None:  # pragma: no cover - refused as the validator would
-            add(reading_of(timestamp, energy, power, current, charging))
-            continue
-        add(construct(MeterReading, {"timestamp": timestamp, "energy_kwh": energy, "power_kw": power,
-                                     "current_a": current, "charging": charging}, fields_set))
+        add(reading_of(timestamp, energy, power, current, charging))
     return tuple(readings)
 
 

@@ -184,10 +184,15 @@ def _postgresql_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc)
 
 
+def utc_binder(dialect) -> Callable[[datetime | None], Any]:
+    """The function that puts a value of a UtcDateTime column into the driver's form."""
+    return _sqlite_utc if dialect.name == "sqlite" else _postgresql_utc
+
+
 def event_time_binder(session: Session) -> Callable[[datetime | None], Any]:
     """The function that puts a ``received_at`` into the driver form
     :func:`insert_event_rows` expects on the session's database."""
-    return _sqlite_utc if session.get_bind().dialect.name == "sqlite" else _postgresql_utc
+    return utc_binder(session.get_bind().dialect)
 
 
 def insert_event_rows(session: Session, rows: list[tuple]) -> None:
@@ -206,7 +211,8 @@ def insert_event_rows(session: Session, rows: list[tuple]) -> None:
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql":
-        connection.exec_driver_sql(_event_insert_sql(dialect), rows)
+        connection.exec_driver_sql(driver_sql(dialect, "events.insert", insert_sql(EventRecord.__table__, EVENT_COLUMNS)),
+                                   rows)
         return
     statement = _event_copy_sql(dialect)
     cursor = connection.connection.cursor()
@@ -226,23 +232,13 @@ def insert_event_rows(session: Session, rows: list[tuple]) -> None:
         cursor.close()
 
 
-#: dialect name -> the driver-level INSERT / COPY statement of the events table.
+#: (``"copy"``, dialect name) -> the binary COPY statement of the events table (PostgreSQL).
 _EVENT_SQL: dict[tuple[str, str], str] = {}
 
 
 def _event_columns_sql(dialect) -> str:
     quote = dialect.identifier_preparer.quote
     return f"{dialect.identifier_preparer.format_table(EventRecord.__table__)} ({', '.join(map(quote, EVENT_COLUMNS))})"
-
-
-def _event_insert_sql(dialect) -> str:
-    sql = _EVENT_SQL.get(("insert", dialect.name))
-    if sql is None:
-        if dialect.name != "sqlite":  # pragma: no cover - we support the two
-            raise NotImplementedError(f"raw event insert on {dialect.name}")
-        marks = ", ".join("?" * len(EVENT_COLUMNS))
-        sql = _EVENT_SQL[("insert", dialect.name)] = f"INSERT INTO {_event_columns_sql(dialect)} VALUES ({marks})"
-    return sql
 
 
 def _event_copy_sql(dialect) -> str:
@@ -323,7 +319,7 @@ def row_binders(dialect, table, columns: Sequence[str]) -> tuple:
     key = (dialect.name, dialect.driver, table.name, tuple(columns))
     binders = _BINDERS.get(key)
     if binders is None:
-        utc = _sqlite_utc if dialect.name == "sqlite" else _postgresql_utc
+        utc = utc_binder(dialect)
         binders = _BINDERS[key] = tuple(
             utc if isinstance(table.c[c].type, UtcDateTimeType) else
             table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)

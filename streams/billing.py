@@ -32,7 +32,6 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Callable, Iterable, NamedTuple
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
 
@@ -42,7 +41,7 @@ from schemas.ocpi import Cdr, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
 from sessions.identity import session_id_for
 from storage import repositories as repo
-from storage.models import SessionRecord, TariffRecord
+from storage.models import SessionRecord
 from storage.outbox import enqueue_cdr_push, enqueue_cdr_row_pushes
 from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
@@ -466,12 +465,11 @@ class _TariffVersions:
     same list for every session: kept, and the pick is a bisection of it (the versions
     published by ``known_at`` are a prefix of that sorted list; its last one, or the first
     version when the prefix is empty). With a window, ``pick_tariff_version`` itself runs.
-    Each version comes with its Tariff cache key (id, last_updated), read once.
+    Each version comes with its Tariff cache key (id, last_updated).
     """
 
     def __init__(self, versions) -> None:
         self.versions = versions
-        self.keys = {id(v): (v.id, v.last_updated) for v in versions}
         self.sorted = None
         if all(v.valid_from is None and v.valid_to is None for v in versions):
             self.sorted = sorted(versions, key=_LAST_UPDATED)
@@ -489,16 +487,10 @@ class _TariffVersions:
             record = ordered[-1]
         else:
             record = ordered[max(bisect_right(self.published, known_at) - 1, 0)]
-        return (None, None) if record is None else (record, self.keys[id(record)])
+        return (None, None) if record is None else (record, (record.id, record.last_updated))
 
 
 _LAST_UPDATED = attrgetter("last_updated")
-_TARIFFS = TariffRecord.__table__
-#: :func:`storage.repositories.tariff_versions` as a Core statement: the same SQL (every
-#: column, same filter and order), rows instead of ORM objects (no identity map, no
-#: instrumented attributes; _TariffVersions reads id, last_updated, valid_from, valid_to
-#: and tariff_json of them).
-_TARIFF_VERSIONS = select(_TARIFFS).where(_TARIFFS.c.id == bindparam("tariff_id")).order_by(_TARIFFS.c.last_updated)
 
 
 def _end_of(state: SessionState) -> datetime | None:
@@ -667,7 +659,7 @@ class Billing:
         cached = self._store(db).tariff_versions
         versions = cached.get(self.settings.default_tariff_id)
         if versions is None:
-            versions = _TariffVersions(db.execute(_TARIFF_VERSIONS, {"tariff_id": self.settings.default_tariff_id}).all())
+            versions = _TariffVersions(repo.tariff_versions(db, self.settings.default_tariff_id))
             cached[self.settings.default_tariff_id] = versions
         record, key = versions.pick(session.start, session.end)
         if record is None:

@@ -114,9 +114,6 @@ class Processor:
         self.handler = handler
         self.consumer_group = consumer_group
 
-    def _locked_positions(self, db: Session, topic: str, partitions: set[int]) -> dict[int, int]:
-        return repo.locked_positions(db, self.consumer_group, topic, partitions)
-
     def process_batch(self, records: list[InRecord], published: Published | None = None) -> BatchResult:
         """Apply ``records`` in one transaction (see the module docstring); ``published``:
         outbox rows produced since the last batch, marked in the same transaction."""
@@ -127,7 +124,7 @@ class Processor:
             by_topic: dict[str, set[int]] = {}
             for r in records:
                 by_topic.setdefault(r.topic, set()).add(r.partition)
-            positions = {t: self._locked_positions(db, t, ps) for t, ps in by_topic.items()}
+            positions = {t: repo.locked_positions(db, self.consumer_group, t, ps) for t, ps in by_topic.items()}
             next_offsets: dict[tuple[str, int], int] = {}
             if hasattr(self.handler, "begin_batch"):
                 self.handler.begin_batch(db)

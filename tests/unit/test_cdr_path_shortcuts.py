@@ -98,16 +98,3 @@ def test_more_than_4_decimals_same_as_the_exponent_test(value, lower_case_expone
                                             ("1E-4", False), ("1E-5", True), ("1E+2", False), ("7", False)])
 def test_more_than_4_decimals_examples(text, expected):
     assert _more_than_4_decimals(Decimal(text)) is expected
-
-
-def test_billing_tariff_versions_query_is_the_repositorys():
-    """Billing reads a tariff's versions with its own Core statement: the SQL of
-    storage.repositories.tariff_versions (every column, same filter, same order)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    from storage import repositories
-    from streams import billing
-
-    for dialect in (sqlite.dialect(), postgresql.dialect()):
-        assert str(billing._TARIFF_VERSIONS.compile(dialect=dialect)) == \
-            str(repositories._TARIFF_VERSIONS.compile(dialect=dialect))
