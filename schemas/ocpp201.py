@@ -45,6 +45,7 @@ from schemas.ocpp_base import (
     fast_convert,
     fast_int,
     fast_str,
+    fast_tuple_reader,
     fast_utc,
     renamed_fields,
     set_dict,
@@ -281,12 +282,8 @@ def _fast_meter_value(data: Any) -> MeterValue:
     return obj
 
 
-def _fast_meter_value_tuple(items: Any) -> tuple[MeterValue, ...]:
-    """A meterValue list (schema-valid) as the tuple of its MeterValue models; NotFast when
-    it is not a list."""
-    if items.__class__ is not list:
-        raise NotFast
-    return tuple(map(_fast_meter_value, items))
+#: A meterValue list (schema-valid) as the tuple of its MeterValue models.
+_fast_meter_value_tuple = fast_tuple_reader(_fast_meter_value)
 
 
 def _fast_transaction_info(data: Any) -> TransactionInfo:

@@ -284,6 +284,16 @@ def fast_utc(value: Any) -> datetime:
     return parsed
 
 
+def fast_tuple_reader(build_one: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    """The reader of a schema-valid JSON list as the tuple of ``build_one`` of its items;
+    NotFast when the value is not a list (a meterValue list of 1.6 or 2.0.1)."""
+    def read(items: Any) -> tuple:
+        if items.__class__ is not list:
+            raise NotFast
+        return tuple(map(build_one, items))
+    return read
+
+
 def fast_int(value: Any) -> int:
     """A JSON integer as pydantic's ``int`` field keeps it (exact ``int`` only; NotFast else)."""
     if value.__class__ is not int:
