@@ -15,7 +15,6 @@ from decimal import Decimal
 import pytest
 
 import fold_reference as reference
-from schemas.envelope import EventEnvelope
 from sessions import AssemblerConfig, SessionAssembler, SessionState
 from sessions.events import (
     ChargingStateChanged,
@@ -29,7 +28,7 @@ from sessions.events import (
     TransactionUpdated,
 )
 from sessions.fold import SessionFlag, summarize
-from streams.simulate import simulate_traffic
+from traffic_support import simulated_envelopes
 
 T0 = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
 CONFIGS = (AssemblerConfig(), AssemblerConfig(max_power_kw=Decimal("11"), jump_slack_kwh=Decimal("0.25")))
@@ -184,14 +183,9 @@ def test_random_sessions_fold_as_before():
 
 @pytest.mark.parametrize("seed", [3, 11])
 def test_simulated_traffic_folds_as_before_after_every_event(seed):
-    traffic = simulate_traffic(12, 60, seed=seed, malformed=5, duplicates=8, charge_point_prefix="F")
     assembler = SessionAssembler()
     checked = 0
-    for record in traffic.records:
-        try:
-            envelope = EventEnvelope.from_bytes(record.value)
-        except Exception:  # noqa: BLE001 - malformed records are the simulator's point
-            continue
+    for envelope in simulated_envelopes(60, seed, "F"):
         state = assembler.apply(envelope).state
         if state is not None:
             _assert_same(state, assembler.config)

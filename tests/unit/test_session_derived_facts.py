@@ -12,20 +12,13 @@ import pytest
 from schemas.envelope import EventEnvelope
 from sessions import SessionAssembler, SessionState
 from sessions.events import TransactionDetailsReported, TransactionStarted
-from streams.simulate import simulate_traffic
+from traffic_support import simulated_envelopes
 
 T0 = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
 
 
 def _envelopes(seed: int) -> list[EventEnvelope]:
-    traffic = simulate_traffic(12, 60, seed=seed, malformed=5, duplicates=8, charge_point_prefix="D")
-    out = []
-    for record in traffic.records:
-        try:
-            out.append(EventEnvelope.from_bytes(record.value))
-        except Exception:  # noqa: BLE001 - malformed records are the simulator's point
-            continue
-    return out
+    return simulated_envelopes(60, seed, "D")
 
 
 def _first_of_events_scan(state: SessionState) -> tuple:

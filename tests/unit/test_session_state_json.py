@@ -16,18 +16,11 @@ from schemas.envelope import EventEnvelope
 from schemas.readings import MeterReading, reading_of
 from sessions import SessionAssembler, SessionState, fingerprint_of, summarize
 from sessions import events as events_module
-from streams.simulate import simulate_traffic
+from traffic_support import simulated_envelopes
 
 
 def _envelopes(seed: int) -> list[EventEnvelope]:
-    traffic = simulate_traffic(12, 40, seed=seed, malformed=5, duplicates=8, charge_point_prefix="J")
-    out = []
-    for record in traffic.records:
-        try:
-            out.append(EventEnvelope.from_bytes(record.value))
-        except Exception:  # noqa: BLE001 - malformed records are the simulator's point
-            continue
-    return out
+    return simulated_envelopes(40, seed, "J")
 
 
 def _pydantic_json(state: SessionState) -> str:
