@@ -85,14 +85,38 @@ __all__ = [
 def format_ocpi_datetime(value: datetime) -> str:
     """OCPI DateTime text (types.asciidoc): UTC, ``Z`` designator, fraction only if any."""
     if value.tzinfo is timezone.utc and value.year >= 1000:
-        # The same text, faster: isoformat() is "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00" here
-        # (strftime's %Y does not pad years before 1000: those take the general path).
-        text = value.isoformat()[:-6]
-        return (text.rstrip("0") if value.microsecond else text) + "Z"
+        # The same text, faster (strftime's %Y does not pad years before 1000: those take
+        # the general path).
+        return _utc_text(value)
     utc = value.astimezone(timezone.utc) if value.tzinfo else value
     text = utc.strftime("%Y-%m-%dT%H:%M:%S")
     if utc.microsecond:
         text += ("." + f"{utc.microsecond:06d}").rstrip("0")
+    return text + "Z"
+
+
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
+#: proleptic Gregorian ordinal -> "YYYY-MM-DDT" (bounded: emptied when full)
+_DAY_TEXTS: dict[int, str] = {}
+
+
+def _utc_text(value: datetime) -> str:
+    """``format_ocpi_datetime`` of a datetime whose tzinfo is ``timezone.utc`` and whose
+    year is >= 1000: ``value.isoformat()`` is "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00" there,
+    written as "YYYY-MM-DDTHH:MM:SS[.fraction without trailing zeros]Z". Built from the
+    fields (isoformat formats through printf: about twice the work), the date part
+    remembered per day."""
+    day = value.toordinal()
+    head = _DAY_TEXTS.get(day)
+    if head is None:
+        if len(_DAY_TEXTS) >= 4096:
+            _DAY_TEXTS.clear()
+        head = _DAY_TEXTS[day] = value.isoformat()[:11]
+    two = _TWO_DIGITS
+    text = head + two[value.hour] + ":" + two[value.minute] + ":" + two[value.second]
+    microsecond = value.microsecond
+    if microsecond:
+        return text + ("." + str(1_000_000 + microsecond)[1:]).rstrip("0") + "Z"
     return text + "Z"
 
 
@@ -361,8 +385,7 @@ def _model_lines(cls: type, var: str, env: dict[str, Any], ids: list[int]) -> li
         elif kind == "datetime":
             # format_ocpi_datetime's fast path
             fast = f"type({v}) is datetime and {v}.tzinfo is UTC and {v}.year >= 1000", [
-                f"text = {v}.isoformat()[:-6]",
-                f"append({sep} + {key} + '\"' + (text.rstrip('0') if {v}.microsecond else text) + 'Z\"')"]
+                f"append({sep} + {key} + '\"' + utc_text({v}) + '\"')"]
         elif kind == "enum":
             env[f"E{n}_{k}"] = arg
             env[f"T{n}_{k}"] = {member: json.dumps(member.value) for member in arg}
@@ -425,7 +448,7 @@ def _model_writer(cls: type) -> Callable[[Any, list[str]], None] | None:
         _WRITERS[cls] = None
         return None
     env: dict[str, Any] = {
-        "Decimal": Decimal, "datetime": datetime, "UTC": _UTC, "quote": _quote,
+        "Decimal": Decimal, "datetime": datetime, "UTC": _UTC, "quote": _quote, "utc_text": _utc_text,
         "encode_model": _encode_model, "encode_compact": _encode_compact, "writer_of": _model_writer,
     }
     body = _model_lines(cls, "model", env, [0])

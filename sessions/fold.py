@@ -157,10 +157,7 @@ class CompletedSession(BaseModel):
     @property
     def remark(self) -> str | None:
         """The remarks joined for the CDR's ``remark`` (OCPI string(255))."""
-        if not self.remarks:
-            return None
-        text = "; ".join(self.remarks)
-        return text if len(text) <= REMARK_MAX else text[: REMARK_MAX - 3] + "..."
+        return remark_text(self.remarks)
 
     def as_version(self, version: int) -> "CompletedSession":
         """This content issued as ``version`` (ids per :mod:`sessions.identity`)."""
@@ -181,6 +178,14 @@ class CompletedSession(BaseModel):
                 "remarks": remarks,
             }
         )
+
+
+def remark_text(remarks: tuple[str, ...]) -> str | None:
+    """:attr:`CompletedSession.remark` of these remarks."""
+    if not remarks:
+        return None
+    text = "; ".join(remarks)
+    return text if len(text) <= REMARK_MAX else text[: REMARK_MAX - 3] + "..."
 
 
 # --- the fold -------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
-from schemas.ocpi import Cdr, Tariff
+from schemas.ocpi import Cdr, CdrLocation, CdrToken, Price, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
 from sessions.identity import session_id_for
 from storage import repositories as repo
@@ -493,6 +493,19 @@ class _TariffVersions:
 _LAST_UPDATED = attrgetter("last_updated")
 
 
+#: OCPI classes whose instance dict holds every field (validated, copied or constructed by
+#: pydantic), read directly by Billing._cdr_rows.
+_PLAIN_MODELS = frozenset({Cdr, Price, CdrToken, CdrLocation})
+
+
+def _model_fields(model) -> dict:
+    """The fields of an OCPI model: its instance dict for the classes of _PLAIN_MODELS, else
+    read by attribute (a subclass could compute one)."""
+    if type(model) in _PLAIN_MODELS:
+        return model.__dict__
+    return {name: getattr(model, name) for name in type(model).model_fields}
+
+
 def _end_of(state: SessionState) -> datetime | None:
     ends = [e.timestamp for e in state.events() if getattr(e, "type", None) == "TransactionEnded"]
     if ends:
@@ -696,31 +709,35 @@ class Billing:
         rows = []
         for cdr in documents:
             document = cdr_json(cdr)
-            tariff = cdr.tariffs[0] if cdr.tariffs else None
-            total_cost = cdr.total_cost
-            token = cdr.cdr_token
-            location = cdr.cdr_location
+            # Fields read from the instance dicts (pydantic models have a ``__getattr__``:
+            # each attribute read takes the generic slow path); _model_fields for others.
+            fields = cdr.__dict__ if type(cdr) is Cdr else _model_fields(cdr)
+            tariffs = fields["tariffs"]
+            tariff = tariffs[0] if tariffs else None
+            total_cost = _model_fields(fields["total_cost"])
+            token = _model_fields(fields["cdr_token"])
+            location = _model_fields(fields["cdr_location"])
             rows.append({
-                "country_code": cdr.country_code,
-                "party_id": cdr.party_id,
-                "id": cdr.id,
-                "start_date_time": cdr.start_date_time,
-                "end_date_time": cdr.end_date_time,
-                "currency": cdr.currency,
-                "total_cost_excl_vat": total_cost.excl_vat,
-                "total_cost_incl_vat": total_cost.incl_vat,
-                "total_energy": cdr.total_energy,
-                "total_time": cdr.total_time,
-                "total_parking_time": cdr.total_parking_time,
-                "credit": bool(cdr.credit),
-                "credit_reference_id": cdr.credit_reference_id,
-                "emsp_country_code": token.country_code,
-                "emsp_party_id": token.party_id,
-                "location_id": location.id,
-                "evse_uid": location.evse_uid,
+                "country_code": fields["country_code"],
+                "party_id": fields["party_id"],
+                "id": fields["id"],
+                "start_date_time": fields["start_date_time"],
+                "end_date_time": fields["end_date_time"],
+                "currency": fields["currency"],
+                "total_cost_excl_vat": total_cost["excl_vat"],
+                "total_cost_incl_vat": total_cost["incl_vat"],
+                "total_energy": fields["total_energy"],
+                "total_time": fields["total_time"],
+                "total_parking_time": fields["total_parking_time"],
+                "credit": bool(fields["credit"]),
+                "credit_reference_id": fields["credit_reference_id"],
+                "emsp_country_code": token["country_code"],
+                "emsp_party_id": token["party_id"],
+                "location_id": location["id"],
+                "evse_uid": location["evse_uid"],
                 "tariff_id": tariff.id if tariff else None,
                 "tariff_version": tariff.last_updated if tariff else None,
-                "last_updated": cdr.last_updated,
+                "last_updated": fields["last_updated"],
                 "session_key": session.session_id,
                 "cdr_json": document,
             })
