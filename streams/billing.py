@@ -491,6 +491,7 @@ class _TariffVersions:
 
 
 _LAST_UPDATED = attrgetter("last_updated")
+_new_tuple = tuple.__new__
 
 
 def _end_of(state: SessionState) -> datetime | None:
@@ -617,14 +618,18 @@ class Billing:
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
         store = self._stores.get(id(db)) or self._store(db)
-        store.now = envelope.received_at
-        store.begin_envelope()
+        fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
+        charge_point_id, now = fields["charge_point_id"], fields["received_at"]
+        store.now = now
+        if store.before or store.put_keys:  # nothing to forget after the last envelope's commit
+            store.begin_envelope()
         assembler = store.assembler
         if assembler is None:
             assembler = store.assembler = SessionAssembler(self.config, store)
         try:
             autoflush = db.autoflush  # what ``with db.no_autoflush`` does, without the generator
-            db.autoflush = False
+            if autoflush:  # (the processor's batch runs without autoflush already)
+                db.autoflush = False
             try:
                 outcome = assembler.apply(envelope)
                 # Every CDR row (JSON included) is built before anything is kept.
@@ -632,28 +637,35 @@ class Billing:
                 rows = [row for c in completed + corrections for row in self._cdr_rows(c, self._documents(db, c))
                         ] if completed or corrections else None
             finally:
-                db.autoflush = autoflush
+                if autoflush:
+                    db.autoflush = autoflush
         except NoTariff as exc:
             store.discard_envelope()
-            self._deadlines.pop(envelope.charge_point_id, None)
+            self._deadlines.pop(charge_point_id, None)
             return Outcome.dead_lettered(str(exc))
         except Exception:
             store.discard_envelope()
-            self._deadlines.pop(envelope.charge_point_id, None)
+            self._deadlines.pop(charge_point_id, None)
             raise
         store.commit_envelope()
         if rows:
             self._record_rows(db, rows)
-        charge_point_id, now = envelope.charge_point_id, envelope.received_at
         deadlines = self._deadlines.get(charge_point_id)
         if deadlines is None:  # the index is loaded from SQL (this state included)
             self._close_idle_of(db, store, charge_point_id, now)
         else:
-            self._track_deadline(deadlines, outcome.state)
+            state = outcome.state
+            if state is not None:  # self._track_deadline(deadlines, state), inline
+                last = state.open_since  # is_open and last_received_at
+                if last is not None:
+                    deadlines[state.session_id] = last + store.idle_timeout  # = self.config.idle_timeout
+                else:
+                    deadlines.pop(state.session_id, None)
             if deadlines and min(deadlines.values()) <= now:  # _close_idle_of's own first check
                 self._close_idle_of(db, store, charge_point_id, now)
         kind = outcome.kind
-        return Outcome(kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id)
+        # Outcome(kind, reason, session id) without the named tuple's Python __new__
+        return _new_tuple(Outcome, (kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id))
 
     def _tariff(self, db: Session, session: CompletedSession):
         cached = self._store(db).tariff_versions
