@@ -440,20 +440,22 @@ assert [name for name, field in SessionState.model_fields.items()
 def _session_key_hint(envelope: EventEnvelope) -> str | None:
     """The session key a transaction message most likely names, from the raw payload (not
     validated yet: any wrong guess only loads a row for nothing)."""
+    fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
+    action = fields["action"]
     try:
-        if envelope.action == "TransactionEvent":
-            transaction_id = envelope.payload["transactionInfo"]["transactionId"]
-        elif envelope.action in ("MeterValues", "StopTransaction"):
-            transaction_id = envelope.payload["transactionId"]
-        elif envelope.action == "StartTransaction":
-            transaction_id = envelope.response["transactionId"]  # type: ignore[index]
+        if action == "TransactionEvent":
+            transaction_id = fields["payload"]["transactionInfo"]["transactionId"]
+        elif action == "MeterValues" or action == "StopTransaction":
+            transaction_id = fields["payload"]["transactionId"]
+        elif action == "StartTransaction":
+            transaction_id = fields["response"]["transactionId"]  # type: ignore[index]
         else:
             return None
     except (KeyError, TypeError):
         return None
     if isinstance(transaction_id, bool) or not isinstance(transaction_id, (str, int)):
         return None
-    return session_id_for(envelope.charge_point_id, transaction_id)
+    return session_id_for(fields["charge_point_id"], transaction_id)
 
 
 class _TariffVersions:
