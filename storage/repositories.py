@@ -652,3 +652,14 @@ def pick_tariff_version(versions: Sequence[TariffRecord], at: datetime,
         return valid[-1]
     known = [v for v in valid if v.last_updated <= known_at]
     return known[-1] if known else valid[0]
+
+
+def session_messages_json(session: Session, session_key: str) -> list[str]:
+    """The JSON arrays of a session's recorded messages, in order (its ``session_messages``
+    rows): with the row's ``state_head_json``, ``SessionState.from_stored`` reads the state."""
+    from storage.models import SessionMessagesRecord
+
+    return list(session.scalars(
+        select(SessionMessagesRecord.messages_json)
+        .where(SessionMessagesRecord.session_key == session_key)
+        .order_by(SessionMessagesRecord.first_index)))
