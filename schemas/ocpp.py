@@ -19,6 +19,9 @@ Entry point: :func:`validate_call` ``(ocpp_version, action, payload) -> model | 
    of a schema-valid payload of the plain shape chargers send are built directly
    (``FAST_CALL_MODELS`` of :mod:`schemas.ocpp16` / :mod:`schemas.ocpp201`, same result
    as ``model_validate``); pydantic validates everything else and words the refusals.
+   For these billed calls the check and the build are one generated function
+   (``ONE_PASS_BUILDERS``, :func:`schemas.ocpp_fastcheck.compile_builder`): each field is read
+   once; a payload it does not vouch for takes the two passes above.
 
 ``tests/unit/test_ocpp_fastbuild.py`` checks that these fast paths decide exactly like the
 detailed path (jsonschema + pydantic) on valid, varied and broken payloads.
@@ -42,7 +45,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import ocpp16, ocpp201
 from schemas.ocpp_base import InvalidMessage, json_path
-from schemas.ocpp_fastcheck import Check, compile_schema
+from schemas.ocpp_fastcheck import Check, compile_builder, compile_schema
 
 __all__ = [
     "InvalidMessage",
@@ -167,9 +170,26 @@ def _plan(ocpp_version: str, action: str, response: bool) -> _Plan:
                      module.FAST_CALL_MODELS.get(action))
     _PLANS[ocpp_version, action, response] = plan
     if not response and fast is not None and module.normal_if_schema_valid(action):
-        if plan.model is None or plan.fast_model is not None:
+        one_pass = _one_pass(ocpp_version, file_name, action) if plan.fast_model is not None else None
+        if one_pass is not None:
+            _AS_RECEIVED.setdefault(ocpp_version, {})[action] = (one_pass, True)
+        elif plan.model is None or plan.fast_model is not None:
             _AS_RECEIVED.setdefault(ocpp_version, {})[action] = (fast, plan.fast_model)
     return plan
+
+
+@lru_cache(maxsize=None)
+def _one_pass(version: str, file_name: str, action: str) -> Callable[[Any], BaseModel | None] | None:
+    """The generated check-and-build of a billed CALL schema (``compile_builder`` with the
+    version module's ``ONE_PASS_BUILDERS``): the model of a plain payload, read once; None
+    (not sure) for anything else. None when the schema does not compile for it."""
+    builders = _VERSION_MODULES[version].ONE_PASS_BUILDERS.get(action)
+    if builders is None:
+        return None
+    path = resources.files("ocpp") / _SCHEMA_DIRS[version] / "schemas" / file_name
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    draft4 = jsonschema.validators.validator_for(schema) is jsonschema.Draft4Validator
+    return compile_builder(schema, draft4, builders)
 
 
 def _validate(
@@ -208,9 +228,11 @@ def _validate(
 #: version -> action -> (fast check, fast constructor or None) of the CALLs whose payload
 #: may be checked and built as received, before normalize_call: for these, normalize_call
 #: leaves every payload unchanged that passes the fast check and (billed actions) the fast
-#: constructor as received (the version module's ``normal_if_schema_valid``). Filled by
-#: _validate for the known actions only.
-_AS_RECEIVED: dict[str, dict[str, tuple[Check, Callable[[dict[str, Any]], BaseModel] | None]]] = {}
+#: constructor as received (the version module's ``normal_if_schema_valid``). For the
+#: billed actions whose schema compiles with the version module's ``ONE_PASS_BUILDERS``:
+#: (one-pass check-and-build, True) instead, which builds a subset of those payloads (the
+#: exact JSON classes) alike. Filled by _validate for the known actions only.
+_AS_RECEIVED: dict[str, dict[str, tuple[Callable[[Any], Any], Callable[[dict[str, Any]], BaseModel] | bool | None]]] = {}
 
 
 def validate_call(ocpp_version: str, action: str, payload: Any) -> BaseModel | None:
@@ -230,8 +252,12 @@ def validate_call(ocpp_version: str, action: str, payload: Any) -> BaseModel | N
             plain = by_action.get(action)
             if plain is not None:
                 try:
-                    if plain[0](payload):
-                        build = plain[1]
+                    check, build = plain
+                    if build is True:  # one pass: checks and builds (None: not sure)
+                        model = check(payload)
+                        if model is not None:
+                            return model
+                    elif check(payload):
                         return None if build is None else build(payload)
                 except Exception:  # noqa: BLE001 - NotFast or a surprise: _validate decides
                     pass

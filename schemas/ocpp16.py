@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from schemas.ocpp_fastcheck import Builder
 from schemas.ocpp_base import (
     MISSING,
     any_sampled_value,
@@ -318,6 +319,120 @@ FAST_CALL_MODELS = {
     "StopTransaction": _fast_stop,
 }
 
+
+
+# --- one pass: schema check and model in one generated function ---------------------------
+#
+# schemas.ocpp compiles each billed CALL schema with these builders
+# (schemas.ocpp_fastcheck.compile_builder): the generated function checks the payload and
+# calls a builder per model object with the property values it just read and checked (exact
+# JSON classes, schema-valid, no key outside the schema's properties), so nothing is read
+# twice. Each builder returns what the fast constructor above returns for that object, or
+# raises (NotFast, ...) where it would: tests/unit/test_ocpp_onepass.py pins both.
+
+
+def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: Any, measurand: Any, phase: Any,
+                         location: Any, unit: Any) -> SampledValue:
+    if context is MISSING:
+        context = "Sample.Periodic"
+    if format_ is MISSING:
+        format_ = "Raw"
+    if measurand is MISSING:
+        measurand = DEFAULT_MEASURAND
+    if phase is MISSING:
+        phase = None
+    if location is MISSING:
+        location = "Outlet"
+    if unit is MISSING:
+        unit = None
+    fields_set = set(data)  # the schema's properties are the field names (and no other key)
+    if format_ == "SignedData":  # as SampledValue._parse_value
+        value, signed_data, converted = None, raw, None
+        fields_set.add("signed_data")
+    else:
+        signed_data = None
+        value = decimal_from_text(raw, "value")  # InvalidMessage: pydantic words the refusal
+        converted = fast_convert(measurand, value, unit, 0)
+    obj = _new(SampledValue)
+    set_dict(obj, {"value": value, "signed_data": signed_data, "context": context, "format": format_,
+                   "measurand": measurand, "phase": phase, "location": location, "unit": unit})
+    set_fields_set(obj, fields_set)
+    set_extra(obj, None)
+    set_private(obj, {"_converted": converted})
+    return obj
+
+
+def _build_meter_value(data: dict[str, Any], timestamp: str, sampled: list[SampledValue]) -> MeterValue:
+    obj = _new(MeterValue)
+    set_dict(obj, {"timestamp": fast_utc(timestamp), "sampled_value": tuple(sampled)})
+    set_fields_set(obj, {"timestamp", "sampled_value"})
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
+
+
+def _build_start(data: dict[str, Any], connector_id: int, id_tag: str, meter_start: int, reservation: Any,
+                 timestamp: str) -> StartTransaction:
+    if meter_start < 0:
+        raise NotFast
+    fields_set = {"connector_id", "id_tag", "meter_start", "timestamp"}
+    if reservation is MISSING:
+        reservation = None
+    else:
+        fields_set.add("reservation_id")
+    return construct(StartTransaction, {"connector_id": connector_id, "id_tag": id_tag, "meter_start": meter_start,
+                                        "reservation_id": reservation, "timestamp": fast_utc(timestamp)}, fields_set)
+
+
+def _build_meter_values(data: dict[str, Any], connector_id: int, transaction: Any,
+                        meter_values: list[MeterValue]) -> MeterValues:
+    if transaction is MISSING:
+        transaction, fields_set = None, {"connector_id", "meter_value"}
+    else:
+        fields_set = {"connector_id", "transaction_id", "meter_value"}
+    return construct(MeterValues, {"connector_id": connector_id, "transaction_id": transaction,
+                                   "meter_value": tuple(meter_values)}, fields_set)
+
+
+def _build_stop(data: dict[str, Any], transaction_id: int, meter_stop: int, timestamp: str, id_tag: Any,
+                reason: Any, transaction_data: Any) -> StopTransaction:
+    if meter_stop < 0:
+        raise NotFast
+    fields_set = {"transaction_id", "meter_stop", "timestamp"}
+    if id_tag is MISSING:
+        id_tag = None
+    else:
+        fields_set.add("id_tag")
+    if reason is MISSING:
+        reason = "Local"
+    else:
+        fields_set.add("reason")
+    if transaction_data is MISSING:
+        transaction_data = ()
+    else:
+        transaction_data = tuple(transaction_data)
+        fields_set.add("transaction_data")
+    return construct(StopTransaction, {"transaction_id": transaction_id, "meter_stop": meter_stop,
+                                       "timestamp": fast_utc(timestamp), "id_tag": id_tag, "reason": reason,
+                                       "transaction_data": transaction_data}, fields_set)
+
+
+_SAMPLED_VALUE_BUILDER = Builder(("value", "context", "format", "measurand", "phase", "location", "unit"),
+                                 _build_sampled_value)
+_METER_VALUE_BUILDER = Builder(("timestamp", "sampledValue"), _build_meter_value)
+
+#: Action -> the builders of its one-pass check-and-build (object path -> Builder).
+ONE_PASS_BUILDERS: dict[str, dict[tuple[str, ...], Builder]] = {
+    "StartTransaction": {(): Builder(("connectorId", "idTag", "meterStart", "reservationId", "timestamp"),
+                                     _build_start)},
+    "MeterValues": {(): Builder(("connectorId", "transactionId", "meterValue"), _build_meter_values),
+                    ("meterValue", "[]"): _METER_VALUE_BUILDER,
+                    ("meterValue", "[]", "sampledValue", "[]"): _SAMPLED_VALUE_BUILDER},
+    "StopTransaction": {(): Builder(("transactionId", "meterStop", "timestamp", "idTag", "reason",
+                                     "transactionData"), _build_stop),
+                        ("transactionData", "[]"): _METER_VALUE_BUILDER,
+                        ("transactionData", "[]", "sampledValue", "[]"): _SAMPLED_VALUE_BUILDER},
+}
 
 def normal_if_schema_valid(action: str) -> bool:
     """Whether :func:`normalize_call` returns every ``action`` payload unchanged that passes

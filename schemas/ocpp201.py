@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from schemas.ocpp_fastcheck import Builder
 from schemas.ocpp_base import (
     MISSING,
     any_sampled_value,
@@ -371,6 +372,195 @@ def _fast_transaction_event(payload: dict[str, Any]) -> TransactionEvent:
 #: Action -> fast constructor of its CALL model (payload already passed its schema).
 FAST_CALL_MODELS = {"TransactionEvent": _fast_transaction_event}
 
+
+
+# --- one pass: schema check and model in one generated function ---------------------------
+#
+# As in schemas.ocpp16: schemas.ocpp compiles the TransactionEvent schemas (2.0.1 and 2.1)
+# with these builders (schemas.ocpp_fastcheck.compile_builder); each gets the property
+# values the generated check just read and checked (exact JSON classes, schema-valid, no
+# key outside the schema's properties) and returns what the fast constructor above returns
+# for that object, or raises where it would. tests/unit/test_ocpp_onepass.py pins both.
+
+
+def _build_unit_of_measure(data: dict[str, Any], unit: Any, multiplier: Any) -> UnitOfMeasure:
+    plain = len(data) == (unit is not MISSING) + (multiplier is not MISSING)  # no other key (customData)
+    if plain:
+        cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
+        if cached is not None:
+            return cached
+    return _fast_unit_of_measure(data)
+
+
+def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measurand: Any, phase: Any,
+                         location: Any, uom: Any) -> SampledValue:
+    # as SampledValue._parse_value (decimal_from_json_number), then pydantic's Decimal
+    if value.__class__ is int:
+        value = Decimal(value)
+    elif value.__class__ is float:
+        value = Decimal(repr(value))
+        if not value.is_finite():
+            raise NotFast
+    elif not value.is_finite():  # a Decimal (the schema's number, exact classes)
+        raise NotFast
+    if context is MISSING:
+        context = "Sample.Periodic"
+    if measurand is MISSING:
+        measurand = DEFAULT_MEASURAND
+    if phase is MISSING:
+        phase = None
+    if location is MISSING:
+        location = "Outlet"
+    fields_set = set(data)
+    if fields_set <= _SAMPLED_VALUE_WIRE_KEYS:
+        fields_set.discard("unitOfMeasure")
+    else:  # customData, signedMeterValue
+        fields_set = data.keys() & _SAMPLED_VALUE_KEYS
+    if uom is MISSING:
+        uom, unit, multiplier = None, None, 0
+    else:
+        fields_set.add("unit_of_measure")
+        uom_fields = uom.__dict__
+        unit, multiplier = uom_fields["unit"], uom_fields["multiplier"]
+    converted = fast_convert(measurand, value, unit, multiplier)
+    obj = _new(SampledValue)
+    set_dict(obj, {"value": value, "context": context, "measurand": measurand, "phase": phase,
+                   "location": location, "unit_of_measure": uom})
+    set_fields_set(obj, fields_set)
+    set_extra(obj, None)
+    set_private(obj, {"_converted": converted})
+    return obj
+
+
+def _build_meter_value(data: dict[str, Any], timestamp: str, sampled: list[SampledValue]) -> MeterValue:
+    obj = _new(MeterValue)
+    set_dict(obj, {"timestamp": fast_utc(timestamp), "sampled_value": tuple(sampled)})
+    set_fields_set(obj, {"timestamp", "sampled_value"})
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
+
+
+#: TransactionInfo / Evse models by their values (MISSING when absent), shared: they are
+#: frozen, and the events of one transaction repeat them. Emptied when full.
+_TRANSACTION_INFO_CACHE: dict[tuple[Any, ...], TransactionInfo] = {}
+_EVSE_CACHE: dict[tuple[Any, Any], Evse] = {}
+_CACHE_SIZE = 4096
+
+
+def _build_transaction_info(data: dict[str, Any], transaction_id: str, charging_state: Any,
+                            time_spent: Any, stopped_reason: Any, remote_start_id: Any) -> TransactionInfo:
+    key = (transaction_id, charging_state, time_spent, stopped_reason, remote_start_id)
+    cached = _TRANSACTION_INFO_CACHE.get(key)
+    if cached is not None:
+        return cached
+    values: dict[str, Any] = {"transaction_id": transaction_id}
+    fields_set = {"transaction_id"}
+    for (_, name, _), given in zip(_TRANSACTION_INFO_OPTIONAL, key[1:]):
+        if given is MISSING:
+            values[name] = None
+        else:
+            values[name] = given
+            fields_set.add(name)
+    built = construct(TransactionInfo, values, fields_set)
+    if len(_TRANSACTION_INFO_CACHE) >= _CACHE_SIZE:
+        _TRANSACTION_INFO_CACHE.clear()
+    _TRANSACTION_INFO_CACHE[key] = built
+    return built
+
+
+def _build_evse(data: dict[str, Any], id_: int, connector_id: Any) -> Evse:
+    key = (id_, connector_id)
+    cached = _EVSE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    if connector_id is MISSING:
+        built = construct(Evse, {"id": id_, "connector_id": None}, {"id"})
+    else:
+        built = construct(Evse, {"id": id_, "connector_id": connector_id}, {"id", "connector_id"})
+    if len(_EVSE_CACHE) >= _CACHE_SIZE:
+        _EVSE_CACHE.clear()
+    _EVSE_CACHE[key] = built
+    return built
+
+
+def _build_id_token(data: dict[str, Any], id_token: str, type_: str) -> IdToken:
+    return construct(IdToken, {"id_token": id_token, "type": type_}, {"id_token", "type"})
+
+
+#: TransactionEvent's optional fields in declaration order after seq_no: (Python name, default).
+_TRANSACTION_EVENT_OPTIONAL = (("offline", False), ("number_of_phases_used", None), ("cable_max_current", None),
+                               ("reservation_id", None))
+
+
+def _build_transaction_event(data: dict[str, Any], event_type: str, timestamp: str, trigger_reason: str,
+                             seq_no: int, offline: Any, phases: Any, cable_max_current: Any, reservation_id: Any,
+                             info: TransactionInfo, evse: Any, id_token: Any,
+                             meter_values: Any) -> TransactionEvent:
+    fields_set = {"event_type", "timestamp", "trigger_reason", "seq_no", "transaction_info"}
+    if offline is MISSING:
+        offline = False
+    else:
+        fields_set.add("offline")
+    if phases is MISSING:
+        phases = None
+    else:
+        fields_set.add("number_of_phases_used")
+    if cable_max_current is MISSING:
+        cable_max_current = None
+    else:
+        fields_set.add("cable_max_current")
+    if reservation_id is MISSING:
+        reservation_id = None
+    else:
+        fields_set.add("reservation_id")
+    if evse is MISSING:
+        evse = None
+    else:
+        fields_set.add("evse")
+    if id_token is MISSING:
+        id_token = None
+    else:
+        fields_set.add("id_token")
+    if meter_values is MISSING:
+        meter_values = ()
+    else:
+        meter_values = tuple(meter_values)
+        fields_set.add("meter_value")
+    obj = _new(TransactionEvent)
+    set_dict(obj, {"event_type": event_type, "timestamp": fast_utc(timestamp), "trigger_reason": trigger_reason,
+                   "seq_no": seq_no, "offline": offline, "number_of_phases_used": phases,
+                   "cable_max_current": cable_max_current, "reservation_id": reservation_id,
+                   "transaction_info": info, "evse": evse, "id_token": id_token, "meter_value": meter_values})
+    set_fields_set(obj, fields_set)
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
+
+
+assert tuple(TransactionEvent.model_fields) == (
+    "event_type", "timestamp", "trigger_reason", "seq_no", "offline", "number_of_phases_used", "cable_max_current",
+    "reservation_id", "transaction_info", "evse", "id_token", "meter_value")
+assert _TRANSACTION_EVENT_DEFAULTS["offline"] is False and _TRANSACTION_EVENT_DEFAULTS["meter_value"] == ()
+
+#: Action -> the builders of its one-pass check-and-build (object path -> Builder), for the
+#: 2.0.1 and 2.1 schemas alike (the 2.1 properties these models ignore are checked, not read).
+ONE_PASS_BUILDERS: dict[str, dict[tuple[str, ...], Builder]] = {
+    "TransactionEvent": {
+        (): Builder(("eventType", "timestamp", "triggerReason", "seqNo", "offline", "numberOfPhasesUsed",
+                     "cableMaxCurrent", "reservationId", "transactionInfo", "evse", "idToken", "meterValue"),
+                    _build_transaction_event),
+        ("transactionInfo",): Builder(("transactionId", "chargingState", "timeSpentCharging", "stoppedReason",
+                                       "remoteStartId"), _build_transaction_info),
+        ("evse",): Builder(("id", "connectorId"), _build_evse),
+        ("idToken",): Builder(("idToken", "type"), _build_id_token),
+        ("meterValue", "[]"): Builder(("timestamp", "sampledValue"), _build_meter_value),
+        ("meterValue", "[]", "sampledValue", "[]"): Builder(
+            ("value", "context", "measurand", "phase", "location", "unitOfMeasure"), _build_sampled_value),
+        ("meterValue", "[]", "sampledValue", "[]", "unitOfMeasure"): Builder(("unit", "multiplier"),
+                                                                              _build_unit_of_measure),
+    },
+}
 
 def normal_if_schema_valid(action: str) -> bool:
     """Whether :func:`normalize_call` returns every ``action`` payload unchanged that passes
