@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
-from schemas.ocpi import Cdr, Tariff
+from schemas.ocpi import Cdr, CdrLocation, CdrToken, Price, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
 from sessions.identity import session_id_for
 from storage import repositories as repo
@@ -560,20 +560,22 @@ assert [name for name, field in SessionState.model_fields.items()
 def _session_key_hint(envelope: EventEnvelope) -> str | None:
     """The session key a transaction message most likely names, from the raw payload (not
     validated yet: any wrong guess only loads a row for nothing)."""
+    fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
+    action = fields["action"]
     try:
-        if envelope.action == "TransactionEvent":
-            transaction_id = envelope.payload["transactionInfo"]["transactionId"]
-        elif envelope.action in ("MeterValues", "StopTransaction"):
-            transaction_id = envelope.payload["transactionId"]
-        elif envelope.action == "StartTransaction":
-            transaction_id = envelope.response["transactionId"]  # type: ignore[index]
+        if action == "TransactionEvent":
+            transaction_id = fields["payload"]["transactionInfo"]["transactionId"]
+        elif action == "MeterValues" or action == "StopTransaction":
+            transaction_id = fields["payload"]["transactionId"]
+        elif action == "StartTransaction":
+            transaction_id = fields["response"]["transactionId"]  # type: ignore[index]
         else:
             return None
     except (KeyError, TypeError):
         return None
     if isinstance(transaction_id, bool) or not isinstance(transaction_id, (str, int)):
         return None
-    return session_id_for(envelope.charge_point_id, transaction_id)
+    return session_id_for(fields["charge_point_id"], transaction_id)
 
 
 class _TariffVersions:
@@ -611,6 +613,20 @@ class _TariffVersions:
 
 
 _LAST_UPDATED = attrgetter("last_updated")
+_new_tuple = tuple.__new__
+
+
+#: OCPI classes whose instance dict holds every field (validated, copied or constructed by
+#: pydantic), read directly by Billing._cdr_rows.
+_PLAIN_MODELS = frozenset({Cdr, Price, CdrToken, CdrLocation})
+
+
+def _model_fields(model) -> dict:
+    """The fields of an OCPI model: its instance dict for the classes of _PLAIN_MODELS, else
+    read by attribute (a subclass could compute one)."""
+    if type(model) in _PLAIN_MODELS:
+        return model.__dict__
+    return {name: getattr(model, name) for name in type(model).model_fields}
 
 
 def _end_of(state: SessionState) -> datetime | None:
@@ -737,14 +753,18 @@ class Billing:
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
         store = self._stores.get(id(db)) or self._store(db)
-        store.now = envelope.received_at
-        store.begin_envelope()
+        fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
+        charge_point_id, now = fields["charge_point_id"], fields["received_at"]
+        store.now = now
+        if store.before or store.put_keys:  # nothing to forget after the last envelope's commit
+            store.begin_envelope()
         assembler = store.assembler
         if assembler is None:
             assembler = store.assembler = SessionAssembler(self.config, store)
         try:
             autoflush = db.autoflush  # what ``with db.no_autoflush`` does, without the generator
-            db.autoflush = False
+            if autoflush:  # (the processor's batch runs without autoflush already)
+                db.autoflush = False
             try:
                 outcome = assembler.apply(envelope)
                 # Every CDR row (JSON included) is built before anything is kept.
@@ -752,28 +772,35 @@ class Billing:
                 rows = [row for c in completed + corrections for row in self._cdr_rows(c, self._documents(db, c))
                         ] if completed or corrections else None
             finally:
-                db.autoflush = autoflush
+                if autoflush:
+                    db.autoflush = autoflush
         except NoTariff as exc:
             store.discard_envelope()
-            self._deadlines.pop(envelope.charge_point_id, None)
+            self._deadlines.pop(charge_point_id, None)
             return Outcome.dead_lettered(str(exc))
         except Exception:
             store.discard_envelope()
-            self._deadlines.pop(envelope.charge_point_id, None)
+            self._deadlines.pop(charge_point_id, None)
             raise
         store.commit_envelope()
         if rows:
             self._record_rows(db, rows)
-        charge_point_id, now = envelope.charge_point_id, envelope.received_at
         deadlines = self._deadlines.get(charge_point_id)
         if deadlines is None:  # the index is loaded from SQL (this state included)
             self._close_idle_of(db, store, charge_point_id, now)
         else:
-            self._track_deadline(deadlines, outcome.state)
+            state = outcome.state
+            if state is not None:  # self._track_deadline(deadlines, state), inline
+                last = state.open_since  # is_open and last_received_at
+                if last is not None:
+                    deadlines[state.session_id] = last + store.idle_timeout  # = self.config.idle_timeout
+                else:
+                    deadlines.pop(state.session_id, None)
             if deadlines and min(deadlines.values()) <= now:  # _close_idle_of's own first check
                 self._close_idle_of(db, store, charge_point_id, now)
         kind = outcome.kind
-        return Outcome(kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id)
+        # Outcome(kind, reason, session id) without the named tuple's Python __new__
+        return _new_tuple(Outcome, (kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id))
 
     def _tariff(self, db: Session, session: CompletedSession):
         cached = self._store(db).tariff_versions
@@ -816,31 +843,35 @@ class Billing:
         rows = []
         for cdr in documents:
             document = cdr_json(cdr)
-            tariff = cdr.tariffs[0] if cdr.tariffs else None
-            total_cost = cdr.total_cost
-            token = cdr.cdr_token
-            location = cdr.cdr_location
+            # Fields read from the instance dicts (pydantic models have a ``__getattr__``:
+            # each attribute read takes the generic slow path); _model_fields for others.
+            fields = cdr.__dict__ if type(cdr) is Cdr else _model_fields(cdr)
+            tariffs = fields["tariffs"]
+            tariff = tariffs[0] if tariffs else None
+            total_cost = _model_fields(fields["total_cost"])
+            token = _model_fields(fields["cdr_token"])
+            location = _model_fields(fields["cdr_location"])
             rows.append({
-                "country_code": cdr.country_code,
-                "party_id": cdr.party_id,
-                "id": cdr.id,
-                "start_date_time": cdr.start_date_time,
-                "end_date_time": cdr.end_date_time,
-                "currency": cdr.currency,
-                "total_cost_excl_vat": total_cost.excl_vat,
-                "total_cost_incl_vat": total_cost.incl_vat,
-                "total_energy": cdr.total_energy,
-                "total_time": cdr.total_time,
-                "total_parking_time": cdr.total_parking_time,
-                "credit": bool(cdr.credit),
-                "credit_reference_id": cdr.credit_reference_id,
-                "emsp_country_code": token.country_code,
-                "emsp_party_id": token.party_id,
-                "location_id": location.id,
-                "evse_uid": location.evse_uid,
+                "country_code": fields["country_code"],
+                "party_id": fields["party_id"],
+                "id": fields["id"],
+                "start_date_time": fields["start_date_time"],
+                "end_date_time": fields["end_date_time"],
+                "currency": fields["currency"],
+                "total_cost_excl_vat": total_cost["excl_vat"],
+                "total_cost_incl_vat": total_cost["incl_vat"],
+                "total_energy": fields["total_energy"],
+                "total_time": fields["total_time"],
+                "total_parking_time": fields["total_parking_time"],
+                "credit": bool(fields["credit"]),
+                "credit_reference_id": fields["credit_reference_id"],
+                "emsp_country_code": token["country_code"],
+                "emsp_party_id": token["party_id"],
+                "location_id": location["id"],
+                "evse_uid": location["evse_uid"],
                 "tariff_id": tariff.id if tariff else None,
                 "tariff_version": tariff.last_updated if tariff else None,
-                "last_updated": cdr.last_updated,
+                "last_updated": fields["last_updated"],
                 "session_key": session.session_id,
                 "cdr_json": document,
             })
