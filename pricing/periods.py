@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from itertools import islice
-from operator import attrgetter
+from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, getcontext, setcontext
 from typing import Iterable, Sequence
@@ -183,14 +183,15 @@ class _EnergyCurve:
         return None
 
 
-def _energy_curve(readings: Sequence[MeterReading], start: datetime, end: datetime) -> _EnergyCurve:
+def _energy_curve(readings: Sequence[tuple], start: datetime, end: datetime) -> _EnergyCurve:
+    """``readings``: the readings' fields (:func:`_reading_fields`), in time order."""
     times: list[datetime] = [start]
     values: list[Decimal] = [ZERO]
     for r in readings:
-        energy = r.energy_kwh
+        energy = r[1]
         if energy is None:
             continue  # MeterReading: "pricing then keeps the last known value"
-        t = r.timestamp  # min(max(timestamp, start), end), the same object as those give
+        t = r[0]  # min(max(timestamp, start), end), the same object as those give
         if start > t:
             t = start
         if end < t:
@@ -232,7 +233,7 @@ def charging_periods_from_readings(
         raise PricingError("session ends before it starts")
     compiled = compile_tariff(tariff)
     zone = zone_for(time_zone)
-    ordered = sorted(readings, key=_TIMESTAMP)
+    ordered = sorted(_reading_fields(readings), key=_TIMESTAMP)
     caller_context = getcontext()
     # The engine's context (PRECISION digits, else the default one), like price_periods:
     # what ``with localcontext() as c: c.prec = PRECISION`` gives a caller on the default
@@ -244,7 +245,27 @@ def charging_periods_from_readings(
         setcontext(caller_context)
 
 
-_TIMESTAMP = attrgetter("timestamp")
+_TIMESTAMP = itemgetter(0)
+
+
+def _reading_fields(readings: Iterable[MeterReading]) -> list[tuple]:
+    """(timestamp, energy_kwh, power_kw, current_a, charging) of each reading, in order:
+    read once from the instance dict of a MeterReading (pydantic models have a
+    ``__getattr__``, so every attribute read takes the slow generic path), by attribute
+    from anything else."""
+    out = []
+    add = out.append
+    for r in readings:
+        if type(r) is MeterReading:
+            fields = r.__dict__
+            try:
+                add((fields["timestamp"], fields["energy_kwh"], fields["power_kw"], fields["current_a"],
+                     fields["charging"]))
+                continue
+            except KeyError:  # pragma: no cover - a field missing (model_construct): as below
+                pass
+        add((r.timestamp, r.energy_kwh, r.power_kw, r.current_a, r.charging))
+    return out
 _ENERGY_DIM = CdrDimensionType.ENERGY
 _TIME_DIM = CdrDimensionType.TIME
 _PARKING_DIM = CdrDimensionType.PARKING_TIME
@@ -278,9 +299,10 @@ def _time_keys_of(time_cuts, uses_days, date_cuts, zone) -> dict[datetime, tuple
 
 
 def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[ChargingPeriod]:
+    """``readings``: the readings' fields (:func:`_reading_fields`), sorted by time."""
     tariff_id = compiled.tariff.id
     curve = _energy_curve(readings, start, end)
-    reading_times = [r.timestamp for r in readings]
+    reading_times = [r[0] for r in readings]
 
     instants: set[datetime] = {start, end}
     instants.update(t for t in reading_times if start < t < end)
@@ -297,7 +319,7 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
     if len(points) == 1:  # zero-length session: the state at its start
         i = bisect_right(reading_times, start) - 1
         state = readings[i] if i >= 0 else first
-        return [_emit(start, start, ZERO, state.charging if state else True, [], [], tariff_id)]
+        return [_emit(start, start, ZERO, state[4] if state else True, [], [], tariff_id)]
 
     # One piece per pair of neighbouring points: (start, end, energy, charging, power for
     # restrictions, current, signature). The state of a piece is the reading in force at
@@ -327,7 +349,7 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
     # MIN/MAX_POWER go into the periods when the charger reported power or the tariff
     # has power restrictions (then derived power too, so that re-pricing the periods
     # finds the same elements, rule 5). Without either, a piece's power is never read.
-    with_power = bool(power_cuts) or any(r.power_kw is not None for r in readings)
+    with_power = bool(power_cuts) or any(r[2] is not None for r in readings)
     # The time digits of an instant (a pure function of the instant, the zone and the
     # tariff's cuts), remembered across sessions: chargers sample at the same clock times.
     time_keys = _time_keys_of(time_cuts, uses_days, date_cuts, zone) if needs_local else None
@@ -346,9 +368,9 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
             charging = True
             reported_power = current = None
         else:
-            charging = state.charging
-            reported_power = state.power_kw
-            current = state.current_a  # current_for_restrictions(current_a, None)
+            charging = state[4]
+            reported_power = state[2]
+            current = state[3]  # current_for_restrictions(current_a, None)
         # power_for_restrictions(reported power, None, energy, hours if charging else
         # None, None if charging else hours), with the hours only computed when needed
         if reported_power is not None:

@@ -88,6 +88,27 @@ _REQUIRED = frozenset(("charge_point_id", "ocpp_version", "action", "message_id"
 _WITH_RESPONSE = _REQUIRED | {"response"}
 
 
+#: The ASCII digits -> "d": the shape of a timestamp text (see _received_at).
+_DIGIT_SHAPE = bytes.maketrans(b"0123456789", b"dddddddddd")
+#: The shapes of a UTC RFC 3339 timestamp as our edges write ``received_at`` (pydantic: whole
+#: seconds or microseconds, "Z"), any fraction of 1 to 6 digits.
+_Z_SHAPES = frozenset([b"dddd-dd-ddTdd:dd:ddZ"] + [b"dddd-dd-ddTdd:dd:dd." + b"d" * n + b"Z" for n in range(1, 7)])
+_from_iso = datetime.fromisoformat
+
+
+def _received_at(value: Any) -> datetime:
+    """:func:`schemas.ocpp_base.parse_utc`: for a text of one of the ``_Z_SHAPES`` (the shapes
+    of the pattern parse_utc checks with a regular expression that end in "Z") without the
+    regular expression (issue 4: ~3x cheaper); anything else through parse_utc.
+    tests/unit/test_envelope.py compares both."""
+    if value.__class__ is str and value.isascii() and value.encode().translate(_DIGIT_SHAPE) in _Z_SHAPES:
+        try:
+            return _from_iso(value).astimezone(timezone.utc)
+        except (ValueError, OverflowError):
+            raise NotFast from None
+    return parse_utc(value)
+
+
 def _plain_envelope(data: dict[str, Any]) -> EventEnvelope | None:
     """The envelope ``validate_json`` builds from the parsed JSON object ``data`` when every
     field has its plain shape (exact ``str`` within its length bounds, a known version, an
@@ -116,7 +137,7 @@ def _plain_envelope(data: dict[str, Any]) -> EventEnvelope | None:
     else:
         return None
     try:
-        received_at = parse_utc(data.get("received_at"))  # unique texts (ms): not memoised
+        received_at = _received_at(data.get("received_at"))  # unique texts (ms): not memoised
     except NotFast:
         return None
     return construct(EventEnvelope, {

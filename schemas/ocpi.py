@@ -85,15 +85,45 @@ __all__ = [
 def format_ocpi_datetime(value: datetime) -> str:
     """OCPI DateTime text (types.asciidoc): UTC, ``Z`` designator, fraction only if any."""
     if value.tzinfo is timezone.utc and value.year >= 1000:
-        # The same text, faster: isoformat() is "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00" here
-        # (strftime's %Y does not pad years before 1000: those take the general path).
-        text = value.isoformat()[:-6]
-        return (text.rstrip("0") if value.microsecond else text) + "Z"
+        # The same text, faster (strftime's %Y does not pad years before 1000: those take
+        # the general path).
+        return _utc_text(value)
     utc = value.astimezone(timezone.utc) if value.tzinfo else value
     text = utc.strftime("%Y-%m-%dT%H:%M:%S")
     if utc.microsecond:
         text += ("." + f"{utc.microsecond:06d}").rstrip("0")
     return text + "Z"
+
+
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
+#: proleptic Gregorian ordinal -> '"YYYY-MM-DDT' (bounded: emptied when full)
+_DAY_TEXTS: dict[int, str] = {}
+
+
+def _utc_json(value: datetime) -> str:
+    """The JSON string (quoted) of ``format_ocpi_datetime`` for a datetime whose tzinfo is
+    ``timezone.utc`` and whose year is >= 1000: ``value.isoformat()`` is
+    "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00" there, written as
+    "YYYY-MM-DDTHH:MM:SS[.fraction without trailing zeros]Z". Built from the fields
+    (isoformat formats through printf: about twice the work), the date part remembered
+    per day."""
+    day = value.toordinal()
+    head = _DAY_TEXTS.get(day)
+    if head is None:
+        if len(_DAY_TEXTS) >= 4096:
+            _DAY_TEXTS.clear()
+        head = _DAY_TEXTS[day] = '"' + value.isoformat()[:11]
+    two = _TWO_DIGITS
+    text = head + two[value.hour] + ":" + two[value.minute] + ":" + two[value.second]
+    microsecond = value.microsecond
+    if microsecond:
+        return text + ("." + str(1_000_000 + microsecond)[1:]).rstrip("0") + 'Z"'
+    return text + 'Z"'
+
+
+def _utc_text(value: datetime) -> str:
+    """:func:`_utc_json` without the quotes."""
+    return _utc_json(value)[1:-1]
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -326,47 +356,54 @@ def _model_lines(cls: type, var: str, env: dict[str, Any], ids: list[int]) -> li
     """Python lines writing the model in variable ``var`` (of class ``cls``) to ``out``:
     the fields in declaration order if the instance dict is exactly those fields in that
     order, else :func:`_encode_model` (which follows the dict's order, like pydantic).
-    Leaf models held by a field are written inline, other models by their own writer."""
+    Leaf models held by a field are written inline, other models by their own writer.
+
+    Every field written starts with its key after a comma (``,"name":``, a constant) and
+    its value as separate pieces of ``out`` (no string concatenation); the first piece
+    written for the model then gets "{" instead of its comma (``OPEN``: comma key -> key
+    after "{"), and an instance without any field written is "{}"."""
     n = ids[0] = ids[0] + 1
     plan = _field_plan(cls)
     assert plan is not None
     names = tuple(plan)
     env[f"NAMES{n}"], env[f"PLAN{n}"] = names, plan
-    sep, d = f"sep{n}", f"d{n}"
+    env[f"OPEN{n}"] = {"," + key: "{" + key for key in plan.values()}
+    d, first = f"d{n}", f"first{n}"
     lines = [
         f"{d} = {var}.__dict__",
         f"if tuple({d}) != NAMES{n}:",
         f"    encode_model({var}, PLAN{n}, out)",
         "else:",
-        f"    {sep} = '{{'",
+        f"    {first} = len(out)",
     ]
     if names:
         lines.append(f"    {', '.join(f'v{n}_{k}' for k in range(len(names)))}, = {d}.values()")
     for k, name in enumerate(names):
         kind, arg = _field_kind(cls.model_fields[name].annotation)
-        key = repr(plan[name])
+        key = f"K{n}_{k}"
+        env[key] = "," + plan[name]
         v = f"v{n}_{k}"
-        generic = [f"append({sep} + {key})", f"encode_compact({v}, out)"]
+        generic = [f"append({key})", f"encode_compact({v}, out)"]
         if kind == "str":
-            fast = f"type({v}) is str", [f"append({sep} + {key} + quote({v}))"]
+            fast = f"type({v}) is str", [f"append({key})", f"append(quote({v}))"]
         elif kind == "decimal":
             # str() is the format(v, "f") text unless it has an exponent (see _decimal_text)
             fast = f"type({v}) is Decimal and {v}.is_finite()", [
+                f"append({key})",
                 f"text = str({v})",
                 "if 'E' in text:",
                 f"    text = format({v}, 'f')",
-                f"append({sep} + {key} + ('0' if text == '-0' else text))"]
+                "append('0' if text == '-0' else text)"]
         elif kind == "int":
-            fast = f"type({v}) is int", [f"append({sep} + {key} + str({v}))"]
+            fast = f"type({v}) is int", [f"append({key})", f"append(str({v}))"]
         elif kind == "datetime":
             # format_ocpi_datetime's fast path
             fast = f"type({v}) is datetime and {v}.tzinfo is UTC and {v}.year >= 1000", [
-                f"text = {v}.isoformat()[:-6]",
-                f"append({sep} + {key} + '\"' + (text.rstrip('0') if {v}.microsecond else text) + 'Z\"')"]
+                f"append({key})", f"append(utc_json({v}))"]
         elif kind == "enum":
             env[f"E{n}_{k}"] = arg
             env[f"T{n}_{k}"] = {member: json.dumps(member.value) for member in arg}
-            fast = f"type({v}) is E{n}_{k} and {v} in T{n}_{k}", [f"append({sep} + {key} + T{n}_{k}[{v}])"]
+            fast = f"type({v}) is E{n}_{k} and {v} in T{n}_{k}", [f"append({key})", f"append(T{n}_{k}[{v}])"]
         elif kind == "model":
             env[f"M{n}_{k}"] = arg
             if _is_leaf(arg) and arg not in _MEMO_LIMITS:
@@ -375,7 +412,7 @@ def _model_lines(cls: type, var: str, env: dict[str, Any], ids: list[int]) -> li
                 env[f"W{n}_{k}"] = None
                 env.setdefault("LATE", []).append((f"W{n}_{k}", arg))
                 write = [f"(W{n}_{k} or writer_of(M{n}_{k}))({v}, out)"]
-            fast = f"type({v}) is M{n}_{k}", [f"append({sep} + {key})", *write]
+            fast = f"type({v}) is M{n}_{k}", [f"append({key})", *write]
         elif kind == "models":
             env[f"M{n}_{k}"] = arg
             if _is_leaf(arg) and arg not in _MEMO_LIMITS:
@@ -385,7 +422,7 @@ def _model_lines(cls: type, var: str, env: dict[str, Any], ids: list[int]) -> li
                 env.setdefault("LATE", []).append((f"W{n}_{k}", arg))
                 write = [f"(W{n}_{k} or writer_of(M{n}_{k}))(item, out)"]
             fast = f"type({v}) is list and {v}", [
-                f"append({sep} + {key})",
+                f"append({key})",
                 "item_sep = '['",
                 f"for item in {v}:",
                 "    append(item_sep)",
@@ -406,8 +443,13 @@ def _model_lines(cls: type, var: str, env: dict[str, Any], ids: list[int]) -> li
             lines.extend("            " + line for line in fast[1])
             lines.append("        else:")
             lines.extend("            " + line for line in generic)
-        lines.append(f"        {sep} = ','")
-    lines.append(f"    append('{{}}' if {sep} == '{{' else '}}')")
+    lines.extend([
+        f"    if len(out) == {first}:",
+        "        append('{}')",
+        "    else:",
+        f"        out[{first}] = OPEN{n}[out[{first}]]",
+        "        append('}')",
+    ])
     return lines
 
 
@@ -425,7 +467,7 @@ def _model_writer(cls: type) -> Callable[[Any, list[str]], None] | None:
         _WRITERS[cls] = None
         return None
     env: dict[str, Any] = {
-        "Decimal": Decimal, "datetime": datetime, "UTC": _UTC, "quote": _quote,
+        "Decimal": Decimal, "datetime": datetime, "UTC": _UTC, "quote": _quote, "utc_json": _utc_json,
         "encode_model": _encode_model, "encode_compact": _encode_compact, "writer_of": _model_writer,
     }
     body = _model_lines(cls, "model", env, [0])

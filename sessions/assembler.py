@@ -32,13 +32,14 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from schemas import ocpp16, ocpp201
 from schemas.envelope import EventEnvelope
 from schemas.ocpp import InvalidMessage, validate_call, validate_response
+from schemas.ocpp_base import construct as _construct
 from sessions.config import AssemblerConfig
 from sessions.events import (
     CdrIssued,
@@ -158,7 +159,15 @@ def _applied(state: SessionState, events: tuple[DomainEvent, ...], completed: tu
 
 
 _new_outcome = object.__new__
+#: MessageRecorded's fields set, shared by the recorded messages like ``trusted`` shares one
+#: per class (never changed: the values are frozen; see sessions.events.trusted).
+_MESSAGE_FIELDS = set(MessageRecorded.model_fields)
 _set_attribute = object.__setattr__
+
+
+#: The outcome of a valid message outside any session (BootNotification, Heartbeat, ...):
+#: one shared value (frozen; equal to ``AssemblyOutcome("applied")``).
+_APPLIED_OUTSIDE_SESSIONS = AssemblyOutcome("applied")
 
 
 def _dead(reason: str, session_id: str | None = None) -> AssemblyOutcome:
@@ -179,6 +188,8 @@ class SessionAssembler:
         self.store: SessionStore = store if store is not None else InMemorySessionStore()
         #: envelopes in / applied / duplicate / dead_lettered, for this instance's lifetime.
         self.counts: Counter[str] = Counter()
+        #: (config, its max_clock_ahead, its max_clock_behind): see _clock_limits.
+        self._limits: tuple[AssemblerConfig, timedelta, timedelta] | None = None
 
     # --- public API -------------------------------------------------------------------
 
@@ -220,7 +231,7 @@ class SessionAssembler:
         except InvalidMessage as exc:
             return _dead(exc.reason)
         if model is None:
-            return AssemblyOutcome("applied")
+            return _APPLIED_OUTSIDE_SESSIONS
         reason = self._implausible_timestamp(envelope, model)
         if reason is not None:
             return _dead(reason)
@@ -237,24 +248,33 @@ class SessionAssembler:
             return self._transaction_event(envelope, model)
         raise AssertionError(f"unhandled model {type(model).__name__}")  # pragma: no cover
 
+    def _clock_limits(self) -> tuple[timedelta, timedelta]:
+        """(``config.max_clock_ahead``, ``config.max_clock_behind``), read once per config."""
+        config = self.config
+        limits = self._limits
+        if limits is None or limits[0] is not config:
+            limits = self._limits = (config, config.max_clock_ahead, config.max_clock_behind)
+        return limits[1], limits[2]
+
     def _implausible_timestamp(self, envelope: EventEnvelope, model: Any) -> str | None:
         """Timestamps far in the future or past relative to ``received_at`` (docs table)."""
         found = _STAMPED_FIELDS.get(type(model))
         has_timestamp, lists = found if found is not None else _stamped_fields(model)
-        received = envelope.received_at
-        config = self.config
-        latest = received + config.max_clock_ahead
-        earliest = received - config.max_clock_behind
+        received = envelope.__dict__["received_at"]
+        ahead, behind = self._clock_limits()
+        latest = received + ahead
+        earliest = received - behind
+        values = model.__dict__  # the model's fields (validated models hold every field there)
         if has_timestamp:
-            ts = model.timestamp
+            ts = values["timestamp"]
             if ts > latest or ts < earliest:
                 return self._implausible(envelope, "timestamp", ts)
         for field, wire in lists:
-            meter_values = getattr(model, field)
+            meter_values = values[field]
             if not meter_values:
                 continue
             for mv in meter_values:
-                ts = mv.timestamp
+                ts = mv.__dict__["timestamp"]
                 if ts > latest or ts < earliest:
                     index = next(i for i, m in enumerate(meter_values) if m is mv)
                     return self._implausible(envelope, f"{wire}[{index}].timestamp", ts)
@@ -283,7 +303,8 @@ class SessionAssembler:
     ) -> AssemblyOutcome:
         received = envelope.__dict__  # the envelope's fields (one attribute lookup)
         fields = state.__dict__
-        fields["messages"].append(trusted(MessageRecorded, {
+        # trusted(MessageRecorded, {...}) without the call in between (once per message)
+        fields["messages"].append(_construct(MessageRecorded, {
             "message_id": received["message_id"],
             "action": received["action"],
             "fingerprint": fingerprint,
@@ -291,7 +312,7 @@ class SessionAssembler:
             "seq_no": seq_no,
             "offline": offline,
             "events": events,
-        }))
+        }, _MESSAGE_FIELDS))
         completed: tuple[CompletedSession, ...] = ()
         corrections: tuple[CompletedSession, ...] = ()
         issued_versions = fields["issued"]
@@ -350,14 +371,18 @@ class SessionAssembler:
         return self._record(state, envelope, fingerprint, (event,))
 
     def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues) -> AssemblyOutcome:
-        fingerprint = fingerprint_of(envelope.action, envelope.payload)
+        received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
+        values = msg.__dict__
         matched = False
-        if msg.transaction_id is None:
+        transaction_id = values["transaction_id"]
+        if transaction_id is None:
             # Meter values outside a transaction (connector 0 = main meter, idle connector)
             # are valid and not billed; some chargers omit the id inside one: attach them to
             # the only open transaction on that connector.
             if msg.connector_id == 0:
-                return AssemblyOutcome("applied")
+                return _APPLIED_OUTSIDE_SESSIONS
+        fingerprint = fingerprint_of(received["action"], received["payload"])
+        if transaction_id is None:
             for state in self.store.sessions_of(envelope.charge_point_id):
                 if state.has_fingerprint(fingerprint):
                     return AssemblyOutcome("duplicate", session_id=state.session_id)
@@ -366,7 +391,7 @@ class SessionAssembler:
                 if s.is_open and s.ocpp_version == "1.6" and s.connector_id == msg.connector_id
             ]
             if not candidates:
-                return AssemblyOutcome("applied")
+                return _APPLIED_OUTSIDE_SESSIONS
             if len(candidates) > 1:
                 ids = ", ".join(sorted(s.transaction_id for s in candidates))
                 return _dead(
@@ -375,21 +400,24 @@ class SessionAssembler:
                 )
             state, matched = candidates[0], True
         else:
-            state = self.store.get(session_id_for(envelope.charge_point_id, msg.transaction_id))
+            charge_point_id = received["charge_point_id"]
+            state = self.store.get(session_id_for(charge_point_id, transaction_id))
             if state is None:
                 return _dead(
-                    f"MeterValues for unknown transaction {msg.transaction_id} on "
-                    f"{envelope.charge_point_id} (no StartTransaction applied for it)"
+                    f"MeterValues for unknown transaction {transaction_id} on "
+                    f"{charge_point_id} (no StartTransaction applied for it)"
                 )
             if state.has_fingerprint(fingerprint):
                 return AssemblyOutcome("duplicate", session_id=state.session_id)
-        event = _meter_values_recorded(samples_of(msg.meter_value), matched)
+        event = _meter_values_recorded(samples_of(values["meter_value"]), matched)
         return self._record(state, envelope, fingerprint, (event,))
 
     def _stop_16(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction) -> AssemblyOutcome:
-        fingerprint = fingerprint_of(envelope.action, envelope.payload)
-        transaction_id = str(msg.transaction_id)
-        state = self.store.get(session_id_for(envelope.charge_point_id, transaction_id))
+        received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
+        values = msg.__dict__
+        fingerprint = fingerprint_of(received["action"], received["payload"])
+        transaction_id = str(values["transaction_id"])
+        state = self.store.get(session_id_for(received["charge_point_id"], transaction_id))
         matched_from: str | None = None
         if state is None:
             for known in self.store.sessions_of(envelope.charge_point_id):
@@ -401,12 +429,11 @@ class SessionAssembler:
             state, matched_from = found, transaction_id
         elif state.has_fingerprint(fingerprint):
             return AssemblyOutcome("duplicate", session_id=state.session_id)
-        events: list[DomainEvent] = []
-        if msg.transaction_data:
-            events.append(_meter_values_recorded(samples_of(msg.transaction_data)))
-        events.append(_transaction_ended(msg.timestamp, Decimal(msg.meter_stop).scaleb(-3), msg.reason,
-                                         msg.id_tag, matched_from))
-        return self._record(state, envelope, fingerprint, tuple(events))
+        transaction_data = values["transaction_data"]
+        recorded = _meter_values_recorded(samples_of(transaction_data)) if transaction_data else None
+        ended = _transaction_ended(values["timestamp"], Decimal(values["meter_stop"]).scaleb(-3), values["reason"],
+                                   values["id_tag"], matched_from)
+        return self._record(state, envelope, fingerprint, (ended,) if recorded is None else (recorded, ended))
 
     def _match_stop(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction) -> SessionState | str:
         """The open 1.6 transaction a StopTransaction with an unknown/-1 id belongs to.
@@ -435,11 +462,16 @@ class SessionAssembler:
     # --- OCPP 2.0.1 / 2.1 -------------------------------------------------------------
 
     def _transaction_event(self, envelope: EventEnvelope, msg: ocpp201.TransactionEvent) -> AssemblyOutcome:
-        transaction_id = msg.transaction_info.transaction_id
-        fingerprint = fingerprint_of(envelope.action, envelope.payload)
-        session_id = session_id_for(envelope.charge_point_id, transaction_id)
+        received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
+        values = msg.__dict__
+        info = values["transaction_info"]
+        info_values = info.__dict__
+        transaction_id = info_values["transaction_id"]
+        charge_point_id = received["charge_point_id"]
+        fingerprint = fingerprint_of(received["action"], received["payload"])
+        session_id = session_id_for(charge_point_id, transaction_id)
         state = self.store.get(session_id)
-        seq_no = msg.seq_no
+        seq_no = values["seq_no"]
         if state is not None:
             if state.has_fingerprint(fingerprint):
                 return AssemblyOutcome("duplicate", session_id=session_id)
@@ -449,22 +481,22 @@ class SessionAssembler:
                     reason=f"seqNo {seq_no} already recorded with different content; the first one is kept",
                 )
         else:
-            state = self._new_state(envelope, transaction_id)
-        evse = msg.evse
+            state = SessionState.new(session_id, charge_point_id, transaction_id, received["ocpp_version"])
+        evse = values["evse"]
         if evse is not None:
-            evse_id, connector_id = evse.id, evse.connector_id
+            evse_values = evse.__dict__
+            evse_id, connector_id = evse_values["id"], evse_values["connector_id"]
         else:
             evse_id = connector_id = None
-        id_token = msg.id_token
+        id_token = values["id_token"]
         if id_token is not None:
-            id_tag = id_token.id_token
+            id_tag = id_token.__dict__["id_token"]
             id_tag_status = _id_token_status(envelope) if id_tag is not None else None
         else:
             id_tag = id_tag_status = None
         events: list[DomainEvent] = []
-        timestamp = msg.timestamp
-        info = msg.transaction_info
-        event_type = msg.event_type
+        timestamp = values["timestamp"]
+        event_type = values["event_type"]
         if event_type == "Started":
             events.append(trusted(TransactionStarted, {
                 "type": "TransactionStarted", "timestamp": timestamp, "connector_id": connector_id,
@@ -473,17 +505,19 @@ class SessionAssembler:
             events.append(trusted(TransactionDetailsReported, {
                 "type": "TransactionDetailsReported", "timestamp": timestamp, "connector_id": connector_id,
                 "evse_id": evse_id, "id_tag": id_tag, "id_tag_status": id_tag_status}))
-        if info.charging_state is not None:
+        charging_state = info_values["charging_state"]
+        if charging_state is not None:
             events.append(trusted(ChargingStateChanged, {
-                "type": "ChargingStateChanged", "timestamp": timestamp, "charging_state": info.charging_state}))
-        if msg.meter_value:
-            events.append(_meter_values_recorded(samples_of(msg.meter_value)))
+                "type": "ChargingStateChanged", "timestamp": timestamp, "charging_state": charging_state}))
+        meter_value = values["meter_value"]
+        if meter_value:
+            events.append(_meter_values_recorded(samples_of(meter_value)))
         if event_type == "Ended":
-            events.append(_transaction_ended(timestamp, None, info.stopped_reason, id_tag, None))
+            events.append(_transaction_ended(timestamp, None, info_values["stopped_reason"], id_tag, None))
         if not events:
             events.append(trusted(TransactionUpdated, {
-                "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": msg.trigger_reason}))
-        return self._record(state, envelope, fingerprint, tuple(events), seq_no, msg.offline)
+                "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": values["trigger_reason"]}))
+        return self._record(state, envelope, fingerprint, tuple(events), seq_no, values["offline"])
 
 
 #: The handler (method name) of each validated OCPP model class; subclasses of these

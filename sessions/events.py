@@ -18,7 +18,7 @@ import functools
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Iterable, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 from pydantic_core import to_json
@@ -268,6 +268,7 @@ _ISSUED_TO_JSON = TypeAdapter(list[CdrIssued]).serializer.to_json
 _STATE_FIELDS = ("session_id", "charge_point_id", "transaction_id", "ocpp_version", "messages",
                  "closed_idle", "issued")
 _JSON_HEAD = '{"session_id":'
+_MESSAGES_KEY = ',"messages":['
 #: How many sessions' last written JSON :meth:`SessionState.from_json` recognises.
 SNAPSHOTS_KEPT = 256
 
@@ -322,6 +323,28 @@ class SessionState(BaseModel):
 
     # --- JSON -------------------------------------------------------------------------
 
+    def _head(self, derived: _Derived, fields: dict[str, Any]) -> str:
+        """The JSON up to the messages (``...,"messages":[``), cached in the derived facts."""
+        session_id = fields["session_id"]
+        head = derived.head
+        if not (head and head[0] is session_id and head[1] is fields["charge_point_id"]
+                and head[2] is fields["transaction_id"] and head[3] is fields["ocpp_version"]):
+            head = derived.head = (session_id, self.charge_point_id, self.transaction_id, self.ocpp_version,
+                                   "".join((_JSON_HEAD, to_json(session_id).decode(),
+                                            ',"charge_point_id":', to_json(self.charge_point_id).decode(),
+                                            ',"transaction_id":', to_json(self.transaction_id).decode(),
+                                            ',"ocpp_version":', to_json(self.ocpp_version).decode(),
+                                            _MESSAGES_KEY)))
+        return head[4]
+
+    @staticmethod
+    def _tail(fields: dict[str, Any]) -> str:
+        """The JSON after the messages (``],"closed_idle":...}``)."""
+        closed_idle = fields["closed_idle"]
+        issued = fields["issued"]
+        return "".join(('],"closed_idle":', "null" if closed_idle is None else closed_idle.model_dump_json(),
+                        ',"issued":', _ISSUED_TO_JSON(issued).decode() if issued else "[]", "}"))
+
     def to_json(self) -> str:
         """The state's JSON, byte for byte ``BaseModel.model_dump_json(self)``."""
         derived = self._derived()
@@ -332,20 +355,7 @@ class SessionState(BaseModel):
             derived.json = derived.json + "," + more if derived.json_count else more
             derived.json_count = count
         session_id = fields["session_id"]
-        head = derived.head
-        if not (head and head[0] is session_id and head[1] is fields["charge_point_id"]
-                and head[2] is fields["transaction_id"] and head[3] is fields["ocpp_version"]):
-            head = derived.head = (session_id, self.charge_point_id, self.transaction_id, self.ocpp_version,
-                                   "".join((_JSON_HEAD, to_json(session_id).decode(),
-                                            ',"charge_point_id":', to_json(self.charge_point_id).decode(),
-                                            ',"transaction_id":', to_json(self.transaction_id).decode(),
-                                            ',"ocpp_version":', to_json(self.ocpp_version).decode(),
-                                            ',"messages":[')))
-        closed_idle = fields["closed_idle"]
-        issued = fields["issued"]
-        text = "".join((head[4], derived.json, '],"closed_idle":',
-                        "null" if closed_idle is None else closed_idle.model_dump_json(),
-                        ',"issued":', _ISSUED_TO_JSON(issued).decode() if issued else "[]", "}"))
+        text = "".join((self._head(derived, fields), derived.json, self._tail(fields)))
         snapshots = _SNAPSHOTS
         snapshots.pop(session_id, None)
         snapshots[session_id] = _Snapshot(text, fields, derived.json)
@@ -408,6 +418,26 @@ class SessionState(BaseModel):
         if kwargs:
             return super().model_validate_json(json_data, **kwargs)
         return cls.from_json(json_data)
+
+    # --- stored form: the JSON without the messages + the messages appended ---------
+
+    def head_json(self) -> str:
+        """The state's JSON with an empty message list (what the ``sessions`` row keeps;
+        the recorded messages are stored apart, each appended once: :meth:`messages_json`).
+        ``stored_json(s.head_json(), [s.messages_json()])`` is ``s.to_json()``."""
+        fields = self.__dict__
+        return self._head(self._derived(), fields) + self._tail(fields)
+
+    def messages_json(self, start: int = 0) -> str:
+        """The JSON array of the recorded messages from ``start`` on, each message's JSON as
+        in :meth:`to_json`."""
+        return _MESSAGES_TO_JSON(self.__dict__["messages"][start:]).decode()
+
+    @classmethod
+    def from_stored(cls, head_json: str, messages_json: Iterable[str]) -> "SessionState":
+        """The state stored as :meth:`head_json` and the :meth:`messages_json` arrays of its
+        messages, in order (parsed as the whole JSON text: :func:`stored_json`)."""
+        return cls.from_json(stored_json(head_json, messages_json))
 
     # --- what the store and the assembler ask of a session --------------------------
 
@@ -541,6 +571,27 @@ class SessionState(BaseModel):
     @property
     def start_timestamp(self) -> datetime | None:
         return self._first_of_events(3)
+
+
+def stored_json(head_json: str, messages_json: Iterable[str]) -> str:
+    """The JSON text of a state stored in parts: ``head_json``, its JSON with an empty
+    message list (:meth:`SessionState.head_json`), and JSON arrays of its messages in order
+    (:meth:`SessionState.messages_json` of successive ranges). The result is the text the
+    whole state was (or would have been) written as: ``to_json`` puts the messages between
+    ``"messages":[`` and ``]`` and nothing else changes. The first ``,"messages":[`` is the
+    field's: every ``"`` inside a JSON string is escaped, so ``,"`` occurs only between
+    fields."""
+    at = head_json.find(_MESSAGES_KEY)
+    end = at + len(_MESSAGES_KEY)
+    if at < 0 or head_json[end:end + 1] != "]":
+        raise ValueError(f"not the JSON of a session state without messages: {head_json[:200]!r}")
+    inner = []
+    for chunk in messages_json:
+        if not (chunk.startswith("[") and chunk.endswith("]")):
+            raise ValueError(f"not a JSON array of recorded messages: {chunk[:200]!r}")
+        if len(chunk) > 2:
+            inner.append(chunk[1:-1])
+    return "".join((head_json[:end], ",".join(inner), head_json[end:]))
 
 
 assert tuple(SessionState.model_fields) == _STATE_FIELDS, "update SessionState.to_json for the new field"

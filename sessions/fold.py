@@ -157,30 +157,52 @@ class CompletedSession(BaseModel):
     @property
     def remark(self) -> str | None:
         """The remarks joined for the CDR's ``remark`` (OCPI string(255))."""
-        if not self.remarks:
-            return None
-        text = "; ".join(self.remarks)
-        return text if len(text) <= REMARK_MAX else text[: REMARK_MAX - 3] + "..."
+        return remark_text(self.remarks)
 
     def as_version(self, version: int) -> "CompletedSession":
         """This content issued as ``version`` (ids per :mod:`sessions.identity`)."""
+        fields = self.__dict__
+        charge_point_id, transaction_id = fields["charge_point_id"], fields["transaction_id"]
         if version == 0:
-            return self.model_copy(
-                update={"version": 0, "cdr_id": cdr_id_for(self.charge_point_id, self.transaction_id),
-                        "replaces_cdr_id": None, "credit_cdr_id": None}
+            return self._copy_with(
+                {"version": 0, "cdr_id": cdr_id_for(charge_point_id, transaction_id),
+                 "replaces_cdr_id": None, "credit_cdr_id": None}
             )
-        flags = tuple(sorted(set(self.flags) | {SessionFlag.CORRECTED.value}))
-        remarks = self.remarks + (f"re-issued as version {version} after late events",)
-        return self.model_copy(
-            update={
+        flags = tuple(sorted(set(fields["flags"]) | {SessionFlag.CORRECTED.value}))
+        remarks = fields["remarks"] + (f"re-issued as version {version} after late events",)
+        return self._copy_with(
+            {
                 "version": version,
-                "cdr_id": cdr_id_for(self.charge_point_id, self.transaction_id, version),
-                "replaces_cdr_id": cdr_id_for(self.charge_point_id, self.transaction_id, version - 1),
-                "credit_cdr_id": credit_cdr_id_for(self.charge_point_id, self.transaction_id, version - 1),
+                "cdr_id": cdr_id_for(charge_point_id, transaction_id, version),
+                "replaces_cdr_id": cdr_id_for(charge_point_id, transaction_id, version - 1),
+                "credit_cdr_id": credit_cdr_id_for(charge_point_id, transaction_id, version - 1),
                 "flags": flags,
                 "remarks": remarks,
             }
         )
+
+    def _copy_with(self, update: dict) -> "CompletedSession":
+        """``self.model_copy(update=update)``: what pydantic's ``__copy__`` and the update
+        do for this class (no extra, no private attributes: a copy of the instance dict
+        updated, a copy of the fields set with the updated names added), without its
+        generic detour (issue 4: ~40k instructions per session); subclasses and instances
+        holding extra or private values take model_copy itself."""
+        if (type(self) is not CompletedSession or self.__pydantic_extra__ is not None
+                or self.__pydantic_private__ is not None):
+            return self.model_copy(update=update)
+        values = self.__dict__.copy()
+        values.update(update)
+        fields_set = set(self.__pydantic_fields_set__)
+        fields_set.update(update)
+        return construct(CompletedSession, values, fields_set)
+
+
+def remark_text(remarks: tuple[str, ...]) -> str | None:
+    """:attr:`CompletedSession.remark` of these remarks."""
+    if not remarks:
+        return None
+    text = "; ".join(remarks)
+    return text if len(text) <= REMARK_MAX else text[: REMARK_MAX - 3] + "..."
 
 
 # --- the fold -------------------------------------------------------------------------

@@ -86,13 +86,32 @@ class SessionRecord(Base):
     status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    #: The aggregate's state: its JSON event list or snapshot (owned by ``sessions/``).
-    state_json: Mapped[str] = mapped_column(Text)
+    #: The aggregate's state (``sessions.SessionState``) as JSON with an empty message list
+    #: (``SessionState.head_json``); its recorded messages are the session's
+    #: :class:`SessionMessagesRecord` rows (the whole JSON: ``sessions.events.stored_json``).
+    state_head_json: Mapped[str] = mapped_column(Text)
+    #: Number of recorded messages (= the messages in the session's SessionMessagesRecord rows).
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     #: The CDR currently in force for this session (the last non-credit CDR issued).
     cdr_id: Mapped[str | None] = mapped_column(String(39))
     #: Time of the last applied event (from the events, not the wall clock).
     last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: +1 at every write of the row (every writer: ``SET version = version + 1``), so a copy
+    #: of the state kept in memory is current while the row still has its version.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class SessionMessagesRecord(Base):
+    """Recorded messages of a session, appended once each: one row per write of the session
+    that recorded new messages (never updated). Migration 0102_pipeline_session_messages."""
+
+    __tablename__ = "session_messages"
+
+    session_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    #: Index of the row's first message in the session's message list.
+    first_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: JSON array of the messages from ``first_index`` on, each as in the state's JSON.
+    messages_json: Mapped[str] = mapped_column(Text)
 
 
 class CdrRecord(Base):

@@ -163,17 +163,50 @@ _NO_OFFSET = timedelta(0)
 def _sqlite_utc(value: datetime | None) -> str | None:
     """``received_at`` as :class:`storage.types.UtcDateTimeType` stores it on SQLite: naive
     UTC (a naive value is taken as UTC), in SQLAlchemy's SQLite DATETIME text form
-    ``YYYY-MM-DD HH:MM:SS.ffffff`` (always 6 fraction digits)."""
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` (always 6 fraction digits), written by :func:`_sqlite_text`
+    (what :func:`_sqlite_utc_isoformat` writes)."""
     if value is None:
         return None
+    if value.__class__ is not datetime:  # a subclass may format itself otherwise
+        return _sqlite_utc_isoformat(value)
+    tz = value.tzinfo
+    if tz is None or tz is timezone.utc or value.utcoffset() == _NO_OFFSET:
+        # naive, an envelope's (see EventEnvelope), pydantic's UTC, any zone at offset 0:
+        # the UTC wall time already
+        return _sqlite_text(value)
+    return _sqlite_text(value.astimezone(timezone.utc))
+
+
+def _sqlite_utc_isoformat(value: datetime) -> str:
+    """:func:`_sqlite_utc` through ``isoformat`` (datetime subclasses; the reference of the
+    fast path in tests/unit/test_repositories_fast.py)."""
     tz = value.tzinfo
     if tz is timezone.utc or (tz is not None and value.utcoffset() == _NO_OFFSET):
-        # an envelope's (see EventEnvelope), pydantic's UTC, any zone at offset 0: the UTC
-        # wall time already; drop "+00:00" (a 4-digit year: always 26 characters before it)
-        return value.isoformat(" ", "microseconds")[:26]
+        return value.isoformat(" ", "microseconds")[:26]  # a 4-digit year: 26 characters before "+00:00"
     if tz is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
+
+
+#: "00" .. "59" (hours, minutes, seconds of a datetime).
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
+#: date ordinal -> "YYYY-MM-DD " (datetime.toordinal); emptied when full.
+_SQLITE_DAYS: dict[int, str] = {}
+
+
+def _sqlite_text(value: datetime) -> str:
+    """``value.isoformat(" ", "microseconds")`` without its UTC offset (the first 26
+    characters): ``YYYY-MM-DD HH:MM:SS.ffffff``. Issue 4: ``isoformat`` formats through
+    ``PyUnicode_FromFormat`` (~13k instructions); the day text comes from a small memo and
+    the clock from a table (~6k). tests/unit/test_repositories_fast.py compares both."""
+    ordinal = value.toordinal()
+    day = _SQLITE_DAYS.get(ordinal)
+    if day is None:
+        if len(_SQLITE_DAYS) >= 4096:
+            _SQLITE_DAYS.clear()
+        day = _SQLITE_DAYS[ordinal] = value.date().isoformat() + " "
+    two = _TWO_DIGITS
+    return f"{day}{two[value.hour]}:{two[value.minute]}:{two[value.second]}.{value.microsecond:06d}"
 
 
 def _postgresql_utc(value: datetime | None) -> datetime | None:
@@ -619,3 +652,14 @@ def pick_tariff_version(versions: Sequence[TariffRecord], at: datetime,
         return valid[-1]
     known = [v for v in valid if v.last_updated <= known_at]
     return known[-1] if known else valid[0]
+
+
+def session_messages_json(session: Session, session_key: str) -> list[str]:
+    """The JSON arrays of a session's recorded messages, in order (its ``session_messages``
+    rows): with the row's ``state_head_json``, ``SessionState.from_stored`` reads the state."""
+    from storage.models import SessionMessagesRecord
+
+    return list(session.scalars(
+        select(SessionMessagesRecord.messages_json)
+        .where(SessionMessagesRecord.session_key == session_key)
+        .order_by(SessionMessagesRecord.first_index)))

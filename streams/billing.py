@@ -27,21 +27,21 @@ import logging
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Callable, Iterable, NamedTuple
 
+from sqlalchemy import event
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
 
 from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
-from schemas.ocpi import Cdr, Tariff
+from schemas.ocpi import Cdr, CdrLocation, CdrToken, Price, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
 from sessions.identity import session_id_for
 from storage import repositories as repo
-from storage.models import SessionRecord
+from storage.models import SessionMessagesRecord, SessionRecord
 from storage.outbox import enqueue_cdr_push, enqueue_cdr_row_pushes
 from streams.cdrs import cdr_json, credit_for, session_cdr
 from streams.processor import Outcome
@@ -94,6 +94,10 @@ class SqlSessionStore:
         self.cache: dict[str, SessionState] = {}
         #: session key -> what this store knows of its row (None: no row).
         self.records: dict[str, _SessionRow | None] = {}
+        #: session key -> the JSON arrays of its stored messages, read for :meth:`_load`.
+        self.arrays: dict[str, list[str]] = {}
+        #: session key -> characters of its stored messages' JSON (the size of a kept state).
+        self.sizes: dict[str, int] = {}
         #: The running envelope's undo: session key -> how to put the state back as it was
         #: before the envelope touched it (:class:`_Undo`), or _NOT_CACHED (created or
         #: loaded by the envelope).
@@ -115,13 +119,32 @@ class SqlSessionStore:
     def prefetch(self, keys: Iterable[str]) -> None:
         """Load the rows of these session keys in one query per 500 keys; a key without a
         row is remembered as absent (this store writes every session row of the batch, so
-        that stays true until :meth:`write_rows` adds it). Saves a query per session."""
+        that stays true until :meth:`write_rows` adds it). Saves a query per session. The
+        recorded messages are read (one query per 500 keys) only for the sessions whose
+        state :attr:`warm` does not hold at the row's version."""
         wanted = sorted({k for k in keys if k not in self.records})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             found = {r.session_key: r for r in self._rows(_ROWS_BY_KEYS, keys=chunk)}
             for key in chunk:
                 self.records[key] = found.get(key)
+            self._read_messages(found.values())
+
+    def _read_messages(self, rows: Iterable["_SessionRow"]) -> None:
+        """Read the ``session_messages`` arrays of those of these rows whose state has to
+        be parsed (not in the batch's cache, not kept warm at the row's version) into
+        :attr:`arrays`, for :meth:`_load`; one query per 500 sessions."""
+        warm, cache, arrays = self.warm, self.cache, self.arrays
+        cold = [r.session_key for r in rows if r.session_key not in cache and r.session_key not in arrays
+                and (warm is None or not warm.holds(r.session_key, r.version))]
+        for start in range(0, len(cold), 500):
+            chunk = cold[start:start + 500]
+            for key in chunk:
+                arrays[key] = []
+            sql = repo.driver_sql(self.db.get_bind().dialect, f"session_messages.by_keys:{len(chunk)}",
+                                  lambda quote, mark: _messages_sql(quote, mark, len(chunk)))
+            for key, array in repo.query_rows(self.db, sql, tuple(chunk)):
+                arrays[key].append(array)
 
     def _rows(self, query: "_RowsQuery", **params) -> list["_SessionRow"]:
         """The session rows of one of the ``_ROWS_*`` queries, read at the driver level
@@ -141,8 +164,8 @@ class SqlSessionStore:
                 values.append(value)
         sql = repo.driver_sql(dialect, f"{query.name}:{count}", lambda quote, mark: query.sql(quote, mark, count))
         ended = _ended_at_reader(dialect)
-        return [_SessionRow(key, state_json, None if ended_at is None else ended(ended_at))
-                for key, state_json, ended_at in repo.query_rows(self.db, sql, tuple(values))]
+        return [_SessionRow(key, version, None if ended_at is None else ended(ended_at), event_count, head_json)
+                for key, version, ended_at, event_count, head_json in repo.query_rows(self.db, sql, tuple(values))]
 
     def _record(self, key: str) -> "_SessionRow | None":
         if key not in self.records:
@@ -163,12 +186,27 @@ class SqlSessionStore:
         state = self.cache.get(key)
         if state is not None:
             return self._touch(key, state)
-        state = self.warm.take(key, record.state_json) if self.warm is not None else None
-        if state is None:
-            state = SessionState.model_validate_json(record.state_json)
+        kept = self.warm.take(key, record.version) if self.warm is not None else None
+        if kept is not None:
+            state, self.sizes[key] = kept
+        else:
+            arrays = self.arrays.pop(key, None)
+            if arrays is None:
+                self._read_messages([record])
+                arrays = self.arrays.pop(key)
+            state = SessionState.from_stored(record.head_json, arrays)
+            self.sizes[key] = sum(map(len, arrays))
+        if len(state.__dict__["messages"]) != record.event_count:
+            raise RuntimeError(f"session {key}: {len(state.messages)} recorded messages stored, "
+                               f"its row counts {record.event_count}")
         self.cache[key] = state
         self.before.setdefault(key, _NOT_CACHED)
         return state
+
+    def _load_rows(self, rows: list["_SessionRow"]) -> dict[str, SessionState]:
+        """session key -> state of each of these rows (messages read in bulk)."""
+        self._read_messages(rows)
+        return {r.session_key: self._load(r) for r in rows}
 
     def get(self, session_id: str) -> SessionState | None:
         state = self.cache.get(session_id)
@@ -192,19 +230,19 @@ class SqlSessionStore:
             rows = self._rows(_ROWS_OPEN_OF, cp=charge_point_id)
         else:
             rows = self._rows(_ROWS_RECENT_OF, cp=charge_point_id, since=self.now - self.idle_timeout)
-        states = {r.session_key: self._load(r) for r in rows}
+        states = self._load_rows(rows)
         for key, state in self.cache.items():
             if state.charge_point_id == charge_point_id:
                 states[key] = self._touch(key, state)
         return [states[k] for k in sorted(states)]
 
     def open_sessions_of(self, charge_point_id: str) -> list[SessionState]:
-        states = {r.session_key: self._load(r) for r in self._rows(_ROWS_OPEN_OF, cp=charge_point_id)}
+        states = self._load_rows(self._rows(_ROWS_OPEN_OF, cp=charge_point_id))
         states.update({k: self._touch(k, s) for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
     def open_sessions(self) -> Iterable[SessionState]:
-        states = {r.session_key: self._load(r) for r in self._rows(_ROWS_OPEN)}
+        states = self._load_rows(self._rows(_ROWS_OPEN))
         states.update({k: self._touch(k, s) for k, s in self.cache.items()})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
@@ -238,65 +276,87 @@ class SqlSessionStore:
         self.before.clear()
 
     def write_rows(self) -> None:
-        """Write the states changed in the batch to their rows, once each; then hand every
-        state of the batch to :attr:`warm` with the JSON its row now holds."""
+        """Write the states changed in the batch to their rows, once each; then, once the
+        batch's transaction has committed (not before: a rolled-back batch keeps nothing),
+        hand every state of the batch to :attr:`warm` with the version its row then has."""
         self._write_rows(self.pending)
         self.pending.clear()
         if self.warm is not None:
-            for key, state in self.cache.items():
-                self.warm.keep(key, self.records[key].state_json, state)  # type: ignore[union-attr]
+            records, sizes = self.records, self.sizes
+            kept = [(key, records[key].version, sizes.get(key, 0), state)  # type: ignore[union-attr]
+                    for key, state in self.cache.items()]
             self.cache = {}
+            if kept:
+                self.warm.keep_after_commit(self.db, kept)
 
     def _write_rows(self, keys: Iterable[str]) -> None:
-        """One executemany UPDATE for the rows that exist, one INSERT for the new ones, at
-        the driver level (rows as tuples in driver form: :func:`storage.repositories.driver_sql`;
-        the values stored are those of the Core statements, tested)."""
+        """One executemany UPDATE for the rows that exist, one INSERT for the new ones, one
+        INSERT of the messages recorded since the row was written (``session_messages``,
+        append-only), at the driver level (rows as tuples in driver form:
+        :func:`storage.repositories.driver_sql`; the values stored are those of the Core
+        statements, tested). Every write adds 1 to the row's ``version``."""
         inserts: list[tuple] = []
         updates: list[tuple] = []
+        appended: list[tuple] = []
         dialect = self.db.get_bind().dialect
         utc = repo.row_binders(dialect, _SESSIONS, ("last_event_at",))[0]
+        sizes = self.sizes
         for key in keys:
             state = self.cache[key]
             record = self._record(key)
-            ended_at = record.ended_at if record is not None else None
+            if record is None:
+                ended_at, stored, version = None, 0, 1
+            else:
+                ended_at, stored, version = record.ended_at, record.event_count, record.version + 1
             if state.issued and ended_at is None:
                 ended_at = _end_of(state)
-            state_json = state.model_dump_json()
+            count = len(state.messages)
+            if count > stored:
+                array = state.messages_json(stored)
+                appended.append((key, stored, array))
+                sizes[key] = sizes.get(key, 0) + len(array)
+            elif count < stored:  # messages are append-only (sessions.events.SessionState)
+                raise RuntimeError(f"session {key}: {count} recorded messages, {stored} already stored")
+            head_json = state.head_json()
             start, last = state.start_timestamp, state.last_received_at
             values = (state.status, None if start is None else utc(start), None if ended_at is None else utc(ended_at),
-                      state_json, len(state.messages), state.issued[-1].cdr_id if state.issued else None,
+                      head_json, count, state.issued[-1].cdr_id if state.issued else None,
                       None if last is None else utc(last))
             if record is None:
                 inserts.append((key, state.charge_point_id, state.transaction_id, state.ocpp_version) + values)
             else:
                 updates.append(values + (key,))
-            self.records[key] = _SessionRow(key, state_json, ended_at)
+            self.records[key] = _SessionRow(key, version, ended_at, count, head_json)
         repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.update", _UPDATE_SESSION), updates)
         repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.insert", _INSERT_SESSION), inserts)
+        repo.execute_rows(self.db, repo.driver_sql(dialect, "session_messages.insert", _INSERT_MESSAGES), appended)
 
 
 class WarmStates:
-    """Session states kept parsed between batches, each with the exact JSON it was written
-    as (or loaded from), least recently used dropped beyond ``limit`` states or
-    ``max_chars`` characters of JSON (a parsed state takes ~7x its JSON in memory).
+    """Session states kept parsed between batches, each with the ``version`` its row had
+    when the state was kept, least recently used dropped beyond ``limit`` states or
+    ``max_chars`` characters of stored message JSON (a parsed state takes ~7x its JSON in
+    memory).
 
     Parsing a state costs ~85 µs for a finished session (its whole message list), and an
     open session is loaded again in every batch that has one of its events. Safe against
     any other writer of the ``sessions`` table (``chargeledger rerate``, a worker that took
-    over the partition meanwhile, a batch that rolled back after ``end_batch``): a kept state
-    is only used when the row read in the running transaction holds exactly the JSON it
-    was kept with (and JSON -> state is a function), else the row is parsed as always.
-    A state is taken out while a batch uses it and kept again only by a batch's
-    ``end_batch``, so a state changed by a batch that then fails is never kept.
+    over the partition meanwhile, a batch that rolled back): a state is kept only after the
+    transaction that wrote (or read) its row at that version committed, every write of a
+    row adds 1 to its version (in SQL: ``version = version + 1``, so a write the keeper did
+    not see still moves it on), and a kept state is only used while the row read in the
+    running transaction has exactly that version; else the row is parsed as always. A state
+    is taken out while a batch uses it, so a state changed by a batch that fails is never
+    kept.
     """
 
     def __init__(self, limit: int, max_chars: int = 8_000_000) -> None:
         self.limit = limit
         self.max_chars = max_chars
-        #: key -> (JSON, state), least recently kept first. An OrderedDict: dropping the
-        #: oldest is O(1) (``next(iter(dict))`` after many removals at the front of a plain
-        #: dict scans the removed slots every time: ~1.5% of a batch once the bound is hit).
-        self._states: OrderedDict[str, tuple[str, SessionState]] = OrderedDict()
+        #: key -> (version, characters, state), least recently kept first. An OrderedDict:
+        #: dropping the oldest is O(1) (``next(iter(dict))`` after many removals at the
+        #: front of a plain dict scans the removed slots every time).
+        self._states: OrderedDict[str, tuple[int, int, SessionState]] = OrderedDict()
         self._chars = 0
         #: clear() may come from the worker's rebalance listener (event loop thread) while
         #: a batch runs in its thread.
@@ -305,28 +365,46 @@ class WarmStates:
     def __len__(self) -> int:
         return len(self._states)
 
-    def take(self, key: str, state_json: str) -> SessionState | None:
-        """The kept state of ``key`` if it is the one ``state_json`` describes (removed
-        from here either way)."""
+    def holds(self, key: str, version: int) -> bool:
+        """A state of ``key`` at ``version`` is kept (a hint: :meth:`take` decides)."""
+        kept = self._states.get(key)
+        return kept is not None and kept[0] == version
+
+    def take(self, key: str, version: int) -> tuple[SessionState, int] | None:
+        """(the kept state of ``key``, its characters) if it was kept at ``version``
+        (removed from here either way)."""
         with self._lock:
             kept = self._states.pop(key, None)
             if kept is None:
                 return None
-            self._chars -= len(kept[0])
-        return kept[1] if kept[0] == state_json else None
+            self._chars -= kept[1]
+        return (kept[2], kept[1]) if kept[0] == version else None
 
-    def keep(self, key: str, state_json: str, state: SessionState) -> None:
-        if self.limit <= 0 or len(state_json) > self.max_chars:
+    def keep(self, key: str, version: int, chars: int, state: SessionState) -> None:
+        if self.limit <= 0 or chars > self.max_chars:
             return
         with self._lock:
             old = self._states.pop(key, None)
             if old is not None:
-                self._chars -= len(old[0])
-            self._states[key] = (state_json, state)
-            self._chars += len(state_json)
+                self._chars -= old[1]
+            self._states[key] = (version, chars, state)
+            self._chars += chars
             states = self._states
             while len(states) > self.limit or self._chars > self.max_chars:
-                self._chars -= len(states.popitem(last=False)[1][0])
+                self._chars -= states.popitem(last=False)[1][1]
+
+    def keep_after_commit(self, db: Session, kept: list[tuple[str, int, int, SessionState]]) -> None:
+        """:meth:`keep` these (key, version, characters, state) once ``db``'s running
+        transaction has committed; nothing if it rolls back (see :func:`_keep_committed`)."""
+        db.info[_KEEP_AFTER_COMMIT] = (db.get_transaction(), self, kept)
+
+    def _keep_all(self, kept: list[tuple[str, int, int, SessionState]]) -> None:
+        try:
+            for key, version, chars, state in kept:
+                self.keep(key, version, chars, state)
+        except Exception:  # noqa: BLE001 - the batch has committed: never fail it now
+            log.exception("keeping session states failed; they are read from their rows")
+            self.clear()
 
     def clear(self) -> None:
         with self._lock:
@@ -334,21 +412,44 @@ class WarmStates:
             self._chars = 0
 
 
-@dataclass(frozen=True)
-class _SessionRow:
+#: ``Session.info`` key of a batch's states to keep warm: (its transaction, the WarmStates,
+#: [(key, version, characters, state)]), set by :meth:`WarmStates.keep_after_commit`.
+_KEEP_AFTER_COMMIT = "chargeledger.warm_states_after_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed(session: Session) -> None:
+    """The states of a batch are kept once its transaction has committed (that very
+    transaction: not one that follows a rollback on the same Session). One class-level
+    listener: a listener per Session (per batch) cost ~50 µs to register."""
+    pending = session.info.pop(_KEEP_AFTER_COMMIT, None)
+    if pending is not None and pending[0] is session.get_transaction():
+        pending[1]._keep_all(pending[2])  # noqa: SLF001
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_KEEP_AFTER_COMMIT, None)
+
+
+class _SessionRow(NamedTuple):
     """What the store reads of a ``sessions`` row."""
 
     session_key: str
-    state_json: str
+    version: int
     ended_at: datetime | None
+    #: The number of recorded messages stored.
+    event_count: int
+    #: The state's JSON without its messages (``SessionState.head_json``).
+    head_json: str
 
 
 _SESSIONS = SessionRecord.__table__
 
 
 class _RowsQuery(NamedTuple):
-    """A query of the rows the store reads: ``SELECT session_key, state_json, ended_at FROM
-    sessions WHERE <where>``; ``params``: the names of its parameters, in order (``keys``:
+    """A query of the rows the store reads: ``SELECT session_key, version, ended_at,
+    event_count, state_head_json FROM sessions WHERE <where>``; ``params``: the names of its parameters, in order (``keys``:
     a list, one marker each)."""
 
     name: str
@@ -356,7 +457,7 @@ class _RowsQuery(NamedTuple):
     params: tuple[str, ...] = ()
 
     def sql(self, quote: Callable[[str], str], mark: str, count: int) -> str:
-        columns = ", ".join(map(quote, ("session_key", "state_json", "ended_at")))
+        columns = ", ".join(map(quote, ("session_key", "version", "ended_at", "event_count", "state_head_json")))
         return f"SELECT {columns} FROM {quote(_SESSIONS.name)} WHERE {self.where(quote, mark, count)}"
 
 
@@ -372,11 +473,30 @@ _ROWS_RECENT_OF = _RowsQuery(
     lambda q, m, n: f"{q('charge_point_id')} = {m} AND ({q('status')} = 'open' OR {q('last_event_at')} >= {m})",
     ("cp", "since"))
 #: The columns :meth:`SqlSessionStore._write_rows` inserts and updates, in its tuples' order.
+#: (``version``: 1 in an INSERT (the model's default), ``version + 1`` in an UPDATE.)
 _INSERT_COLUMNS = ("session_key", "charge_point_id", "transaction_id", "ocpp_version",
-                   "status", "started_at", "ended_at", "state_json", "event_count", "cdr_id", "last_event_at")
+                   "status", "started_at", "ended_at", "state_head_json", "event_count", "cdr_id", "last_event_at")
 _UPDATE_COLUMNS = _INSERT_COLUMNS[4:]
 _INSERT_SESSION = repo.insert_sql(_SESSIONS, _INSERT_COLUMNS)
-_UPDATE_SESSION = repo.update_sql(_SESSIONS, _UPDATE_COLUMNS, ("session_key",))
+
+
+def _UPDATE_SESSION(quote: Callable[[str], str], mark: str) -> str:  # noqa: N802 - a driver_sql builder
+    """``UPDATE sessions SET <_UPDATE_COLUMNS>, version = version + 1 WHERE session_key = ?``."""
+    assignments = ", ".join(f"{quote(c)} = {mark}" for c in _UPDATE_COLUMNS)
+    version = quote("version")
+    return (f"UPDATE {quote(_SESSIONS.name)} SET {assignments}, {version} = {version} + 1 "
+            f"WHERE {quote('session_key')} = {mark}")
+
+
+_MESSAGES = SessionMessagesRecord.__table__
+_INSERT_MESSAGES = repo.insert_sql(_MESSAGES, ("session_key", "first_index", "messages_json"))
+
+
+def _messages_sql(quote: Callable[[str], str], mark: str, count: int) -> str:
+    """The ``session_messages`` arrays of ``count`` sessions, in order per session."""
+    key = quote("session_key")
+    return (f"SELECT {key}, {quote('messages_json')} FROM {quote(_MESSAGES.name)} "
+            f"WHERE {key} IN ({repo.marks(mark, count)}) ORDER BY {key}, {quote('first_index')}")
 
 
 def _ended_at_reader(dialect):
@@ -440,20 +560,22 @@ assert [name for name, field in SessionState.model_fields.items()
 def _session_key_hint(envelope: EventEnvelope) -> str | None:
     """The session key a transaction message most likely names, from the raw payload (not
     validated yet: any wrong guess only loads a row for nothing)."""
+    fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
+    action = fields["action"]
     try:
-        if envelope.action == "TransactionEvent":
-            transaction_id = envelope.payload["transactionInfo"]["transactionId"]
-        elif envelope.action in ("MeterValues", "StopTransaction"):
-            transaction_id = envelope.payload["transactionId"]
-        elif envelope.action == "StartTransaction":
-            transaction_id = envelope.response["transactionId"]  # type: ignore[index]
+        if action == "TransactionEvent":
+            transaction_id = fields["payload"]["transactionInfo"]["transactionId"]
+        elif action == "MeterValues" or action == "StopTransaction":
+            transaction_id = fields["payload"]["transactionId"]
+        elif action == "StartTransaction":
+            transaction_id = fields["response"]["transactionId"]  # type: ignore[index]
         else:
             return None
     except (KeyError, TypeError):
         return None
     if isinstance(transaction_id, bool) or not isinstance(transaction_id, (str, int)):
         return None
-    return session_id_for(envelope.charge_point_id, transaction_id)
+    return session_id_for(fields["charge_point_id"], transaction_id)
 
 
 class _TariffVersions:
@@ -491,6 +613,20 @@ class _TariffVersions:
 
 
 _LAST_UPDATED = attrgetter("last_updated")
+_new_tuple = tuple.__new__
+
+
+#: OCPI classes whose instance dict holds every field (validated, copied or constructed by
+#: pydantic), read directly by Billing._cdr_rows.
+_PLAIN_MODELS = frozenset({Cdr, Price, CdrToken, CdrLocation})
+
+
+def _model_fields(model) -> dict:
+    """The fields of an OCPI model: its instance dict for the classes of _PLAIN_MODELS, else
+    read by attribute (a subclass could compute one)."""
+    if type(model) in _PLAIN_MODELS:
+        return model.__dict__
+    return {name: getattr(model, name) for name in type(model).model_fields}
 
 
 def _end_of(state: SessionState) -> datetime | None:
@@ -617,14 +753,18 @@ class Billing:
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
         store = self._stores.get(id(db)) or self._store(db)
-        store.now = envelope.received_at
-        store.begin_envelope()
+        fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
+        charge_point_id, now = fields["charge_point_id"], fields["received_at"]
+        store.now = now
+        if store.before or store.put_keys:  # nothing to forget after the last envelope's commit
+            store.begin_envelope()
         assembler = store.assembler
         if assembler is None:
             assembler = store.assembler = SessionAssembler(self.config, store)
         try:
             autoflush = db.autoflush  # what ``with db.no_autoflush`` does, without the generator
-            db.autoflush = False
+            if autoflush:  # (the processor's batch runs without autoflush already)
+                db.autoflush = False
             try:
                 outcome = assembler.apply(envelope)
                 # Every CDR row (JSON included) is built before anything is kept.
@@ -632,28 +772,35 @@ class Billing:
                 rows = [row for c in completed + corrections for row in self._cdr_rows(c, self._documents(db, c))
                         ] if completed or corrections else None
             finally:
-                db.autoflush = autoflush
+                if autoflush:
+                    db.autoflush = autoflush
         except NoTariff as exc:
             store.discard_envelope()
-            self._deadlines.pop(envelope.charge_point_id, None)
+            self._deadlines.pop(charge_point_id, None)
             return Outcome.dead_lettered(str(exc))
         except Exception:
             store.discard_envelope()
-            self._deadlines.pop(envelope.charge_point_id, None)
+            self._deadlines.pop(charge_point_id, None)
             raise
         store.commit_envelope()
         if rows:
             self._record_rows(db, rows)
-        charge_point_id, now = envelope.charge_point_id, envelope.received_at
         deadlines = self._deadlines.get(charge_point_id)
         if deadlines is None:  # the index is loaded from SQL (this state included)
             self._close_idle_of(db, store, charge_point_id, now)
         else:
-            self._track_deadline(deadlines, outcome.state)
+            state = outcome.state
+            if state is not None:  # self._track_deadline(deadlines, state), inline
+                last = state.open_since  # is_open and last_received_at
+                if last is not None:
+                    deadlines[state.session_id] = last + store.idle_timeout  # = self.config.idle_timeout
+                else:
+                    deadlines.pop(state.session_id, None)
             if deadlines and min(deadlines.values()) <= now:  # _close_idle_of's own first check
                 self._close_idle_of(db, store, charge_point_id, now)
         kind = outcome.kind
-        return Outcome(kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id)
+        # Outcome(kind, reason, session id) without the named tuple's Python __new__
+        return _new_tuple(Outcome, (kind, outcome.reason if kind == "dead_lettered" else None, outcome.session_id))
 
     def _tariff(self, db: Session, session: CompletedSession):
         cached = self._store(db).tariff_versions
@@ -696,31 +843,35 @@ class Billing:
         rows = []
         for cdr in documents:
             document = cdr_json(cdr)
-            tariff = cdr.tariffs[0] if cdr.tariffs else None
-            total_cost = cdr.total_cost
-            token = cdr.cdr_token
-            location = cdr.cdr_location
+            # Fields read from the instance dicts (pydantic models have a ``__getattr__``:
+            # each attribute read takes the generic slow path); _model_fields for others.
+            fields = cdr.__dict__ if type(cdr) is Cdr else _model_fields(cdr)
+            tariffs = fields["tariffs"]
+            tariff = tariffs[0] if tariffs else None
+            total_cost = _model_fields(fields["total_cost"])
+            token = _model_fields(fields["cdr_token"])
+            location = _model_fields(fields["cdr_location"])
             rows.append({
-                "country_code": cdr.country_code,
-                "party_id": cdr.party_id,
-                "id": cdr.id,
-                "start_date_time": cdr.start_date_time,
-                "end_date_time": cdr.end_date_time,
-                "currency": cdr.currency,
-                "total_cost_excl_vat": total_cost.excl_vat,
-                "total_cost_incl_vat": total_cost.incl_vat,
-                "total_energy": cdr.total_energy,
-                "total_time": cdr.total_time,
-                "total_parking_time": cdr.total_parking_time,
-                "credit": bool(cdr.credit),
-                "credit_reference_id": cdr.credit_reference_id,
-                "emsp_country_code": token.country_code,
-                "emsp_party_id": token.party_id,
-                "location_id": location.id,
-                "evse_uid": location.evse_uid,
+                "country_code": fields["country_code"],
+                "party_id": fields["party_id"],
+                "id": fields["id"],
+                "start_date_time": fields["start_date_time"],
+                "end_date_time": fields["end_date_time"],
+                "currency": fields["currency"],
+                "total_cost_excl_vat": total_cost["excl_vat"],
+                "total_cost_incl_vat": total_cost["incl_vat"],
+                "total_energy": fields["total_energy"],
+                "total_time": fields["total_time"],
+                "total_parking_time": fields["total_parking_time"],
+                "credit": bool(fields["credit"]),
+                "credit_reference_id": fields["credit_reference_id"],
+                "emsp_country_code": token["country_code"],
+                "emsp_party_id": token["party_id"],
+                "location_id": location["id"],
+                "evse_uid": location["evse_uid"],
                 "tariff_id": tariff.id if tariff else None,
                 "tariff_version": tariff.last_updated if tariff else None,
-                "last_updated": cdr.last_updated,
+                "last_updated": fields["last_updated"],
                 "session_key": session.session_id,
                 "cdr_json": document,
             })

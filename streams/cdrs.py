@@ -38,6 +38,7 @@ from schemas.ocpi import (
     TokenType,
 )
 from sessions import CompletedSession
+from sessions.fold import remark_text
 
 _EMSP_PREFIX = re.compile(r"^([A-Z]{2})([A-Z0-9]{3})")
 
@@ -109,29 +110,43 @@ def _cdr_location(charge_point_id: str, evse_id: int | None, connector_id: int |
     )
 
 
+_AUTH_REQUEST = AuthMethod.AUTH_REQUEST
+#: What :func:`session_cdr` reads of a session that is not exactly a CompletedSession.
+_SESSION_FIELDS = ("readings", "start", "end", "cdr_id", "ocpi_session_id", "id_tag", "issued_at",
+                   "charge_point_id", "evse_id", "connector_id", "remarks")
+
+
 def session_cdr(session: CompletedSession, tariff: Tariff, settings: Settings) -> Cdr:
     """The CDR of this version of the session, priced with ``tariff``."""
+    # The session's fields from its instance dict (one attribute read: pydantic models have
+    # a ``__getattr__``, so each attribute read takes the generic slow path); the token and
+    # location as cdr_token_for / cdr_location_for give them.
+    fields = session.__dict__ if type(session) is CompletedSession else {
+        name: getattr(session, name) for name in _SESSION_FIELDS}
+    country_code, party_id = settings.country_code, settings.party_id
+    start, end = fields["start"], fields["end"]
     priced = price_session(
-        session.readings,
+        fields["readings"],
         tariff,
         time_zone=settings.location_time_zone,
-        session_start=session.start,
-        session_end=session.end,
+        session_start=start,
+        session_end=end,
     )
     return build_cdr(
         priced,
-        id=session.cdr_id,
-        country_code=settings.country_code,
-        party_id=settings.party_id,
-        session_id=session.ocpi_session_id,
-        start_date_time=session.start,
-        end_date_time=session.end,
-        cdr_token=cdr_token_for(session.id_tag, settings),
-        auth_method=AuthMethod.AUTH_REQUEST,
-        cdr_location=cdr_location_for(session, settings),
+        id=fields["cdr_id"],
+        country_code=country_code,
+        party_id=party_id,
+        session_id=fields["ocpi_session_id"],
+        start_date_time=start,
+        end_date_time=end,
+        cdr_token=_cdr_token(fields["id_tag"], country_code, party_id),
+        auth_method=_AUTH_REQUEST,
+        cdr_location=_cdr_location(fields["charge_point_id"], fields["evse_id"], fields["connector_id"],
+                                   settings.location_id, country_code, party_id),
         tariff=tariff,
-        last_updated=session.issued_at,
-        remark=session.remark,
+        last_updated=fields["issued_at"],
+        remark=remark_text(fields["remarks"]),
     )
 
 

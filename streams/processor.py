@@ -133,25 +133,25 @@ class Processor:
             with db.no_autoflush:
                 todo: list[tuple[InRecord, EventEnvelope | None, Outcome | None]] = []
                 parse = EventEnvelope.from_bytes
+                add_todo = todo.append
                 for record in records:
-                    stored = positions[record.topic].get(record.partition, -1)
-                    if record.offset < stored:
+                    topic, partition, offset, _, value = record
+                    if offset < positions[topic].get(partition, -1):  # the stored next offset
                         result.skipped += 1
                         continue
-                    value = record.value
                     if b"\\u0000" in value and (nul_at := _nul_path(value)) is not None:
-                        todo.append((record, None, Outcome.dead_lettered(
+                        add_todo((record, None, Outcome.dead_lettered(
                             f"unstorable event: {nul_at} contains the NUL character (U+0000), "
                             "which text columns cannot store")))
                         continue
                     try:
-                        todo.append((record, parse(value), None))
+                        add_todo((record, parse(value), None))
                     except (ValidationError, UnicodeDecodeError, ValueError) as exc:
-                        todo.append((record, None, _not_an_envelope(exc)))
+                        add_todo((record, None, _not_an_envelope(exc)))
                     except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the partition
                         # (a batch that fails on every retry); the record waits in the
                         # dead letters, with the error, for a fixed parser and a replay.
-                        todo.append((record, None, Outcome.dead_lettered(
+                        add_todo((record, None, Outcome.dead_lettered(
                             f"not an event envelope: {type(exc).__name__}: {exc}"[:1000])))
                 if hasattr(self.handler, "prefetch"):
                     self.handler.prefetch(db, [envelope for _, envelope, _ in todo if envelope is not None])
@@ -161,22 +161,32 @@ class Processor:
                 add_row = event_rows.append
                 db_time = repo.event_time_binder(db)
                 kinds: dict[str, int] = {}
+                handle = self.handler.handle
                 for record, envelope, outcome in todo:
-                    where = (record.topic, record.partition)
+                    topic, partition, offset, _, value = record
                     if envelope is not None:
-                        outcome = self._apply(db, envelope)
-                        received_at = envelope.received_at
-                        add_row((record.topic, record.partition, record.offset, envelope.charge_point_id,
-                                 envelope.message_id, envelope.ocpp_version, envelope.action, db_time(received_at),
-                                 record.value, outcome.kind, outcome.reason, outcome.session_key))
+                        # self._apply(db, envelope), inline (once per event)
+                        try:
+                            outcome = handle(db, envelope)
+                        except repo.ConflictingCdr:
+                            raise
+                        except _DATABASE_ERRORS:
+                            raise
+                        except Exception as exc:  # noqa: BLE001
+                            outcome = _internal_error(exc)
+                        kind, reason, session_key = outcome
+                        fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
+                        add_row((topic, partition, offset, fields["charge_point_id"], fields["message_id"],
+                                 fields["ocpp_version"], fields["action"], db_time(fields["received_at"]),
+                                 value, kind, reason, session_key))
                     else:
-                        add_row((record.topic, record.partition, record.offset, _key_of(record), None, None, None,
-                                 None, record.value, outcome.kind, outcome.reason, outcome.session_key))
-                    kind = outcome.kind
+                        kind, reason, session_key = outcome
+                        add_row((topic, partition, offset, _key_of(record), None, None, None,
+                                 None, value, kind, reason, session_key))
                     kinds[kind] = kinds.get(kind, 0) + 1
                     if kind == "dead_lettered":
                         result.dead_letters.append(_letter(record, envelope, outcome))
-                    next_offsets[where] = record.offset + 1
+                    next_offsets[(topic, partition)] = offset + 1
                 if todo:
                     result.counters["events_in"] = len(todo)
                     for kind, count in kinds.items():
@@ -193,7 +203,7 @@ class Processor:
         return result
 
     def _apply(self, db: Session, envelope: EventEnvelope) -> Outcome:
-        """The handler's outcome for a valid envelope."""
+        """The handler's outcome for a valid envelope (``process_batch`` has it inline)."""
         # A handler bug must not take the batch down: the event is dead-lettered with the
         # error so it can be replayed once fixed. Handlers compute first and write last
         # (see streams.billing), so a failure leaves no partial write behind.
@@ -201,7 +211,7 @@ class Processor:
             return self.handler.handle(db, envelope)
         except repo.ConflictingCdr:
             raise  # never paper over a CDR id issued with other content
-        except (OperationalError, InterfaceError, PendingRollbackError):
+        except _DATABASE_ERRORS:
             # The database failed (server restarted, connection dropped, SQLite locked),
             # not the event: fail the whole batch so it is retried from the stored
             # offsets. As a dead letter, the event would be lost to billing (and on
@@ -209,7 +219,15 @@ class Processor:
             # batch would even commit that way).
             raise
         except Exception as exc:  # noqa: BLE001
-            return Outcome.dead_lettered(f"internal error while applying: {type(exc).__name__}: {exc}"[:1000])
+            return _internal_error(exc)
+
+
+#: Failures of the database, not of the event (see :meth:`Processor._apply`).
+_DATABASE_ERRORS = (OperationalError, InterfaceError, PendingRollbackError)
+
+
+def _internal_error(exc: Exception) -> Outcome:
+    return Outcome.dead_lettered(f"internal error while applying: {type(exc).__name__}: {exc}"[:1000])
 
 
 def _letter(record: InRecord, envelope: EventEnvelope | None, outcome: Outcome) -> dict:

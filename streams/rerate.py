@@ -38,6 +38,7 @@ from sessions import AssemblerConfig, SessionState, summarize
 from sessions.events import CdrIssued
 from storage.db import make_engine, make_sessionmaker
 from storage.models import CdrRecord, SessionRecord, TariffRecord
+from storage.repositories import session_messages_json
 from streams.billing import Billing
 from pricing import credit_cdr
 from streams.cdrs import session_cdr
@@ -96,7 +97,7 @@ def rerate(settings: Settings, tariff_id: str, date_from: datetime, date_to: dat
         for row in current:
             report.sessions += 1
             record = db.get(SessionRecord, row.session_key)
-            state = SessionState.model_validate_json(record.state_json)
+            state = SessionState.from_stored(record.state_head_json, session_messages_json(db, row.session_key))
             summary = summarize(state, config)
             version_row = next((v for v in _versions(db, tariff_id, summary.start)), None)
             if version_row is None or version_row.last_updated <= (row.tariff_version or version_row.last_updated):
@@ -120,8 +121,10 @@ def rerate(settings: Settings, tariff_id: str, date_from: datetime, date_to: dat
             report.issued += billing._write(db, corrected, [credit, new])  # noqa: SLF001 - same write path
             state.issued.append(CdrIssued(version=next_version, cdr_id=corrected.cdr_id,
                                           content_hash=summary.content_hash()))
-            record.state_json = state.model_dump_json()
+            # Only ``issued`` changed: the messages stay as stored (session_messages).
+            record.state_head_json = state.head_json()
             record.cdr_id = corrected.cdr_id
+            record.version = SessionRecord.version + 1  # the worker's kept copy is stale now
         if dry_run:
             db.rollback()
     return report

@@ -25,6 +25,7 @@ def pg_sessions(pg_url):
     yield sessions
     with sessions.begin() as s:  # the module's rows only: other tests of the session share the database
         s.execute(text("DELETE FROM sessions WHERE session_key LIKE 'drv%'"))
+        s.execute(text("DELETE FROM session_messages WHERE session_key LIKE 'drv%'"))
         s.execute(text("DELETE FROM cdrs WHERE party_id IN ('ZDA', 'ZDB')"))
         s.execute(text("DELETE FROM tracking WHERE consumer_group = 'drv-lock'"))
     engine.dispose()

@@ -144,3 +144,43 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
 @example(fields={**_BASE, "response": None})
 def test_random_envelopes_decide_like_validate_json(fields):
     _same_as_pydantic(json.dumps(fields).encode())
+
+
+# --- received_at's shortcut (schemas.envelope._received_at) reads like parse_utc ---
+
+from schemas.envelope import _received_at  # noqa: E402
+from schemas.ocpp_base import NotFast, parse_utc  # noqa: E402
+
+
+def _read(parse, value):
+    try:
+        parsed = parse(value)
+    except NotFast:
+        return "NotFast"
+    return (parsed, parsed.tzinfo, type(parsed))
+
+
+_TIMESTAMP_TEXTS = [
+    "2026-11-02T08:00:00Z", "2026-11-02T08:00:00.1Z", "2026-11-02T08:00:00.123Z", "2026-11-02T08:00:00.123456Z",
+    "2026-11-02T08:00:00.1234567Z", "2026-11-02T08:00:00.Z", "2026-11-02T08:00:00z", "2026-11-02t08:00:00Z",
+    "2026-11-02 08:00:00Z", "2026-11-02T08:00Z", "2026-11-02T08:00:00+00:00", "2026-11-02T08:00:00-03:30",
+    "2026-13-02T08:00:00Z", "2026-02-29T08:00:00Z", "2024-02-29T08:00:00Z", "2026-11-02T24:00:00Z",
+    "2026-11-02T08:60:00Z", "2026-11-02T08:00:60Z", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999Z", "2026-11-0２T08:00:00Z", "٢٠٢٦-11-02T08:00:00Z", "2026-11-02T08:00:00Z ",
+    " 2026-11-02T08:00:00Z", "2026-11-02T08:00:00ZZ", "", "Z", "2026-11-02", 20261102, None, b"2026-11-02T08:00:00Z",
+    "2026-11-02T08:00:00\ud800Z", "2026-11-02T08:00:00.12345\u00e9Z", "2026-11-02T08:00:00.000000Z",
+]
+
+
+@pytest.mark.parametrize("value", _TIMESTAMP_TEXTS)
+def test_received_at_reads_like_parse_utc(value):
+    assert _read(_received_at, value) == _read(parse_utc, value)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=st.one_of(
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,7})?Z?", fullmatch=True),
+    st.from_regex(r"[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z", fullmatch=True),
+    st.text(alphabet="0123456789-T:.Z+ ", min_size=18, max_size=28)))
+def test_random_timestamps_read_like_parse_utc(value):
+    assert _read(_received_at, value) == _read(parse_utc, value)

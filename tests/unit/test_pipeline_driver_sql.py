@@ -14,13 +14,15 @@ from pydantic import TypeAdapter
 from sqlalchemy import bindparam, or_, select, text, update
 
 from storage.db import make_engine, make_sessionmaker, upgrade
-from storage.models import SessionRecord
+from storage.models import SessionMessagesRecord, SessionRecord
 from streams import billing
 from streams.billing import SqlSessionStore, _SessionRow
 
 UTC = timezone.utc
 SESSIONS = SessionRecord.__table__
 SESSION_COLUMNS = [c.name for c in SESSIONS.c]
+MESSAGES = SessionMessagesRecord.__table__
+MESSAGES_COLUMNS = [c.name for c in MESSAGES.c]
 
 #: Times a session row holds, in every form a state may carry them: aware UTC
 #: (timezone.utc and pydantic's own UTC tzinfo), with and without microseconds, other
@@ -55,7 +57,8 @@ def _state(key: str, i: int, end: datetime | None = None) -> SimpleNamespace:
         last_received_at=TIMES[(i + 1) % len(TIMES)], messages=[None] * i,
         issued=[SimpleNamespace(cdr_id=f"CDR{i}")] if end else [], closed_idle=None,
         events=lambda: [SimpleNamespace(type="TransactionEnded", timestamp=end)],
-        model_dump_json=lambda: f'{{"k": "{key[4:]}", "\u00e9": {i}}}',
+        head_json=lambda: f'{{"k": "{key[4:]}", "\u00e9": {i}}}',
+        messages_json=lambda start=0: "[" + ",".join(f'"{key[4:]}:\u00e9{j}"' for j in range(start, i)) + "]",
     )
 
 
@@ -66,7 +69,7 @@ def _end(i: int) -> datetime | None:
 def _core_values(state: SimpleNamespace, ended_at: datetime | None) -> dict:
     """The row the replaced Core statements wrote for ``state``."""
     return dict(status=state.status, started_at=state.start_timestamp, ended_at=ended_at,
-                state_json=state.model_dump_json(), event_count=len(state.messages),
+                state_head_json=state.head_json(), event_count=len(state.messages),
                 cdr_id=state.issued[-1].cdr_id if state.issued else None, last_event_at=state.last_received_at)
 
 
@@ -80,19 +83,35 @@ def _stored(sessions, prefix: str) -> list[tuple]:
             columns = ", ".join(f'"{c}"' for c in SESSION_COLUMNS)
         rows = s.execute(text(f"SELECT {columns} FROM sessions WHERE session_key LIKE :p ORDER BY session_key"),
                          {"p": prefix + "%"})
-        return [tuple(v.removeprefix(prefix) if isinstance(v, str) else v for v in row) for row in rows]
+        stored = [tuple(v.removeprefix(prefix) if isinstance(v, str) else v for v in row) for row in rows]
+        if s.get_bind().dialect.name == "sqlite":
+            columns = ", ".join(f'typeof("{c}"), "{c}"' for c in MESSAGES_COLUMNS)
+        else:
+            columns = ", ".join(f'"{c}"' for c in MESSAGES_COLUMNS)
+        rows = s.execute(text(f"SELECT {columns} FROM session_messages WHERE session_key LIKE :p "
+                              "ORDER BY session_key, first_index"), {"p": prefix + "%"})
+        return stored + [tuple(v.removeprefix(prefix) if isinstance(v, str) else v for v in row) for row in rows]
+
+
+def _core_messages(state: SimpleNamespace, stored: int) -> list[dict]:
+    """The session_messages row the store appends for ``state`` when ``stored`` are stored."""
+    if len(state.messages) <= stored:
+        return []
+    return [dict(session_key=state.session_id, first_index=stored, messages_json=state.messages_json(stored))]
 
 
 def session_rows_both_ways(sessions) -> None:
-    """Session rows inserted, then updated, through the Core statements (keys "drvA...") and
-    through SqlSessionStore._write_rows (keys "drvB..."): the stored rows are equal, and the
-    store reads back what the model reads."""
+    """Session rows (and their appended messages) inserted, then updated, through the Core
+    statements (keys "drvA...") and through SqlSessionStore._write_rows (keys "drvB..."): the
+    stored rows are equal (versions 1, then 2), and the store reads back what the model reads."""
     n = len(TIMES) * 2
     states = {p: [_state(f"{p}CP{i % 4}/{i}", i, _end(i)) for i in range(n)] for p in ("drvA", "drvB")}
     with sessions.begin() as s:
         s.execute(SESSIONS.insert(), [dict(_core_values(st, _end(i)), session_key=st.session_id,
                                            charge_point_id=st.charge_point_id, transaction_id=st.transaction_id,
-                                           ocpp_version=st.ocpp_version) for i, st in enumerate(states["drvA"])])
+                                           ocpp_version=st.ocpp_version, version=1)
+                                      for i, st in enumerate(states["drvA"])])
+        s.execute(MESSAGES.insert(), [row for st in states["drvA"] for row in _core_messages(st, 0)])
         store = SqlSessionStore(s, timedelta(hours=1))
         for st in states["drvB"]:
             store.records[st.session_id] = None  # no row yet
@@ -105,14 +124,17 @@ def session_rows_both_ways(sessions) -> None:
     with sessions.begin() as s:
         updated = {p: [_state(st.session_id, i + 1, _end(i)) for i, st in enumerate(states[p])] for p in states}
         s.execute(update(SESSIONS).where(SESSIONS.c.session_key == bindparam("key_")).values(
-            {c: bindparam(c) for c in ("status", "started_at", "ended_at", "state_json", "event_count", "cdr_id",
-                                       "last_event_at")}),
+            {c: bindparam(c) for c in ("status", "started_at", "ended_at", "state_head_json", "event_count", "cdr_id",
+                                       "last_event_at")} | {"version": SESSIONS.c.version + 1}),
             [dict(_core_values(st, _end(i)), key_=st.session_id) for i, st in enumerate(updated["drvA"])])
+        s.execute(MESSAGES.insert(), [row for i, st in enumerate(updated["drvA"]) for row in _core_messages(st, i)])
         store = SqlSessionStore(s, timedelta(hours=1))
         store.prefetch(st.session_id for st in updated["drvB"])
         for key, row in store.records.items():  # what the model reads of the row
             model = s.get(SessionRecord, key)
-            assert row == _SessionRow(model.session_key, model.state_json, model.ended_at)
+            assert row == _SessionRow(model.session_key, model.version, model.ended_at, model.event_count,
+                                      model.state_head_json)
+            assert row.version == 1
         assert sum(row.ended_at is not None for row in store.records.values()) == len(TIMES) - 1
         for st in updated["drvB"]:
             store.cache[st.session_id] = st
@@ -134,9 +156,10 @@ def session_queries_read_what_core_reads(sessions) -> None:
                                          ("incomplete", since + timedelta(microseconds=1)), ("completed", None)]):
         for cp in ("drvQ1", "drvQ2"):
             rows.append(dict(session_key=f"{cp}/{i}", charge_point_id=cp, transaction_id=str(i), ocpp_version="1.6",
-                             status=status, started_at=None, ended_at=last, state_json="{}", event_count=0,
+                             status=status, started_at=None, ended_at=last, state_head_json="{}", event_count=0,
                              cdr_id=None, last_event_at=last))
-    core = select(SESSIONS.c.session_key, SESSIONS.c.state_json, SESSIONS.c.ended_at)
+    core = select(SESSIONS.c.session_key, SESSIONS.c.version, SESSIONS.c.ended_at, SESSIONS.c.event_count,
+                  SESSIONS.c.state_head_json)
     with sessions.begin() as s:
         s.execute(SESSIONS.insert(), rows)
     with sessions() as s:

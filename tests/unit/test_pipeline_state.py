@@ -14,6 +14,7 @@ from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
 from storage import repositories as repo
 from storage.db import make_engine, make_sessionmaker, upgrade
+from sessions.events import stored_json
 from storage.models import CdrRecord, DeadLetterRecord, SessionRecord
 from streams.billing import Billing
 from streams.processor import InRecord, Processor
@@ -99,7 +100,8 @@ def _batches(processor: Processor, *batches: list[bytes]) -> None:
 def _effect(processor: Processor):
     with processor.sessions() as db:
         session = db.get(SessionRecord, "STATE-1/state-1")
-        row = (session.state_json, session.status, session.event_count, session.cdr_id, session.ended_at)
+        state_json = stored_json(session.state_head_json, repo.session_messages_json(db, session.session_key))
+        row = (state_json, session.status, session.event_count, session.cdr_id, session.ended_at)
         cdrs = [(c.id, c.cdr_json) for c in db.query(CdrRecord).order_by(CdrRecord.pk)]
         letters = [d.reason for d in db.query(DeadLetterRecord)]
         return row, cdrs, letters, repo.read_counters(db, "g")
@@ -138,27 +140,93 @@ def test_a_session_changed_by_several_envelopes_of_a_batch_is_written_once_with_
 # --- states kept between batches (WarmStates) ------------------------------------------------
 
 
-def test_a_kept_state_is_used_only_while_its_row_holds_the_json_it_was_kept_with():
+def test_a_kept_state_is_used_only_while_its_row_has_the_version_it_was_kept_with():
     from sessions import SessionState
 
     from streams.billing import WarmStates
 
     state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1")
     warm = WarmStates(limit=2)
-    warm.keep("A/1", state.model_dump_json(), state)
-    assert warm.take("A/1", state.model_dump_json() + " ") is None  # another writer changed the row
-    assert warm.take("A/1", state.model_dump_json()) is None  # taken out by the failed take
-    warm.keep("A/1", state.model_dump_json(), state)
-    assert warm.take("A/1", state.model_dump_json()) is state
+    warm.keep("A/1", 3, 10, state)
+    assert warm.holds("A/1", 3) and not warm.holds("A/1", 4)
+    assert warm.take("A/1", 4) is None  # another writer changed the row
+    assert warm.take("A/1", 3) is None  # taken out by the failed take
+    warm.keep("A/1", 3, 10, state)
+    assert warm.take("A/1", 3) == (state, 10)
     for key in ("A/1", "A/2", "A/3"):  # the least recently kept goes beyond the limit
-        warm.keep(key, "{}", state)
-    assert len(warm) == 2 and warm.take("A/1", "{}") is None and warm.take("A/3", "{}") is state
-    small = WarmStates(limit=10, max_chars=5)  # and beyond max_chars characters of JSON
+        warm.keep(key, 1, 2, state)
+    assert len(warm) == 2 and warm.take("A/1", 1) is None and warm.take("A/3", 1) == (state, 2)
+    small = WarmStates(limit=10, max_chars=5)  # and beyond max_chars characters of message JSON
     for key in ("B/1", "B/2", "B/3"):
-        small.keep(key, "{}", state)
-    small.keep("B/4", "{" + " " * 10 + "}", state)  # larger than the whole budget: not kept
-    assert len(small) == 2 and small.take("B/1", "{}") is None and small.take("B/4", "{" + " " * 10 + "}") is None
-    assert small.take("B/2", "{}") is state and small.take("B/3", "{}") is state and len(small) == 0
+        small.keep(key, 1, 2, state)
+    small.keep("B/4", 1, 12, state)  # larger than the whole budget: not kept
+    assert len(small) == 2 and small.take("B/1", 1) is None and small.take("B/4", 1) is None
+    assert small.take("B/2", 1) == (state, 2) and small.take("B/3", 1) == (state, 2) and len(small) == 0
+
+
+def test_kept_states_wait_for_the_commit_of_their_own_transaction(tmp_path):
+    """WarmStates.keep_after_commit: kept when that transaction commits; not when it rolls
+    back, not even if the same Session commits another transaction afterwards."""
+    from sqlalchemy import text
+
+    from sessions import SessionState
+    from streams.billing import WarmStates
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1")
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    warm = WarmStates(limit=10)
+    with sessions.begin() as db:
+        db.execute(text("SELECT 1"))
+        warm.keep_after_commit(db, [("A/1", 1, 0, state)])
+        assert len(warm) == 0  # not before the commit
+    assert warm.take("A/1", 1) == (state, 0)
+    db = sessions()
+    db.execute(text("SELECT 1"))
+    warm.keep_after_commit(db, [("A/2", 1, 0, state)])
+    db.rollback()
+    db.execute(text("SELECT 1"))
+    db.commit()  # another transaction of the same Session
+    db.close()
+    assert len(warm) == 0
+
+
+class FailsAfterWritingOnce(Billing):
+    """Billing whose second batch fails after end_batch wrote its session rows (the
+    database fails before the commit): the batch rolls back."""
+
+    batches = 0
+
+    def end_batch(self, db):
+        rows = super().end_batch(db)
+        self.batches += 1
+        if self.batches == 2:
+            from sqlalchemy.exc import OperationalError
+
+            raise OperationalError("COMMIT", {}, RuntimeError("server closed the connection"))
+        return rows
+
+
+def test_a_batch_that_rolls_back_keeps_no_state_even_when_another_writer_reaches_its_version(tmp_path):
+    """The rolled-back batch wrote the session at the next version (+1) before failing; a
+    second worker then really writes that version with other content (the stop). The first
+    worker must read the row, not a state kept from the batch that never committed: the
+    resent update is then applied as a late event (a correction), not taken as a duplicate."""
+    from sqlalchemy.exc import OperationalError
+
+    first = _processor(tmp_path, "rollback.db", FailsAfterWritingOnce)
+    first.process_batch([InRecord("ev", 0, 0, b"STATE-1", STARTED)])
+    with pytest.raises(OperationalError):
+        first.process_batch([InRecord("ev", 0, 1, b"STATE-1", UPDATED)])
+    second = Processor(first.sessions, Billing(Settings(database_url=str(first.sessions.kw["bind"].url))), "g")
+    second.process_batch([InRecord("ev", 0, 1, b"STATE-1", ENDED)])
+    first.process_batch([InRecord("ev", 0, 2, b"STATE-1", UPDATED)])
+
+    row, cdrs, letters, counters = _effect(first)
+    assert counters == {"events_in": 3, "applied": 3, "dead_lettered": 0, "duplicates": 0}
+    assert row[1:3] == ("completed", 3) and letters == []
+    assert len(cdrs) == 3  # the CDR, its credit and the corrected CDR (the late meter values)
+    with first.sessions() as db:
+        assert db.get(SessionRecord, "STATE-1/state-1").version == 3  # inserted, +1 by each worker
 
 
 def test_a_session_written_by_another_worker_meanwhile_is_read_from_its_row(tmp_path):

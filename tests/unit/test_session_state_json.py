@@ -246,3 +246,61 @@ def test_a_state_stored_by_an_older_version_loads_and_writes_as_pydantic_would()
     assert summarize(state, SessionAssembler().config).total_energy_kwh == Decimal("7.5")
     assert state.model_dump_json() == _pydantic_json(state)
     assert '"id_tag_status":null' in state.model_dump_json()
+
+
+# --- stored form: the JSON without messages + the messages appended (sessions + session_messages) ---
+
+
+def test_the_stored_parts_add_up_to_the_state_json_after_every_event():
+    """The worker stores ``head_json`` in the session row and appends ``messages_json(n)``
+    (the messages since the last write) to ``session_messages``: read back in any split, the
+    text is ``to_json`` byte for byte and the state equal to the one written."""
+    from sessions.events import stored_json
+
+    assembler = SessionAssembler()
+    written: dict[str, list[str]] = {}  # session id -> the arrays appended so far
+    checked = 0
+    envelopes = _envelopes(seed=11)
+    for envelope in envelopes[:len(envelopes) * 2 // 3]:  # some sessions stay open (closed idle below)
+        state = assembler.apply(envelope).state
+        if state is None:
+            continue
+        arrays = written.setdefault(state.session_id, [])
+        stored = sum(len(json.loads(a)) for a in arrays)
+        arrays.append(state.messages_json(stored))
+        head = state.head_json()
+        assert json.loads(head) == {**json.loads(_pydantic_json(state)), "messages": []}
+        text = stored_json(head, arrays)
+        assert text == _pydantic_json(state) == stored_json(head, [state.messages_json()])
+        cold = BaseModel.model_validate_json.__func__(SessionState, text)  # type: ignore[attr-defined]
+        assert SessionState.from_stored(head, arrays) == cold == state
+        checked += 1
+    assert checked > 100
+    open_states = [s for s in assembler.store.states.values() if s.is_open]
+    for state in open_states:
+        state.head_json()  # known before the close
+    assembler.close_idle(max(s.last_received_at for s in open_states) + timedelta(days=30))
+    assert open_states and all(s.closed_idle is not None for s in open_states)
+    for state in assembler.store.states.values():
+        assert stored_json(state.head_json(), [state.messages_json()]) == _pydantic_json(state)
+
+
+@pytest.mark.parametrize("charge_point_id", ['CP,"messages":[]', 'C\\"P', "CP\u00e9\u2028", '],"closed_idle":null'])
+def test_the_stored_parts_add_up_for_any_identifiers(charge_point_id):
+    """The messages go after the first ``,"messages":[`` of the head: never inside a string,
+    whatever the identifiers hold (every ``"`` in a JSON string is escaped)."""
+    from sessions.events import stored_json
+
+    assembler = SessionAssembler()
+    for envelope in _envelopes(seed=3)[:400]:
+        assembler.apply(envelope.model_copy(update={"charge_point_id": charge_point_id}))
+    states = [s for s in assembler.store.states.values() if s.messages]
+    assert states
+    for state in states:
+        text = stored_json(state.head_json(), [state.messages_json(0)])
+        assert text == _pydantic_json(state)
+        assert SessionState.from_stored(state.head_json(), [state.messages_json()]) == state
+    with pytest.raises(ValueError):
+        stored_json(states[0].to_json(), [])  # a whole state is not a head
+    with pytest.raises(ValueError):
+        stored_json(states[0].head_json(), ['{"message_id": "x"}'])  # not an array
