@@ -364,3 +364,13 @@ def renamed_fields(model: type) -> frozenset[str]:
     ``seqNo``): pydantic also accepts those keys (populate_by_name), the fast constructors
     hand a payload carrying one to pydantic."""
     return frozenset(name for name, field in model.model_fields.items() if field.alias not in (None, name))
+
+
+def fields_set_table(always: tuple[str, ...], optional: tuple[str, ...]) -> tuple[set[str], ...]:
+    """The fields sets of a model whose ``always`` fields are always given and each of
+    ``optional`` maybe, indexed by the bit mask of the given optional ones (bit i:
+    ``optional[i]``). The one-pass builders share these sets between the models they build:
+    the models are frozen, so nothing adds to a fields set (``model_copy`` copies it first),
+    as :func:`sessions.events.trusted` and :func:`schemas.readings.reading_of` share theirs."""
+    return tuple({*always, *(name for bit, name in enumerate(optional) if mask >> bit & 1)}
+                 for mask in range(1 << len(optional)))
