@@ -473,9 +473,10 @@ class SessionAssembler:
         state = self.store.get(session_id)
         seq_no = values["seq_no"]
         if state is not None:
-            if state.has_fingerprint(fingerprint):
+            derived = state._derived()  # has_fingerprint and has_seq_no, one look at the derived facts
+            if fingerprint in derived.fingerprints:
                 return AssemblyOutcome("duplicate", session_id=session_id)
-            if state.has_seq_no(seq_no):
+            if seq_no in derived.seq_nos:
                 return AssemblyOutcome(
                     "duplicate", session_id=session_id,
                     reason=f"seqNo {seq_no} already recorded with different content; the first one is kept",

@@ -10,9 +10,11 @@ Compute first, write last: an envelope's states and CDRs are only kept once ever
 it has been built. If anything fails (no tariff valid at the session's start, a bug), the
 states the envelope touched are put back as they were before it (copies taken before the
 assembler changed them) and nothing of it is written; the processor dead-letters the
-envelope with the error as reason. The states changed by a batch are serialised and
-written to their ``sessions`` rows once, at the end of the batch (``end_batch``), in the
-batch's transaction.
+envelope with the error as reason. The states changed by a batch are written once, at the
+end of the batch (``end_batch``), in the batch's transaction: the ``sessions`` row gets the
+state without its messages (``SessionState.head_json``) and ``version + 1``, and only the
+messages recorded since its last write are appended to ``session_messages`` (migration
+0102_pipeline_session_messages).
 
 Which tariff: ``settings.default_tariff_id``, the version valid at the session's start
 and published by the session's end (:func:`storage.repositories.tariff_valid_at`), so the
