@@ -113,11 +113,15 @@ def _plain_envelope(data: dict[str, Any]) -> EventEnvelope | None:
     """The envelope ``validate_json`` builds from the parsed JSON object ``data`` when every
     field has its plain shape (exact ``str`` within its length bounds, a known version, an
     RFC 3339 timestamp with an offset, JSON objects), else None (pydantic decides)."""
-    charge_point_id = data.get("charge_point_id")
-    version = data.get("ocpp_version")
-    action = data.get("action")
-    message_id = data.get("message_id")
-    payload = data.get("payload")
+    try:
+        charge_point_id = data["charge_point_id"]
+        version = data["ocpp_version"]
+        action = data["action"]
+        message_id = data["message_id"]
+        payload = data["payload"]
+        received_text = data["received_at"]
+    except KeyError:  # a field is missing: worded by pydantic
+        return None
     response = data.get("response", MISSING)
     if (charge_point_id.__class__ is not str or not 0 < len(charge_point_id) <= 255
             or version.__class__ is not str or version not in _VERSIONS
@@ -137,7 +141,7 @@ def _plain_envelope(data: dict[str, Any]) -> EventEnvelope | None:
     else:
         return None
     try:
-        received_at = _received_at(data.get("received_at"))  # unique texts (ms): not memoised
+        received_at = _received_at(received_text)  # unique texts (ms): not memoised
     except NotFast:
         return None
     return construct(EventEnvelope, {

@@ -35,7 +35,11 @@ from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_fastcheck import Builder
 from schemas.ocpp_base import (
+    EXACT,
+    ENERGY_IMPORT_REGISTER,
     MISSING,
+    known_exponent,
+    known_utc,
     any_sampled_value,
     MeasurandReadings,
     DEFAULT_MEASURAND,
@@ -49,6 +53,7 @@ from schemas.ocpp_base import (
     fast_str,
     fast_tuple_reader,
     fast_utc,
+    fields_set_table,
     renamed_fields,
     set_dict,
     set_extra,
@@ -331,32 +336,68 @@ FAST_CALL_MODELS = {
 # raises (NotFast, ...) where it would: tests/unit/test_ocpp_onepass.py pins both.
 
 
+#: Fields sets by the bit mask of the optional fields given (ocpp_base.fields_set_table, shared).
+_SAMPLED_VALUE_FIELDS_SETS = fields_set_table(("value",), _SAMPLED_VALUE_OPTIONAL + ("signed_data",))
+_SIGNED = 1 << len(_SAMPLED_VALUE_OPTIONAL)
+_Decimal = Decimal
+_METER_VALUE_FIELDS_SET = {"timestamp", "sampled_value"}
+_START_FIELDS_SETS = fields_set_table(("connector_id", "id_tag", "meter_start", "timestamp"), ("reservation_id",))
+_METER_VALUES_FIELDS_SETS = fields_set_table(("connector_id", "meter_value"), ("transaction_id",))
+_STOP_FIELDS_SETS = fields_set_table(("transaction_id", "meter_stop", "timestamp"),
+                                     ("id_tag", "reason", "transaction_data"))
+
+
 def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: Any, measurand: Any, phase: Any,
                          location: Any, unit: Any) -> SampledValue:
+    # the schema's properties are the field names (and no other key): the fields set is
+    # the given ones (bit i: _SAMPLED_VALUE_OPTIONAL[i])
     if context is MISSING:
-        context = "Sample.Periodic"
+        context, given = "Sample.Periodic", 0
+    else:
+        given = 1
     if format_ is MISSING:
         format_ = "Raw"
+    else:
+        given |= 2
     if measurand is MISSING:
         measurand = DEFAULT_MEASURAND
+    else:
+        given |= 4
     if phase is MISSING:
         phase = None
+    else:
+        given |= 8
     if location is MISSING:
         location = "Outlet"
+    else:
+        given |= 16
     if unit is MISSING:
         unit = None
-    fields_set = set(data)  # the schema's properties are the field names (and no other key)
+    else:
+        given |= 32
     if format_ == "SignedData":  # as SampledValue._parse_value
         value, signed_data, converted = None, raw, None
-        fields_set.add("signed_data")
+        given |= _SIGNED
     else:
         signed_data = None
-        value = decimal_from_text(raw, "value")  # InvalidMessage: pydantic words the refusal
-        converted = fast_convert(measurand, value, unit, 0)
+        # decimal_from_text(raw): Decimal strips the blanks str.strip strips, and refuses an
+        # empty text or a comma (InvalidOperation: the detailed path words the refusal)
+        value = _Decimal(raw)
+        if not value.is_finite():
+            raise NotFast
+        exponent = known_exponent((measurand, unit, 0), MISSING)  # fast_convert, written out
+        if exponent is None:
+            converted = None
+        elif exponent is MISSING:  # not cached yet
+            converted = fast_convert(measurand, value, unit, 0)
+        elif measurand == ENERGY_IMPORT_REGISTER and value < 0:
+            raise NotFast
+        else:
+            converted = value.scaleb(exponent, EXACT)  # DecimalException: not built
     obj = _new(SampledValue)
     set_dict(obj, {"value": value, "signed_data": signed_data, "context": context, "format": format_,
                    "measurand": measurand, "phase": phase, "location": location, "unit": unit})
-    set_fields_set(obj, fields_set)
+    set_fields_set(obj, _SAMPLED_VALUE_FIELDS_SETS[given])
     set_extra(obj, None)
     set_private(obj, {"_converted": converted})
     return obj
@@ -364,8 +405,8 @@ def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: 
 
 def _build_meter_value(data: dict[str, Any], timestamp: str, sampled: list[SampledValue]) -> MeterValue:
     obj = _new(MeterValue)
-    set_dict(obj, {"timestamp": fast_utc(timestamp), "sampled_value": tuple(sampled)})
-    set_fields_set(obj, {"timestamp", "sampled_value"})
+    set_dict(obj, {"timestamp": known_utc(timestamp) or fast_utc(timestamp), "sampled_value": tuple(sampled)})
+    set_fields_set(obj, _METER_VALUE_FIELDS_SET)
     set_extra(obj, None)
     set_private(obj, None)
     return obj
@@ -375,46 +416,45 @@ def _build_start(data: dict[str, Any], connector_id: int, id_tag: str, meter_sta
                  timestamp: str) -> StartTransaction:
     if meter_start < 0:
         raise NotFast
-    fields_set = {"connector_id", "id_tag", "meter_start", "timestamp"}
     if reservation is MISSING:
-        reservation = None
+        reservation, given = None, 0
     else:
-        fields_set.add("reservation_id")
+        given = 1
     return construct(StartTransaction, {"connector_id": connector_id, "id_tag": id_tag, "meter_start": meter_start,
-                                        "reservation_id": reservation, "timestamp": fast_utc(timestamp)}, fields_set)
+                                        "reservation_id": reservation, "timestamp": known_utc(timestamp) or fast_utc(timestamp)},
+                     _START_FIELDS_SETS[given])
 
 
 def _build_meter_values(data: dict[str, Any], connector_id: int, transaction: Any,
                         meter_values: list[MeterValue]) -> MeterValues:
     if transaction is MISSING:
-        transaction, fields_set = None, {"connector_id", "meter_value"}
+        transaction, given = None, 0
     else:
-        fields_set = {"connector_id", "transaction_id", "meter_value"}
+        given = 1
     return construct(MeterValues, {"connector_id": connector_id, "transaction_id": transaction,
-                                   "meter_value": tuple(meter_values)}, fields_set)
+                                   "meter_value": tuple(meter_values)}, _METER_VALUES_FIELDS_SETS[given])
 
 
 def _build_stop(data: dict[str, Any], transaction_id: int, meter_stop: int, timestamp: str, id_tag: Any,
                 reason: Any, transaction_data: Any) -> StopTransaction:
     if meter_stop < 0:
         raise NotFast
-    fields_set = {"transaction_id", "meter_stop", "timestamp"}
     if id_tag is MISSING:
-        id_tag = None
+        id_tag, given = None, 0
     else:
-        fields_set.add("id_tag")
+        given = 1
     if reason is MISSING:
         reason = "Local"
     else:
-        fields_set.add("reason")
+        given |= 2
     if transaction_data is MISSING:
         transaction_data = ()
     else:
         transaction_data = tuple(transaction_data)
-        fields_set.add("transaction_data")
+        given |= 4
     return construct(StopTransaction, {"transaction_id": transaction_id, "meter_stop": meter_stop,
-                                       "timestamp": fast_utc(timestamp), "id_tag": id_tag, "reason": reason,
-                                       "transaction_data": transaction_data}, fields_set)
+                                       "timestamp": known_utc(timestamp) or fast_utc(timestamp), "id_tag": id_tag, "reason": reason,
+                                       "transaction_data": transaction_data}, _STOP_FIELDS_SETS[given])
 
 
 _SAMPLED_VALUE_BUILDER = Builder(("value", "context", "format", "measurand", "phase", "location", "unit"),

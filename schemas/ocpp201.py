@@ -33,7 +33,11 @@ from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_fastcheck import Builder
 from schemas.ocpp_base import (
+    EXACT,
+    ENERGY_IMPORT_REGISTER,
     MISSING,
+    known_exponent,
+    known_utc,
     any_sampled_value,
     MeasurandReadings,
     DEFAULT_MEASURAND,
@@ -48,6 +52,7 @@ from schemas.ocpp_base import (
     fast_str,
     fast_tuple_reader,
     fast_utc,
+    fields_set_table,
     renamed_fields,
     set_dict,
     set_extra,
@@ -384,49 +389,69 @@ FAST_CALL_MODELS = {"TransactionEvent": _fast_transaction_event}
 
 
 def _build_unit_of_measure(data: dict[str, Any], unit: Any, multiplier: Any) -> UnitOfMeasure:
-    plain = len(data) == (unit is not MISSING) + (multiplier is not MISSING)  # no other key (customData)
-    if plain:
-        cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
-        if cached is not None:
-            return cached
+    # the schema allows no key but unit, multiplier and customData (not a field): the model
+    # is that of (unit, multiplier) alone
+    cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
+    if cached is not None:
+        return cached
     return _fast_unit_of_measure(data)
+
+
+#: Fields sets by the bit mask of the optional fields given (ocpp_base.fields_set_table, shared).
+_SAMPLED_VALUE_FIELDS_SETS = fields_set_table(("value",), ("context", "measurand", "phase", "location",
+                                                           "unit_of_measure"))
+_METER_VALUE_FIELDS_SET = {"timestamp", "sampled_value"}
+_ID_TOKEN_FIELDS_SET = {"id_token", "type"}
 
 
 def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measurand: Any, phase: Any,
                          location: Any, uom: Any) -> SampledValue:
     # as SampledValue._parse_value (decimal_from_json_number), then pydantic's Decimal
-    if value.__class__ is int:
+    kind = type(value)
+    if kind is int:
         value = Decimal(value)
-    elif value.__class__ is float:
+    elif kind is float:
         value = Decimal(repr(value))
         if not value.is_finite():
             raise NotFast
     elif not value.is_finite():  # a Decimal (the schema's number, exact classes)
         raise NotFast
+    # the fields set: the given fields (customData, signedMeterValue are not fields)
     if context is MISSING:
-        context = "Sample.Periodic"
+        context, given = "Sample.Periodic", 0
+    else:
+        given = 1
     if measurand is MISSING:
         measurand = DEFAULT_MEASURAND
+    else:
+        given |= 2
     if phase is MISSING:
         phase = None
+    else:
+        given |= 4
     if location is MISSING:
         location = "Outlet"
-    fields_set = set(data)
-    if fields_set <= _SAMPLED_VALUE_WIRE_KEYS:
-        fields_set.discard("unitOfMeasure")
-    else:  # customData, signedMeterValue
-        fields_set = data.keys() & _SAMPLED_VALUE_KEYS
+    else:
+        given |= 8
     if uom is MISSING:
         uom, unit, multiplier = None, None, 0
     else:
-        fields_set.add("unit_of_measure")
+        given |= 16
         uom_fields = uom.__dict__
         unit, multiplier = uom_fields["unit"], uom_fields["multiplier"]
-    converted = fast_convert(measurand, value, unit, multiplier)
+    exponent = known_exponent((measurand, unit, multiplier), MISSING)  # fast_convert, written out
+    if exponent is None:
+        converted = None
+    elif exponent is MISSING:  # not cached yet
+        converted = fast_convert(measurand, value, unit, multiplier)
+    elif measurand == ENERGY_IMPORT_REGISTER and value < 0:
+        raise NotFast
+    else:
+        converted = value.scaleb(exponent, EXACT)  # DecimalException: not built
     obj = _new(SampledValue)
     set_dict(obj, {"value": value, "context": context, "measurand": measurand, "phase": phase,
                    "location": location, "unit_of_measure": uom})
-    set_fields_set(obj, fields_set)
+    set_fields_set(obj, _SAMPLED_VALUE_FIELDS_SETS[given])
     set_extra(obj, None)
     set_private(obj, {"_converted": converted})
     return obj
@@ -434,8 +459,8 @@ def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measura
 
 def _build_meter_value(data: dict[str, Any], timestamp: str, sampled: list[SampledValue]) -> MeterValue:
     obj = _new(MeterValue)
-    set_dict(obj, {"timestamp": fast_utc(timestamp), "sampled_value": tuple(sampled)})
-    set_fields_set(obj, {"timestamp", "sampled_value"})
+    set_dict(obj, {"timestamp": known_utc(timestamp) or fast_utc(timestamp), "sampled_value": tuple(sampled)})
+    set_fields_set(obj, _METER_VALUE_FIELDS_SET)
     set_extra(obj, None)
     set_private(obj, None)
     return obj
@@ -485,7 +510,7 @@ def _build_evse(data: dict[str, Any], id_: int, connector_id: Any) -> Evse:
 
 
 def _build_id_token(data: dict[str, Any], id_token: str, type_: str) -> IdToken:
-    return construct(IdToken, {"id_token": id_token, "type": type_}, {"id_token", "type"})
+    return construct(IdToken, {"id_token": id_token, "type": type_}, _ID_TOKEN_FIELDS_SET)
 
 
 #: TransactionEvent's optional fields in declaration order after seq_no: (Python name, default).
@@ -493,46 +518,50 @@ _TRANSACTION_EVENT_OPTIONAL = (("offline", False), ("number_of_phases_used", Non
                                ("reservation_id", None))
 
 
+_TRANSACTION_EVENT_FIELDS_SETS = fields_set_table(
+    ("event_type", "timestamp", "trigger_reason", "seq_no", "transaction_info"),
+    ("offline", "number_of_phases_used", "cable_max_current", "reservation_id", "evse", "id_token", "meter_value"))
+
+
 def _build_transaction_event(data: dict[str, Any], event_type: str, timestamp: str, trigger_reason: str,
                              seq_no: int, offline: Any, phases: Any, cable_max_current: Any, reservation_id: Any,
                              info: TransactionInfo, evse: Any, id_token: Any,
                              meter_values: Any) -> TransactionEvent:
-    fields_set = {"event_type", "timestamp", "trigger_reason", "seq_no", "transaction_info"}
     if offline is MISSING:
-        offline = False
+        offline, given = False, 0
     else:
-        fields_set.add("offline")
+        given = 1
     if phases is MISSING:
         phases = None
     else:
-        fields_set.add("number_of_phases_used")
+        given |= 2
     if cable_max_current is MISSING:
         cable_max_current = None
     else:
-        fields_set.add("cable_max_current")
+        given |= 4
     if reservation_id is MISSING:
         reservation_id = None
     else:
-        fields_set.add("reservation_id")
+        given |= 8
     if evse is MISSING:
         evse = None
     else:
-        fields_set.add("evse")
+        given |= 16
     if id_token is MISSING:
         id_token = None
     else:
-        fields_set.add("id_token")
+        given |= 32
     if meter_values is MISSING:
         meter_values = ()
     else:
         meter_values = tuple(meter_values)
-        fields_set.add("meter_value")
+        given |= 64
     obj = _new(TransactionEvent)
-    set_dict(obj, {"event_type": event_type, "timestamp": fast_utc(timestamp), "trigger_reason": trigger_reason,
+    set_dict(obj, {"event_type": event_type, "timestamp": known_utc(timestamp) or fast_utc(timestamp), "trigger_reason": trigger_reason,
                    "seq_no": seq_no, "offline": offline, "number_of_phases_used": phases,
                    "cable_max_current": cable_max_current, "reservation_id": reservation_id,
                    "transaction_info": info, "evse": evse, "id_token": id_token, "meter_value": meter_values})
-    set_fields_set(obj, fields_set)
+    set_fields_set(obj, _TRANSACTION_EVENT_FIELDS_SETS[given])
     set_extra(obj, None)
     set_private(obj, None)
     return obj

@@ -284,6 +284,11 @@ def fast_utc(value: Any) -> datetime:
     return parsed
 
 
+#: The memo's lookup, for the one-pass builders: ``known_utc(text) or fast_utc(text)`` (a
+#: datetime is never false) reads a text read before without a call.
+known_utc = _UTC_MEMO.get
+
+
 def fast_tuple_reader(build_one: Callable[[Any], Any]) -> Callable[[Any], tuple]:
     """The reader of a schema-valid JSON list as the tuple of ``build_one`` of its items;
     NotFast when the value is not a list (a meterValue list of 1.6 or 2.0.1)."""
@@ -359,8 +364,25 @@ def fast_convert(measurand: str, value: Decimal, unit: str | None, multiplier: i
         raise NotFast from None  # convert() words the refusal
 
 
+#: For the one-pass builders, :func:`fast_convert` written out: ``known_exponent((measurand,
+#: unit, multiplier), MISSING)`` is the cached power of ten (MISSING: not cached yet, call
+#: fast_convert), then ``value.scaleb(exponent, EXACT)`` (after the negative-register check).
+known_exponent = _EXPONENTS.get
+EXACT = _EXACT
+
+
 def renamed_fields(model: type) -> frozenset[str]:
     """The Python names of ``model``'s fields whose wire name differs (``seq_no`` for
     ``seqNo``): pydantic also accepts those keys (populate_by_name), the fast constructors
     hand a payload carrying one to pydantic."""
     return frozenset(name for name, field in model.model_fields.items() if field.alias not in (None, name))
+
+
+def fields_set_table(always: tuple[str, ...], optional: tuple[str, ...]) -> tuple[set[str], ...]:
+    """The fields sets of a model whose ``always`` fields are always given and each of
+    ``optional`` maybe, indexed by the bit mask of the given optional ones (bit i:
+    ``optional[i]``). The one-pass builders share these sets between the models they build:
+    the models are frozen, so nothing adds to a fields set (``model_copy`` copies it first),
+    as :func:`sessions.events.trusted` and :func:`schemas.readings.reading_of` share theirs."""
+    return tuple({*always, *(name for bit, name in enumerate(optional) if mask >> bit & 1)}
+                 for mask in range(1 << len(optional)))

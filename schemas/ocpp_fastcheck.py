@@ -80,7 +80,8 @@ class _Generator:
         self.definitions = definitions
         self.draft4 = draft4
         self.lines: list[str] = []
-        self.constants: dict[str, Any] = {"_Decimal": Decimal, "_MISSING": MISSING}
+        self.constants: dict[str, Any] = {"_Decimal": Decimal, "_MISSING": MISSING,
+                                          "_NUMBER_CLASSES": frozenset((int, float, Decimal))}
         self.counter = 0
         #: Build mode (:func:`compile_builder`): exact classes only, and the built values.
         self.builders = builders
@@ -247,6 +248,8 @@ class _Generator:
             indent += 1
             self.emit(indent, "pass")
         for key in required:
+            if self.strict and key in properties:
+                continue  # build mode: reading it below raises KeyError when it is absent
             self.fail_if(indent, f"{key!r} not in {v}")
         if additional is False:
             allowed = self.constant(frozenset(properties))
@@ -262,11 +265,12 @@ class _Generator:
                 self.emit(indent, f"{value} = {v}[{key!r}]")
                 body_indent = indent
             elif captured:  # absent: _MISSING (the builder tells absent from null)
+                self.emit(indent, f"if {key!r} not in {v}:")
+                self.emit(indent + 1, f"{value} = _MISSING")
                 if result is not None:
-                    self.emit(indent, f"{result} = _MISSING")
-                self.emit(indent, f"{value} = {v}.get({key!r}, _MISSING)")
-                self.emit(indent, f"if {value} is not _MISSING:")
-                self.emit(indent + 1, "pass")
+                    self.emit(indent + 1, f"{result} = _MISSING")
+                self.emit(indent, "else:")
+                self.emit(indent + 1, f"{value} = {v}[{key!r}]")
                 body_indent = indent + 1
             else:
                 self.emit(indent, f"if {key!r} in {v}:")
@@ -288,14 +292,17 @@ class _Generator:
 
 #: Build mode's type tests: the exact JSON classes (``json`` / pydantic-core give exactly
 #: these); a subclass, a bool for an integer, an integral float: not built (the detailed path).
+#: (``type(v)``: CPython runs the one-argument call of the builtin without a call, cheaper
+#: than the ``__class__`` attribute.) A build function reads a required property directly:
+#: a missing key raises KeyError, which means "not built" like any exception.
 _EXACT_TYPE_TESTS = {
-    "object": "{v}.__class__ is dict",
-    "array": "{v}.__class__ is list",
-    "string": "{v}.__class__ is str",
-    "boolean": "{v}.__class__ is bool",
+    "object": "type({v}) is dict",
+    "array": "type({v}) is list",
+    "string": "type({v}) is str",
+    "boolean": "type({v}) is bool",
     "null": "{v} is None",
-    "integer": "{v}.__class__ is int",
-    "number": "{v}.__class__ is int or {v}.__class__ is float or {v}.__class__ is _Decimal",
+    "integer": "type({v}) is int",
+    "number": "type({v}) in _NUMBER_CLASSES",
 }
 
 

@@ -39,6 +39,7 @@ from typing import Any, Literal, Protocol
 from schemas import ocpp16, ocpp201
 from schemas.envelope import EventEnvelope
 from schemas.ocpp import InvalidMessage, validate_call, validate_response
+from schemas.ocpp_base import construct as _construct
 from sessions.config import AssemblerConfig
 from sessions.events import (
     CdrIssued,
@@ -158,6 +159,9 @@ def _applied(state: SessionState, events: tuple[DomainEvent, ...], completed: tu
 
 
 _new_outcome = object.__new__
+#: MessageRecorded's fields set, shared by the recorded messages like ``trusted`` shares one
+#: per class (never changed: the values are frozen; see sessions.events.trusted).
+_MESSAGE_FIELDS = set(MessageRecorded.model_fields)
 _set_attribute = object.__setattr__
 
 
@@ -299,7 +303,8 @@ class SessionAssembler:
     ) -> AssemblyOutcome:
         received = envelope.__dict__  # the envelope's fields (one attribute lookup)
         fields = state.__dict__
-        fields["messages"].append(trusted(MessageRecorded, {
+        # trusted(MessageRecorded, {...}) without the call in between (once per message)
+        fields["messages"].append(_construct(MessageRecorded, {
             "message_id": received["message_id"],
             "action": received["action"],
             "fingerprint": fingerprint,
@@ -307,7 +312,7 @@ class SessionAssembler:
             "seq_no": seq_no,
             "offline": offline,
             "events": events,
-        }))
+        }, _MESSAGE_FIELDS))
         completed: tuple[CompletedSession, ...] = ()
         corrections: tuple[CompletedSession, ...] = ()
         issued_versions = fields["issued"]
@@ -468,9 +473,10 @@ class SessionAssembler:
         state = self.store.get(session_id)
         seq_no = values["seq_no"]
         if state is not None:
-            if state.has_fingerprint(fingerprint):
+            derived = state._derived()  # has_fingerprint and has_seq_no, one look at the derived facts
+            if fingerprint in derived.fingerprints:
                 return AssemblyOutcome("duplicate", session_id=session_id)
-            if state.has_seq_no(seq_no):
+            if seq_no in derived.seq_nos:
                 return AssemblyOutcome(
                     "duplicate", session_id=session_id,
                     reason=f"seqNo {seq_no} already recorded with different content; the first one is kept",

@@ -10,6 +10,11 @@ The stored state of a session (:class:`SessionState`) is its list of recorded me
 timeout; CDR versions issued). Everything else (energy, readings, flags) is derived by
 folding the events (:func:`sessions.fold.summarize`), so the state is plain JSON and
 replaying the same messages rebuilds it exactly.
+
+Stored form (the pipeline's ``sessions`` + ``session_messages`` tables): the state's JSON
+with an empty message list (:meth:`SessionState.head_json`) and the JSON arrays of its
+messages appended as they were recorded (:meth:`SessionState.messages_json`); put together
+by :func:`stored_json` they are the state's whole JSON, byte for byte.
 """
 
 from __future__ import annotations

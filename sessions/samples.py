@@ -19,20 +19,79 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from schemas.ocpp_base import CURRENT_IMPORT, ENERGY_IMPORT_REGISTER, POWER_IMPORT
+from schemas.ocpp_base import (
+    CURRENT_IMPORT,
+    ENERGY_IMPORT_REGISTER,
+    POWER_IMPORT,
+    set_dict as _set_dict,
+    set_extra as _set_extra,
+    set_fields_set as _set_fields_set,
+    set_private as _set_private,
+)
 from sessions.events import Sample, trusted
 
 _PHASE_OF = {"L1": "L1", "L2": "L2", "L3": "L3", "L1-N": "L1", "L2-N": "L2", "L3-N": "L3"}
 #: The measurands a Sample keeps, by their slot: energy, power, current.
 _SLOT_OF = {ENERGY_IMPORT_REGISTER: 0, POWER_IMPORT: 1, CURRENT_IMPORT: 2}
+_new = object.__new__
+#: The fields set of every Sample built here, shared as :func:`sessions.events.trusted` shares it
+#: (a frozen model: nothing adds to it; ``model_copy`` copies it first).
+_SAMPLE_FIELDS_SET = set(Sample.model_fields)
+assert tuple(Sample.model_fields) == ("timestamp", "energy_kwh", "power_kw", "current_a", "context", "phases_summed")
+assert not Sample.__private_attributes__
 
 
 def sample_of(meter_value: Any) -> Sample:
     """The :class:`Sample` of one 1.6 or 2.0.1 MeterValue model.
 
-    One pass over the sampled values; per measurand: the total (no ``phase``) at
-    ``Outlet``, else the first total, else the sum of the first value of each phase.
+    Per measurand: the total (no ``phase``) at ``Outlet``, else the first total, else the
+    sum of the first value of each phase. The common case, no billed value with a
+    ``phase``, in one plain pass (the first total, replaced once by the first at
+    ``Outlet``); a meter value with per-phase values goes to :func:`_sample_with_phases`.
     """
+    fields = meter_value.__dict__  # the models' fields (one attribute lookup instead of one per field)
+    sampled = fields["sampled_value"]
+    energy = power = current = energy_context = None
+    energy_outlet = power_outlet = current_outlet = False
+    slot_of = _SLOT_OF.get
+    for s in sampled:
+        values = s.__dict__
+        slot = slot_of(values["measurand"])
+        if slot is None:
+            continue
+        value = s.__pydantic_private__["_converted"]  # SampledValue.converted
+        if value is None:
+            continue
+        if values["phase"] is not None:
+            return _sample_with_phases(meter_value)
+        if slot == 0:
+            if energy is None:
+                energy, energy_outlet, energy_context = value, values["location"] == "Outlet", values["context"]
+            elif not energy_outlet and values["location"] == "Outlet":
+                energy, energy_outlet, energy_context = value, True, values["context"]
+        elif slot == 1:
+            if power is None:
+                power, power_outlet = value, values["location"] == "Outlet"
+            elif not power_outlet and values["location"] == "Outlet":
+                power, power_outlet = value, True
+        elif current is None:
+            current, current_outlet = value, values["location"] == "Outlet"
+        elif not current_outlet and values["location"] == "Outlet":
+            current, current_outlet = value, True
+    if energy is None:
+        energy_context = sampled[0].__dict__["context"] if sampled else None
+    sample = _new(Sample)  # trusted(Sample, ...), inlined
+    _set_dict(sample, {"timestamp": fields["timestamp"], "energy_kwh": energy, "power_kw": power,
+                       "current_a": current, "context": energy_context, "phases_summed": False})
+    _set_fields_set(sample, _SAMPLE_FIELDS_SET)
+    _set_extra(sample, None)
+    _set_private(sample, None)
+    return sample
+
+
+def _sample_with_phases(meter_value: Any) -> Sample:
+    """:func:`sample_of` for any meter value (per-phase values included): one pass over the
+    sampled values, then per measurand the pick of the module docstring."""
     fields = meter_value.__dict__  # the models' fields (one attribute lookup instead of one per field)
     sampled = fields["sampled_value"]
     first_total: list[Any] = [None, None, None]  # (sampled value, converted) per slot
@@ -97,4 +156,4 @@ def sample_of(meter_value: Any) -> Sample:
 
 
 def samples_of(meter_values: Iterable[Any]) -> tuple[Sample, ...]:
-    return tuple(sample_of(mv) for mv in meter_values)
+    return tuple(map(sample_of, meter_values))

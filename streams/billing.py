@@ -10,9 +10,11 @@ Compute first, write last: an envelope's states and CDRs are only kept once ever
 it has been built. If anything fails (no tariff valid at the session's start, a bug), the
 states the envelope touched are put back as they were before it (copies taken before the
 assembler changed them) and nothing of it is written; the processor dead-letters the
-envelope with the error as reason. The states changed by a batch are serialised and
-written to their ``sessions`` rows once, at the end of the batch (``end_batch``), in the
-batch's transaction.
+envelope with the error as reason. The states changed by a batch are written once, at the
+end of the batch (``end_batch``), in the batch's transaction: the ``sessions`` row gets the
+state without its messages (``SessionState.head_json``) and ``version + 1``, and only the
+messages recorded since its last write are appended to ``session_messages`` (migration
+0102_pipeline_session_messages).
 
 Which tariff: ``settings.default_tariff_id``, the version valid at the session's start
 and published by the session's end (:func:`storage.repositories.tariff_valid_at`), so the
@@ -394,30 +396,42 @@ class WarmStates:
                 self._chars -= states.popitem(last=False)[1][1]
 
     def keep_after_commit(self, db: Session, kept: list[tuple[str, int, int, SessionState]]) -> None:
-        """:meth:`keep` these (key, version, characters, state) once ``db``'s transaction
-        has committed; nothing if it rolls back."""
-        armed = [True]
+        """:meth:`keep` these (key, version, characters, state) once ``db``'s running
+        transaction has committed; nothing if it rolls back (see :func:`_keep_committed`)."""
+        db.info[_KEEP_AFTER_COMMIT] = (db.get_transaction(), self, kept)
 
-        def committed(_session) -> None:
-            if armed[0]:
-                armed[0] = False
-                try:
-                    for key, version, chars, state in kept:
-                        self.keep(key, version, chars, state)
-                except Exception:  # noqa: BLE001 - the batch has committed: never fail it now
-                    log.exception("keeping session states failed; they are read from their rows")
-                    self.clear()
-
-        def rolled_back(_session) -> None:
-            armed[0] = False
-
-        event.listen(db, "after_commit", committed, once=True)
-        event.listen(db, "after_rollback", rolled_back, once=True)
+    def _keep_all(self, kept: list[tuple[str, int, int, SessionState]]) -> None:
+        try:
+            for key, version, chars, state in kept:
+                self.keep(key, version, chars, state)
+        except Exception:  # noqa: BLE001 - the batch has committed: never fail it now
+            log.exception("keeping session states failed; they are read from their rows")
+            self.clear()
 
     def clear(self) -> None:
         with self._lock:
             self._states.clear()
             self._chars = 0
+
+
+#: ``Session.info`` key of a batch's states to keep warm: (its transaction, the WarmStates,
+#: [(key, version, characters, state)]), set by :meth:`WarmStates.keep_after_commit`.
+_KEEP_AFTER_COMMIT = "chargeledger.warm_states_after_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed(session: Session) -> None:
+    """The states of a batch are kept once its transaction has committed (that very
+    transaction: not one that follows a rollback on the same Session). One class-level
+    listener: a listener per Session (per batch) cost ~50 µs to register."""
+    pending = session.info.pop(_KEEP_AFTER_COMMIT, None)
+    if pending is not None and pending[0] is session.get_transaction():
+        pending[1]._keep_all(pending[2])  # noqa: SLF001
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_KEEP_AFTER_COMMIT, None)
 
 
 class _SessionRow(NamedTuple):

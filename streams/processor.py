@@ -133,25 +133,25 @@ class Processor:
             with db.no_autoflush:
                 todo: list[tuple[InRecord, EventEnvelope | None, Outcome | None]] = []
                 parse = EventEnvelope.from_bytes
+                add_todo = todo.append
                 for record in records:
-                    stored = positions[record.topic].get(record.partition, -1)
-                    if record.offset < stored:
+                    topic, partition, offset, _, value = record
+                    if offset < positions[topic].get(partition, -1):  # the stored next offset
                         result.skipped += 1
                         continue
-                    value = record.value
                     if b"\\u0000" in value and (nul_at := _nul_path(value)) is not None:
-                        todo.append((record, None, Outcome.dead_lettered(
+                        add_todo((record, None, Outcome.dead_lettered(
                             f"unstorable event: {nul_at} contains the NUL character (U+0000), "
                             "which text columns cannot store")))
                         continue
                     try:
-                        todo.append((record, parse(value), None))
+                        add_todo((record, parse(value), None))
                     except (ValidationError, UnicodeDecodeError, ValueError) as exc:
-                        todo.append((record, None, _not_an_envelope(exc)))
+                        add_todo((record, None, _not_an_envelope(exc)))
                     except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the partition
                         # (a batch that fails on every retry); the record waits in the
                         # dead letters, with the error, for a fixed parser and a replay.
-                        todo.append((record, None, Outcome.dead_lettered(
+                        add_todo((record, None, Outcome.dead_lettered(
                             f"not an event envelope: {type(exc).__name__}: {exc}"[:1000])))
                 if hasattr(self.handler, "prefetch"):
                     self.handler.prefetch(db, [envelope for _, envelope, _ in todo if envelope is not None])

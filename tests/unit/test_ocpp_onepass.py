@@ -406,3 +406,50 @@ def test_generated_payloads_are_built_only_like_the_two_passes(call):
     version, action, payload = call
     assert_sound(version, action, payload)
     assert_same(version, action, payload)
+
+
+def test_shared_fields_sets_are_not_changed_by_copies():
+    """The one-pass builders share fields sets between models (ocpp_base.fields_set_table):
+    the models are frozen and model_copy copies the set before adding to it."""
+    build, _ = one_pass("2.0.1", "TransactionEvent")
+    first = build(PLAIN["2.0.1", "TransactionEvent"])
+    second = build(PLAIN["2.0.1", "TransactionEvent"])
+    assert first.__pydantic_fields_set__ is second.__pydantic_fields_set__
+    before = set(first.__pydantic_fields_set__)
+    copied = first.model_copy(update={"seq_no": 99})
+    sample = first.meter_value[0].sampled_value[1]
+    assert "phase" not in sample.__pydantic_fields_set__
+    assert "phase" in sample.model_copy(update={"phase": "L1"}).__pydantic_fields_set__
+    assert copied.seq_no == 99 and first.__pydantic_fields_set__ == second.__pydantic_fields_set__ == before
+    assert "phase" not in second.meter_value[0].sampled_value[1].__pydantic_fields_set__
+    with pytest.raises(Exception):
+        first.seq_no = 5  # frozen
+
+
+@settings(max_examples=800, deadline=None)
+@given(text=st.one_of(
+    st.from_regex(r"\s{0,2}[+-]?[0-9_]{0,6}(\.[0-9_]{0,4})?([eE][+-]?[0-9]{1,3})?\s{0,2}", fullmatch=True),
+    st.sampled_from(["", " ", "12,5", "1,000.5", "NaN", "-nan", "sNaN", "Infinity", "-Inf", "1_000", "_1", "1__0",
+                     "\u0661\u0662", "\u00a012\u2003", "\t7\n", "0x10", "1e999999999", "-0", "+.5", "5.", "."]),
+    st.text(max_size=8)))
+def test_1_6_value_texts_read_like_decimal_from_text(text):
+    """The 1.6 builder reads sampledValue.value with Decimal() directly: it must build
+    exactly what the fast constructor (decimal_from_text) and pydantic build, or nothing."""
+    payload = {"connectorId": 1, "meterValue": [{"timestamp": T, "sampledValue": [
+        {"value": text, "measurand": "Voltage"}, {"value": text}]}]}
+    assert_sound("1.6", "MeterValues", payload)
+    assert_same("1.6", "MeterValues", payload)
+
+
+def test_unit_of_measure_with_custom_data_shares_the_plain_model():
+    """customData is not a UnitOfMeasure field: the shared model of (unit, multiplier) is
+    the one pydantic builds with or without it, in either order."""
+    def event(*units):
+        return {"eventType": "Updated", "timestamp": T, "triggerReason": "MeterValuePeriodic", "seqNo": 1,
+                "transactionInfo": {"transactionId": "t-uom"}, "meterValue": [{"timestamp": T, "sampledValue": [
+                    {"value": 1, "unitOfMeasure": uom} for uom in units]}]}
+    with_custom = {"unit": "kWh", "multiplier": 1, "customData": {"vendorId": "v"}}
+    for payload in (event(with_custom, {"unit": "kWh", "multiplier": 1}),
+                    event({"unit": "kWh", "multiplier": 1}, with_custom), event(with_custom, with_custom)):
+        assert assert_sound("2.0.1", "TransactionEvent", payload)
+        assert_same("2.0.1", "TransactionEvent", payload)

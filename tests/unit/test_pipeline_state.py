@@ -164,6 +164,32 @@ def test_a_kept_state_is_used_only_while_its_row_has_the_version_it_was_kept_wit
     assert small.take("B/2", 1) == (state, 2) and small.take("B/3", 1) == (state, 2) and len(small) == 0
 
 
+def test_kept_states_wait_for_the_commit_of_their_own_transaction(tmp_path):
+    """WarmStates.keep_after_commit: kept when that transaction commits; not when it rolls
+    back, not even if the same Session commits another transaction afterwards."""
+    from sqlalchemy import text
+
+    from sessions import SessionState
+    from streams.billing import WarmStates
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1")
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    warm = WarmStates(limit=10)
+    with sessions.begin() as db:
+        db.execute(text("SELECT 1"))
+        warm.keep_after_commit(db, [("A/1", 1, 0, state)])
+        assert len(warm) == 0  # not before the commit
+    assert warm.take("A/1", 1) == (state, 0)
+    db = sessions()
+    db.execute(text("SELECT 1"))
+    warm.keep_after_commit(db, [("A/2", 1, 0, state)])
+    db.rollback()
+    db.execute(text("SELECT 1"))
+    db.commit()  # another transaction of the same Session
+    db.close()
+    assert len(warm) == 0
+
+
 class FailsAfterWritingOnce(Billing):
     """Billing whose second batch fails after end_batch wrote its session rows (the
     database fails before the commit): the batch rolls back."""
