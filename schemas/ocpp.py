@@ -243,7 +243,7 @@ def validate_call(ocpp_version: str, action: str, payload: Any) -> BaseModel | N
     other action the version defines. Raises :class:`InvalidMessage` with a reason naming
     the field otherwise.
     """
-    if payload.__class__ is dict and ocpp_version.__class__ is str and action.__class__ is str:
+    if type(payload) is dict and type(ocpp_version) is str and type(action) is str:
         # The plain case first, on the payload as received: the fast check confirms it and
         # the fast constructor builds the model; normalize_call would return it unchanged
         # (_AS_RECEIVED), so this is what _validate gives. Anything else: _validate.

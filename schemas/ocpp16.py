@@ -35,7 +35,11 @@ from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_fastcheck import Builder
 from schemas.ocpp_base import (
+    EXACT,
+    ENERGY_IMPORT_REGISTER,
     MISSING,
+    known_exponent,
+    known_utc,
     any_sampled_value,
     MeasurandReadings,
     DEFAULT_MEASURAND,
@@ -381,7 +385,15 @@ def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: 
         value = _Decimal(raw)
         if not value.is_finite():
             raise NotFast
-        converted = fast_convert(measurand, value, unit, 0)
+        exponent = known_exponent((measurand, unit, 0), MISSING)  # fast_convert, written out
+        if exponent is None:
+            converted = None
+        elif exponent is MISSING:  # not cached yet
+            converted = fast_convert(measurand, value, unit, 0)
+        elif measurand == ENERGY_IMPORT_REGISTER and value < 0:
+            raise NotFast
+        else:
+            converted = value.scaleb(exponent, EXACT)  # DecimalException: not built
     obj = _new(SampledValue)
     set_dict(obj, {"value": value, "signed_data": signed_data, "context": context, "format": format_,
                    "measurand": measurand, "phase": phase, "location": location, "unit": unit})
@@ -393,7 +405,7 @@ def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: 
 
 def _build_meter_value(data: dict[str, Any], timestamp: str, sampled: list[SampledValue]) -> MeterValue:
     obj = _new(MeterValue)
-    set_dict(obj, {"timestamp": fast_utc(timestamp), "sampled_value": tuple(sampled)})
+    set_dict(obj, {"timestamp": known_utc(timestamp) or fast_utc(timestamp), "sampled_value": tuple(sampled)})
     set_fields_set(obj, _METER_VALUE_FIELDS_SET)
     set_extra(obj, None)
     set_private(obj, None)
@@ -409,7 +421,7 @@ def _build_start(data: dict[str, Any], connector_id: int, id_tag: str, meter_sta
     else:
         given = 1
     return construct(StartTransaction, {"connector_id": connector_id, "id_tag": id_tag, "meter_start": meter_start,
-                                        "reservation_id": reservation, "timestamp": fast_utc(timestamp)},
+                                        "reservation_id": reservation, "timestamp": known_utc(timestamp) or fast_utc(timestamp)},
                      _START_FIELDS_SETS[given])
 
 
@@ -441,7 +453,7 @@ def _build_stop(data: dict[str, Any], transaction_id: int, meter_stop: int, time
         transaction_data = tuple(transaction_data)
         given |= 4
     return construct(StopTransaction, {"transaction_id": transaction_id, "meter_stop": meter_stop,
-                                       "timestamp": fast_utc(timestamp), "id_tag": id_tag, "reason": reason,
+                                       "timestamp": known_utc(timestamp) or fast_utc(timestamp), "id_tag": id_tag, "reason": reason,
                                        "transaction_data": transaction_data}, _STOP_FIELDS_SETS[given])
 
 

@@ -33,7 +33,11 @@ from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_fastcheck import Builder
 from schemas.ocpp_base import (
+    EXACT,
+    ENERGY_IMPORT_REGISTER,
     MISSING,
+    known_exponent,
+    known_utc,
     any_sampled_value,
     MeasurandReadings,
     DEFAULT_MEASURAND,
@@ -385,11 +389,11 @@ FAST_CALL_MODELS = {"TransactionEvent": _fast_transaction_event}
 
 
 def _build_unit_of_measure(data: dict[str, Any], unit: Any, multiplier: Any) -> UnitOfMeasure:
-    plain = len(data) == (unit is not MISSING) + (multiplier is not MISSING)  # no other key (customData)
-    if plain:
-        cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
-        if cached is not None:
-            return cached
+    # the schema allows no key but unit, multiplier and customData (not a field): the model
+    # is that of (unit, multiplier) alone
+    cached = _UNIT_OF_MEASURE_CACHE.get((unit, multiplier))
+    if cached is not None:
+        return cached
     return _fast_unit_of_measure(data)
 
 
@@ -435,7 +439,15 @@ def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measura
         given |= 16
         uom_fields = uom.__dict__
         unit, multiplier = uom_fields["unit"], uom_fields["multiplier"]
-    converted = fast_convert(measurand, value, unit, multiplier)
+    exponent = known_exponent((measurand, unit, multiplier), MISSING)  # fast_convert, written out
+    if exponent is None:
+        converted = None
+    elif exponent is MISSING:  # not cached yet
+        converted = fast_convert(measurand, value, unit, multiplier)
+    elif measurand == ENERGY_IMPORT_REGISTER and value < 0:
+        raise NotFast
+    else:
+        converted = value.scaleb(exponent, EXACT)  # DecimalException: not built
     obj = _new(SampledValue)
     set_dict(obj, {"value": value, "context": context, "measurand": measurand, "phase": phase,
                    "location": location, "unit_of_measure": uom})
@@ -447,7 +459,7 @@ def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measura
 
 def _build_meter_value(data: dict[str, Any], timestamp: str, sampled: list[SampledValue]) -> MeterValue:
     obj = _new(MeterValue)
-    set_dict(obj, {"timestamp": fast_utc(timestamp), "sampled_value": tuple(sampled)})
+    set_dict(obj, {"timestamp": known_utc(timestamp) or fast_utc(timestamp), "sampled_value": tuple(sampled)})
     set_fields_set(obj, _METER_VALUE_FIELDS_SET)
     set_extra(obj, None)
     set_private(obj, None)
@@ -545,7 +557,7 @@ def _build_transaction_event(data: dict[str, Any], event_type: str, timestamp: s
         meter_values = tuple(meter_values)
         given |= 64
     obj = _new(TransactionEvent)
-    set_dict(obj, {"event_type": event_type, "timestamp": fast_utc(timestamp), "trigger_reason": trigger_reason,
+    set_dict(obj, {"event_type": event_type, "timestamp": known_utc(timestamp) or fast_utc(timestamp), "trigger_reason": trigger_reason,
                    "seq_no": seq_no, "offline": offline, "number_of_phases_used": phases,
                    "cable_max_current": cable_max_current, "reservation_id": reservation_id,
                    "transaction_info": info, "evse": evse, "id_token": id_token, "meter_value": meter_values})

@@ -284,6 +284,11 @@ def fast_utc(value: Any) -> datetime:
     return parsed
 
 
+#: The memo's lookup, for the one-pass builders: ``known_utc(text) or fast_utc(text)`` (a
+#: datetime is never false) reads a text read before without a call.
+known_utc = _UTC_MEMO.get
+
+
 def fast_tuple_reader(build_one: Callable[[Any], Any]) -> Callable[[Any], tuple]:
     """The reader of a schema-valid JSON list as the tuple of ``build_one`` of its items;
     NotFast when the value is not a list (a meterValue list of 1.6 or 2.0.1)."""
@@ -357,6 +362,13 @@ def fast_convert(measurand: str, value: Decimal, unit: str | None, multiplier: i
         return value.scaleb(exponent, _EXACT)
     except DecimalException:
         raise NotFast from None  # convert() words the refusal
+
+
+#: For the one-pass builders, :func:`fast_convert` written out: ``known_exponent((measurand,
+#: unit, multiplier), MISSING)`` is the cached power of ten (MISSING: not cached yet, call
+#: fast_convert), then ``value.scaleb(exponent, EXACT)`` (after the negative-register check).
+known_exponent = _EXPONENTS.get
+EXACT = _EXACT
 
 
 def renamed_fields(model: type) -> frozenset[str]:

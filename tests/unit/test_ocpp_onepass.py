@@ -439,3 +439,17 @@ def test_1_6_value_texts_read_like_decimal_from_text(text):
         {"value": text, "measurand": "Voltage"}, {"value": text}]}]}
     assert_sound("1.6", "MeterValues", payload)
     assert_same("1.6", "MeterValues", payload)
+
+
+def test_unit_of_measure_with_custom_data_shares_the_plain_model():
+    """customData is not a UnitOfMeasure field: the shared model of (unit, multiplier) is
+    the one pydantic builds with or without it, in either order."""
+    def event(*units):
+        return {"eventType": "Updated", "timestamp": T, "triggerReason": "MeterValuePeriodic", "seqNo": 1,
+                "transactionInfo": {"transactionId": "t-uom"}, "meterValue": [{"timestamp": T, "sampledValue": [
+                    {"value": 1, "unitOfMeasure": uom} for uom in units]}]}
+    with_custom = {"unit": "kWh", "multiplier": 1, "customData": {"vendorId": "v"}}
+    for payload in (event(with_custom, {"unit": "kWh", "multiplier": 1}),
+                    event({"unit": "kWh", "multiplier": 1}, with_custom), event(with_custom, with_custom)):
+        assert assert_sound("2.0.1", "TransactionEvent", payload)
+        assert_same("2.0.1", "TransactionEvent", payload)
