@@ -762,8 +762,7 @@ class Billing:
         fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
         charge_point_id, now = fields["charge_point_id"], fields["received_at"]
         store.now = now
-        if store.before or store.put_keys:  # nothing to forget after the last envelope's commit
-            store.begin_envelope()
+        store.begin_envelope()
         assembler = store.assembler
         if assembler is None:
             assembler = store.assembler = SessionAssembler(self.config, store)
