@@ -304,16 +304,30 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
     curve = _energy_curve(readings, start, end)
     reading_times = [r[0] for r in readings]
 
-    instants: set[datetime] = {start, end}
-    instants.update(t for t in reading_times if start < t < end)
-    instants.update(time_of_day_boundaries(compiled, zone, start, end))
-    instants.update(duration_boundaries(compiled, start, end))
+    inner = [t for t in reading_times if start < t < end]
+    boundaries = time_of_day_boundaries(compiled, zone, start, end)
+    boundaries.extend(duration_boundaries(compiled, start, end))
     for k in compiled.kwh_thresholds:
         if k > 0:
             crossing = curve.crossing(k)
             if crossing is not None and start < crossing < end:
-                instants.add(crossing)
-    points = sorted(instants)
+                boundaries.append(crossing)
+    if boundaries:
+        instants: set[datetime] = {start, end}
+        instants.update(inner)
+        instants.update(boundaries)
+        points = sorted(instants)
+    else:
+        # sorted({start, end, *inner}) without hashing: the reading times are in order,
+        # strictly inside (start, end); the first of equal instants is kept, as the set does
+        points = [start]
+        last = start
+        for t in inner:
+            if t != last:
+                points.append(t)
+                last = t
+        if end != last:
+            points.append(end)
 
     first = readings[0] if readings else None
     if len(points) == 1:  # zero-length session: the state at its start

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, Inexact, Rounded, getcontext
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -410,6 +410,35 @@ def _plausible_limit(dt: timedelta, config: AssemblerConfig) -> Decimal:
     return config.max_power_kw * hours + config.jump_slack_kwh
 
 
+#: (max_power_kw, jump_slack_kwh, what of the Decimal context the limit's arithmetic
+#: depends on) -> {interval: _plausible_limit}: a pure function of those, remembered across
+#: sessions (meter values come at a few fixed intervals). Bounded: a full table is emptied.
+_LIMITS: dict[tuple, dict[timedelta, Decimal]] = {}
+_LIMITS_SIZE = 4096
+
+
+def _limits_for(config: AssemblerConfig) -> dict[timedelta, Decimal]:
+    """The remembered plausible limits for ``config`` in the current Decimal context: its
+    precision, rounding, exponent limits and the traps an inexact division can raise are
+    part of the key (a trapped Inexact or Rounded signal raises at every computation, so
+    nothing is remembered then)."""
+    context = getcontext()
+    traps = context.traps
+    if traps[Inexact] or traps[Rounded]:
+        return {}
+    fields = config.__dict__
+    key = (fields["max_power_kw"], fields["jump_slack_kwh"], context.prec, context.rounding, context.Emin,
+           context.Emax)
+    limits = _LIMITS.get(key)
+    if limits is None:
+        if len(_LIMITS) >= 64:
+            _LIMITS.clear()
+        limits = _LIMITS[key] = {}
+    elif len(limits) >= _LIMITS_SIZE:
+        limits.clear()
+    return limits
+
+
 def _fix_mislabelled_units(points: list[list], config: AssemblerConfig, notes: _Notes) -> None:
     """Rule 0: periodic values in kWh labelled as Wh (or the reverse).
 
@@ -510,7 +539,7 @@ def _walk_register(points: list[list], config: AssemblerConfig, notes: _Notes) -
     prev: Decimal = first[_REG]
     prev_ts: datetime = first[_TS]
     #: interval -> its plausible limit (meter values come at a few fixed intervals)
-    limits: dict[timedelta, Decimal] = {}
+    limits = _limits_for(config)
     count = len(registers)
     for index in range(1, count):
         point = registers[index]

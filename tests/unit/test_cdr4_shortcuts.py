@@ -103,3 +103,53 @@ def test_as_version_of_a_subclass_takes_model_copy():
     ours = sub.as_version(2)
     assert type(ours) is Session
     _assert_same_model(ours, _model_copy_as_version(sub, 2))
+
+
+def test_plausible_limits_remembered_across_sessions_are_the_computed_ones():
+    import random
+    from decimal import localcontext
+
+    import fold_reference as reference
+    from test_fold_reference import CONFIGS, _random_state
+
+    from sessions import fold
+
+    fold._LIMITS.clear()
+    rng = random.Random(12)
+    states = [_random_state(rng) for _ in range(150)]
+    for prec in (28, 6):
+        with localcontext() as context:
+            context.prec = prec
+            for state in states:
+                for config in CONFIGS:
+                    assert fold.summarize(state, config) == reference.summarize(state, config)
+            for config in CONFIGS:
+                limits = fold._limits_for(config)
+                assert limits, "the sessions stepped over some intervals"
+                for dt, limit in limits.items():
+                    assert limit == fold._plausible_limit(dt, config)
+                    assert str(limit) == str(fold._plausible_limit(dt, config))
+    # one table per config and context
+    assert len(fold._LIMITS) == 2 * len(CONFIGS)
+
+
+def test_plausible_limits_not_remembered_when_inexact_is_trapped():
+    import random
+    from decimal import Inexact, localcontext
+
+    import fold_reference as reference
+    from test_fold_reference import CONFIGS, _random_state
+
+    from sessions import fold
+
+    state = _random_state(random.Random(3))
+    with localcontext() as context:
+        context.traps[Inexact] = True
+        assert fold._limits_for(CONFIGS[0]) == {}
+        outcomes = []
+        for summarize in (fold.summarize, reference.summarize):
+            try:
+                outcomes.append(summarize(state, CONFIGS[0]))
+            except Inexact:
+                outcomes.append("Inexact")
+        assert outcomes[0] == outcomes[1]
