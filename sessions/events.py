@@ -20,7 +20,6 @@ by :func:`stored_json` they are the state's whole JSON, byte for byte.
 from __future__ import annotations
 
 import functools
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Iterable, Literal, TypeVar, Union
@@ -193,7 +192,7 @@ class _Derived:
     """
 
     __slots__ = ("messages", "count", "last", "fingerprints", "seq_nos", "stopped", "started",
-                 "offline", "last_received_at", "starters", "first", "json", "json_count", "head", "memo")
+                 "offline", "last_received_at", "starters", "first", "head", "memo")
 
     def __init__(self) -> None:
         self.messages: list[MessageRecorded] | None = None
@@ -211,9 +210,6 @@ class _Derived:
         self.starters: list[MessageRecorded] = []
         #: (how many starters it was read from, connector id, start id tag, start timestamp)
         self.first: tuple[int, int | None, str | None, datetime | None] | None = None
-        #: The JSON of ``messages[:json_count]`` as in the state's JSON (without brackets).
-        self.json = ""
-        self.json_count = 0
         #: (session id, charge point id, transaction id, version, the JSON up to the messages)
         self.head: tuple[str, str, str, str, str] | None = None
         #: Values derived from the ordered events (connector id, ...), for ``count``.
@@ -270,34 +266,8 @@ class _Derived:
 _MESSAGES_TO_JSON = functools.partial(TypeAdapter(list[MessageRecorded]).serializer.to_json,
                                       serialize_as_any=True)
 _ISSUED_TO_JSON = TypeAdapter(list[CdrIssued]).serializer.to_json
-_STATE_FIELDS = ("session_id", "charge_point_id", "transaction_id", "ocpp_version", "messages",
-                 "closed_idle", "issued")
 _JSON_HEAD = '{"session_id":'
 _MESSAGES_KEY = ',"messages":['
-#: How many sessions' last written JSON :meth:`SessionState.from_json` recognises.
-SNAPSHOTS_KEPT = 256
-
-
-class _Snapshot:
-    """A state as it was when :meth:`SessionState.to_json` wrote ``text``; all immutable
-    (the messages' JSON ``messages_json`` included)."""
-
-    __slots__ = ("text", "fields", "messages", "closed_idle", "issued", "messages_json")
-
-    def __init__(self, text: str, fields: dict[str, Any], messages_json: str) -> None:
-        self.text = text
-        self.fields = (fields["session_id"], fields["charge_point_id"], fields["transaction_id"],
-                       fields["ocpp_version"])
-        self.messages = tuple(fields["messages"])
-        self.closed_idle = fields["closed_idle"]
-        self.issued = tuple(fields["issued"])
-        self.messages_json = messages_json
-
-
-#: session id -> the snapshot of its last written JSON (least recently written first: a
-#: plain dict keeps insertion order, and a session written again is removed and re-added).
-_SNAPSHOTS: dict[str, _Snapshot] = {}
-
 
 class SessionState(BaseModel):
     """The stored state of one session: the recorded messages and the decisions taken.
@@ -308,10 +278,10 @@ class SessionState(BaseModel):
     ``issued``); ``messages`` is append-only.
 
     Speed (issue 4): the derived facts (fingerprints, seqNos, stopped, ...) are kept up to
-    date incrementally, the JSON of the recorded messages is written once per message and
-    reused, and a text this process wrote recently is read back without parsing it (see
-    :meth:`from_json`). The JSON format is unchanged: ``to_json`` is byte-identical to
-    pydantic's ``model_dump_json``, and any stored state (older ones included) loads.
+    date incrementally, and the pipeline stores the state in parts (:meth:`head_json`, and
+    each recorded message's JSON appended once: :meth:`messages_json`). The JSON format is
+    unchanged: ``to_json`` is byte-identical to pydantic's ``model_dump_json``, and any
+    stored state (older ones included) loads.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -352,35 +322,13 @@ class SessionState(BaseModel):
 
     def to_json(self) -> str:
         """The state's JSON, byte for byte ``BaseModel.model_dump_json(self)``."""
-        derived = self._derived()
         fields = self.__dict__
-        count = derived.count
-        if derived.json_count < count:
-            more = _MESSAGES_TO_JSON(fields["messages"][derived.json_count:count]).decode()[1:-1]
-            derived.json = derived.json + "," + more if derived.json_count else more
-            derived.json_count = count
-        session_id = fields["session_id"]
-        text = "".join((self._head(derived, fields), derived.json, self._tail(fields)))
-        snapshots = _SNAPSHOTS
-        snapshots.pop(session_id, None)
-        snapshots[session_id] = _Snapshot(text, fields, derived.json)
-        while len(snapshots) > SNAPSHOTS_KEPT:
-            del snapshots[next(iter(snapshots))]
-        return text
+        return "".join((self._head(self._derived(), fields),
+                        _MESSAGES_TO_JSON(fields["messages"]).decode()[1:-1], self._tail(fields)))
 
     @classmethod
     def from_json(cls, text: str | bytes | bytearray) -> "SessionState":
-        """The state of a stored JSON text (any that pydantic's ``model_validate_json``
-        reads). A text equal to the one this process last wrote for that session is
-        rebuilt from what was written (the same values, without parsing)."""
-        if isinstance(text, str) and text.startswith(_JSON_HEAD + '"'):
-            try:
-                session_id = json.decoder.scanstring(text, len(_JSON_HEAD) + 1)[0]
-            except ValueError:
-                session_id = None
-            snapshot = _SNAPSHOTS.get(session_id) if session_id is not None else None
-            if snapshot is not None and snapshot.text == text:
-                return cls._restore(snapshot)
+        """The state of a stored JSON text (any that pydantic's ``model_validate_json`` reads)."""
         return super().model_validate_json(text)
 
     @classmethod
@@ -396,20 +344,6 @@ class SessionState(BaseModel):
             "session_id": session_id, "charge_point_id": charge_point_id, "transaction_id": transaction_id,
             "ocpp_version": ocpp_version, "messages": [], "closed_idle": None, "issued": []},
             {"session_id", "charge_point_id", "transaction_id", "ocpp_version"}, {"_cache": _Derived()})
-
-    @classmethod
-    def _restore(cls, snapshot: _Snapshot) -> "SessionState":
-        session_id, charge_point_id, transaction_id, ocpp_version = snapshot.fields
-        messages = list(snapshot.messages)
-        derived = _Derived()
-        state = construct(cls, {
-            "session_id": session_id, "charge_point_id": charge_point_id, "transaction_id": transaction_id,
-            "ocpp_version": ocpp_version, "messages": messages, "closed_idle": snapshot.closed_idle,
-            "issued": list(snapshot.issued)}, set(_STATE_FIELDS), {"_cache": derived})
-        derived.messages = messages
-        derived.extend(messages, len(messages))
-        derived.json, derived.json_count = snapshot.messages_json, len(messages)
-        return state
 
     def model_dump_json(self, **kwargs: Any) -> str:  # type: ignore[override]
         """Without arguments: :meth:`to_json` (the same text, faster)."""
@@ -599,4 +533,6 @@ def stored_json(head_json: str, messages_json: Iterable[str]) -> str:
     return "".join((head_json[:end], ",".join(inner), head_json[end:]))
 
 
-assert tuple(SessionState.model_fields) == _STATE_FIELDS, "update SessionState.to_json for the new field"
+assert tuple(SessionState.model_fields) == ("session_id", "charge_point_id", "transaction_id", "ocpp_version",
+                                            "messages", "closed_idle", "issued"), \
+    "update SessionState._head/_tail (to_json, head_json) for the new field"

@@ -156,4 +156,6 @@ def _sample_with_phases(meter_value: Any) -> Sample:
 
 
 def samples_of(meter_values: Iterable[Any]) -> tuple[Sample, ...]:
+    if type(meter_values) is tuple and len(meter_values) == 1:  # the usual message: one meter value
+        return (sample_of(meter_values[0]),)
     return tuple(map(sample_of, meter_values))

@@ -422,8 +422,18 @@ def open_sessions(session: Session) -> Sequence[SessionRecord]:
 # --- CDRs -----------------------------------------------------------------------------------
 
 
-class ConflictingCdr(Exception):
+class StorageInconsistency(Exception):
+    """The stored data contradicts itself: the batch must fail (and its partition wait for
+    an operator) rather than dead-letter billable events one by one."""
+
+
+class ConflictingCdr(StorageInconsistency):
     """A CDR id was about to be issued with content different from the one issued before."""
+
+
+class StoredStateMismatch(StorageInconsistency):
+    """A session's ``sessions`` row and its ``session_messages`` rows disagree (a lost or
+    extra messages row, a row written by something that bypassed the store)."""
 
 
 @dataclass(frozen=True)

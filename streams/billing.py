@@ -199,7 +199,7 @@ class SqlSessionStore:
             state = SessionState.from_stored(record.head_json, arrays)
             self.sizes[key] = sum(map(len, arrays))
         if len(state.__dict__["messages"]) != record.event_count:
-            raise RuntimeError(f"session {key}: {len(state.messages)} recorded messages stored, "
+            raise repo.StoredStateMismatch(f"session {key}: {len(state.messages)} recorded messages stored, "
                                f"its row counts {record.event_count}")
         self.cache[key] = state
         self.before.setdefault(key, _NOT_CACHED)
@@ -318,7 +318,7 @@ class SqlSessionStore:
                 appended.append((key, stored, array))
                 sizes[key] = sizes.get(key, 0) + len(array)
             elif count < stored:  # messages are append-only (sessions.events.SessionState)
-                raise RuntimeError(f"session {key}: {count} recorded messages, {stored} already stored")
+                raise repo.StoredStateMismatch(f"session {key}: {count} recorded messages, {stored} already stored")
             head_json = state.head_json()
             start, last = state.start_timestamp, state.last_received_at
             values = (state.status, None if start is None else utc(start), None if ended_at is None else utc(ended_at),
@@ -423,7 +423,11 @@ _KEEP_AFTER_COMMIT = "chargeledger.warm_states_after_commit"
 def _keep_committed(session: Session) -> None:
     """The states of a batch are kept once its transaction has committed (that very
     transaction: not one that follows a rollback on the same Session). One class-level
-    listener: a listener per Session (per batch) cost ~50 µs to register."""
+    listener: a listener per Session (per batch) cost ~50 µs to register. A released
+    SAVEPOINT (``begin_nested``) also sends ``after_commit``, while the batch may still roll
+    back: it keeps nothing."""
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_KEEP_AFTER_COMMIT, None)
     if pending is not None and pending[0] is session.get_transaction():
         pending[1]._keep_all(pending[2])  # noqa: SLF001
@@ -758,8 +762,7 @@ class Billing:
         fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
         charge_point_id, now = fields["charge_point_id"], fields["received_at"]
         store.now = now
-        if store.before or store.put_keys:  # nothing to forget after the last envelope's commit
-            store.begin_envelope()
+        store.begin_envelope()
         assembler = store.assembler
         if assembler is None:
             assembler = store.assembler = SessionAssembler(self.config, store)

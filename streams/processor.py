@@ -168,7 +168,7 @@ class Processor:
                         # self._apply(db, envelope), inline (once per event)
                         try:
                             outcome = handle(db, envelope)
-                        except repo.ConflictingCdr:
+                        except repo.StorageInconsistency:
                             raise
                         except _DATABASE_ERRORS:
                             raise
@@ -209,8 +209,8 @@ class Processor:
         # (see streams.billing), so a failure leaves no partial write behind.
         try:
             return self.handler.handle(db, envelope)
-        except repo.ConflictingCdr:
-            raise  # never paper over a CDR id issued with other content
+        except repo.StorageInconsistency:
+            raise  # never paper over a CDR id issued with other content, nor a broken stored state
         except _DATABASE_ERRORS:
             # The database failed (server restarted, connection dropped, SQLite locked),
             # not the event: fail the whole batch so it is retried from the stored

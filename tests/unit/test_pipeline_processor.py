@@ -195,3 +195,42 @@ def test_an_unexpected_error_of_the_envelope_parser_dead_letters_the_record(proc
         counters = repo.read_counters(db, "g")
     assert letters == {0: "not an event envelope: OverflowError: date value out of range"}
     assert (counters["events_in"], counters["applied"], counters["dead_lettered"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("error, fails_the_batch", [
+    (repo.ConflictingCdr("CDR S1 issued with other content"), True),
+    (ValueError("handler bug"), False),
+])
+def test_what_a_handler_error_does_to_the_batch(tmp_path, error, fails_the_batch):
+    """The processor calls the handler inline in its loop (issue 4): a CDR id issued with other
+    content fails the batch, any other handler error dead-letters the event with the error."""
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions.begin() as db:
+        store_tariff_json(db, sample_tariff_json())
+
+    class FailsOnThirdEvent(Billing):
+        calls = 0
+
+        def handle(self, db, envelope):
+            type(self).calls += 1
+            if type(self).calls == 3:
+                raise error
+            return super().handle(db, envelope)
+
+    records = _records(simulate_traffic(2, 3, seed=5))
+    processor = Processor(sessions, FailsOnThirdEvent(Settings(database_url=url)), "g")
+    if fails_the_batch:
+        with pytest.raises(repo.ConflictingCdr):
+            processor.process_batch(records)
+        with sessions() as db:
+            assert repo.read_counters(db, "g")["events_in"] == 0
+        return
+    result = processor.process_batch(records)
+    # the third record (offset 2): later messages of its session may be dead-lettered too
+    reasons = {letter["source_offset"]: letter["reason"] for letter in result.dead_letters}
+    assert reasons[2] == "internal error while applying: ValueError: handler bug"
+    assert all(offset >= 2 for offset in reasons)
+    with sessions() as db:
+        assert repo.read_counters(db, "g")["events_in"] == len(records)

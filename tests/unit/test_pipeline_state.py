@@ -190,6 +190,51 @@ def test_kept_states_wait_for_the_commit_of_their_own_transaction(tmp_path):
     assert len(warm) == 0
 
 
+def test_a_released_savepoint_keeps_nothing_before_the_batch_commits(tmp_path):
+    """A SAVEPOINT released inside the batch also sends ``after_commit``; the batch can
+    still roll back then, so nothing is kept until the outer transaction commits."""
+    from sqlalchemy import text
+
+    from sessions import SessionState
+    from streams.billing import WarmStates
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1")
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'n.db'}"))
+    warm = WarmStates(limit=10)
+    with pytest.raises(RuntimeError):
+        with sessions.begin() as db:
+            db.execute(text("SELECT 1"))
+            warm.keep_after_commit(db, [("A/1", 7, 0, state)])
+            with db.begin_nested():
+                db.execute(text("SELECT 1"))
+            assert len(warm) == 0
+            raise RuntimeError("the batch fails after the savepoint")
+    assert len(warm) == 0
+    with sessions.begin() as db:
+        db.execute(text("SELECT 1"))
+        warm.keep_after_commit(db, [("A/1", 7, 0, state)])
+        with db.begin_nested():
+            db.execute(text("SELECT 1"))
+        assert len(warm) == 0
+    assert warm.take("A/1", 7) == (state, 0)  # kept at the outer commit
+
+
+def test_a_stored_state_that_contradicts_its_row_fails_the_batch_instead_of_dead_lettering(tmp_path):
+    """The row counts more recorded messages than ``session_messages`` holds (a lost row):
+    the batch fails (retried, the partition waits for an operator) like a conflicting CDR,
+    rather than dead-lettering every later event of the session as an internal error."""
+    from sqlalchemy import text
+
+    processor = _processor(tmp_path, "mismatch.db")
+    processor.process_batch([InRecord("ev", 0, 0, b"STATE-1", STARTED)])
+    with processor.sessions.begin() as db:
+        db.execute(text("UPDATE sessions SET event_count = event_count + 1, version = version + 1"))
+    with pytest.raises(repo.StoredStateMismatch, match="recorded messages stored, its row counts 2"):
+        processor.process_batch([InRecord("ev", 0, 1, b"STATE-1", UPDATED), InRecord("ev", 0, 2, b"STATE-1", ENDED)])
+    row, cdrs, letters, counters = _effect(processor)
+    assert letters == [] and counters["events_in"] == 1  # nothing of the failed batch committed
+
+
 class FailsAfterWritingOnce(Billing):
     """Billing whose second batch fails after end_batch wrote its session rows (the
     database fails before the commit): the batch rolls back."""

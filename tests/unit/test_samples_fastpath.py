@@ -177,3 +177,11 @@ def test_edge_cases_sample_as_before():
         assert state(sample_of(meter_value)) == state(reference_sample_of(meter_value)), sampled
     empty = ocpp16.MeterValue.model_construct(timestamp=T, sampled_value=())
     assert state(sample_of(empty)) == state(reference_sample_of(empty))
+
+
+def test_samples_of_any_number_of_meter_values():
+    values = [ocpp16.MeterValue.model_validate({"timestamp": T, "sampledValue": [{"value": str(i)}]}) for i in range(3)]
+    for meter_values in ((), tuple(values[:1]), tuple(values[:2]), tuple(values), values, iter(values)):
+        expected = [reference_sample_of(mv) for mv in (values if not isinstance(meter_values, tuple) else meter_values)]
+        got = samples_of(meter_values)
+        assert type(got) is tuple and [state(s) for s in got] == [state(s) for s in expected]

@@ -59,7 +59,6 @@ def test_text_written_elsewhere_loads_through_pydantic():
         assembler.apply(envelope)
     state = next(s for s in assembler.store.states.values() if s.stopped)
     text = state.model_dump_json()
-    events_module._SNAPSHOTS.clear()  # noqa: SLF001 - as after a restart
     loaded = SessionState.model_validate_json(text)
     assert loaded == state and loaded.model_dump_json() == text
     spaced = text.replace('","', '", "')  # JSON with other separators: same state
@@ -73,7 +72,6 @@ def test_a_state_read_back_then_extended_writes_what_pydantic_writes():
         assembler.apply(envelope)
     for session_id, state in list(assembler.store.states.items()):
         text = state.model_dump_json()
-        events_module._SNAPSHOTS.clear()  # noqa: SLF001
         assembler.store.put(SessionState.model_validate_json(text))
     for envelope in envelopes[len(envelopes) // 2:]:
         outcome = assembler.apply(envelope)
@@ -238,7 +236,6 @@ OLD_STORED_STATE = (
 
 
 def test_a_state_stored_by_an_older_version_loads_and_writes_as_pydantic_would():
-    events_module._SNAPSHOTS.clear()  # noqa: SLF001
     state = SessionState.model_validate_json(OLD_STORED_STATE)
     assert state.stopped and state.status == "completed" and state.issued == [] and state.closed_idle is None
     assert state.has_fingerprint("f1") and state.connector_id == 1 and state.start_id_tag == "TAG"
