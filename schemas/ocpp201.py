@@ -513,11 +513,6 @@ def _build_id_token(data: dict[str, Any], id_token: str, type_: str) -> IdToken:
     return construct(IdToken, {"id_token": id_token, "type": type_}, _ID_TOKEN_FIELDS_SET)
 
 
-#: TransactionEvent's optional fields in declaration order after seq_no: (Python name, default).
-_TRANSACTION_EVENT_OPTIONAL = (("offline", False), ("number_of_phases_used", None), ("cable_max_current", None),
-                               ("reservation_id", None))
-
-
 _TRANSACTION_EVENT_FIELDS_SETS = fields_set_table(
     ("event_type", "timestamp", "trigger_reason", "seq_no", "transaction_info"),
     ("offline", "number_of_phases_used", "cable_max_current", "reservation_id", "evse", "id_token", "meter_value"))

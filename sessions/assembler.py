@@ -32,7 +32,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -188,8 +188,6 @@ class SessionAssembler:
         self.store: SessionStore = store if store is not None else InMemorySessionStore()
         #: envelopes in / applied / duplicate / dead_lettered, for this instance's lifetime.
         self.counts: Counter[str] = Counter()
-        #: (config, its max_clock_ahead, its max_clock_behind): see _clock_limits.
-        self._limits: tuple[AssemblerConfig, timedelta, timedelta] | None = None
 
     # --- public API -------------------------------------------------------------------
 
@@ -248,20 +246,13 @@ class SessionAssembler:
             return self._transaction_event(envelope, model)
         raise AssertionError(f"unhandled model {type(model).__name__}")  # pragma: no cover
 
-    def _clock_limits(self) -> tuple[timedelta, timedelta]:
-        """(``config.max_clock_ahead``, ``config.max_clock_behind``), read once per config."""
-        config = self.config
-        limits = self._limits
-        if limits is None or limits[0] is not config:
-            limits = self._limits = (config, config.max_clock_ahead, config.max_clock_behind)
-        return limits[1], limits[2]
-
     def _implausible_timestamp(self, envelope: EventEnvelope, model: Any) -> str | None:
         """Timestamps far in the future or past relative to ``received_at`` (docs table)."""
         found = _STAMPED_FIELDS.get(type(model))
         has_timestamp, lists = found if found is not None else _stamped_fields(model)
         received = envelope.__dict__["received_at"]
-        ahead, behind = self._clock_limits()
+        limits = self.config.__dict__  # a frozen model: its fields are in its __dict__
+        ahead, behind = limits["max_clock_ahead"], limits["max_clock_behind"]
         latest = received + ahead
         earliest = received - behind
         values = model.__dict__  # the model's fields (validated models hold every field there)

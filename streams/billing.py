@@ -739,16 +739,6 @@ class Billing:
         store.commit_envelope()
         self._record_rows(db, rows)
 
-    def _track_deadline(self, deadlines: dict[str, datetime], state: SessionState | None) -> None:
-        """Keep the charge point's deadline index up to date with ``state`` after a message."""
-        if state is None:
-            return
-        last = state.open_since  # is_open and last_received_at
-        if last is not None:
-            deadlines[state.session_id] = last + self.config.idle_timeout
-        else:
-            deadlines.pop(state.session_id, None)
-
     def _store(self, db: Session) -> SqlSessionStore:
         store = self._stores.get(id(db))
         if store is None:
@@ -795,7 +785,7 @@ class Billing:
             self._close_idle_of(db, store, charge_point_id, now)
         else:
             state = outcome.state
-            if state is not None:  # self._track_deadline(deadlines, state), inline
+            if state is not None:  # the charge point's deadline index follows the message
                 last = state.open_since  # is_open and last_received_at
                 if last is not None:
                     deadlines[state.session_id] = last + store.idle_timeout  # = self.config.idle_timeout
@@ -850,7 +840,7 @@ class Billing:
             document = cdr_json(cdr)
             # Fields read from the instance dicts (pydantic models have a ``__getattr__``:
             # each attribute read takes the generic slow path); _model_fields for others.
-            fields = cdr.__dict__ if type(cdr) is Cdr else _model_fields(cdr)
+            fields = _model_fields(cdr)
             tariffs = fields["tariffs"]
             tariff = tariffs[0] if tariffs else None
             total_cost = _model_fields(fields["total_cost"])

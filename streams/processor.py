@@ -165,12 +165,20 @@ class Processor:
                 for record, envelope, outcome in todo:
                     topic, partition, offset, _, value = record
                     if envelope is not None:
-                        # self._apply(db, envelope), inline (once per event)
+                        # A handler bug must not take the batch down: the event is
+                        # dead-lettered with the error so it can be replayed once fixed.
+                        # Handlers compute first and write last (see streams.billing), so a
+                        # failure leaves no partial write behind.
                         try:
                             outcome = handle(db, envelope)
                         except repo.StorageInconsistency:
-                            raise
+                            raise  # never paper over a CDR id issued with other content, nor a broken stored state
                         except _DATABASE_ERRORS:
+                            # The database failed (server restarted, connection dropped, SQLite
+                            # locked), not the event: fail the whole batch so it is retried from
+                            # the stored offsets. As a dead letter, the event would be lost to
+                            # billing (and on SQLite, where a failed statement does not abort the
+                            # transaction, the batch would even commit that way).
                             raise
                         except Exception as exc:  # noqa: BLE001
                             outcome = _internal_error(exc)
@@ -202,27 +210,8 @@ class Processor:
             repo.add_to_counters(db, self.consumer_group, dict(result.counters))
         return result
 
-    def _apply(self, db: Session, envelope: EventEnvelope) -> Outcome:
-        """The handler's outcome for a valid envelope (``process_batch`` has it inline)."""
-        # A handler bug must not take the batch down: the event is dead-lettered with the
-        # error so it can be replayed once fixed. Handlers compute first and write last
-        # (see streams.billing), so a failure leaves no partial write behind.
-        try:
-            return self.handler.handle(db, envelope)
-        except repo.StorageInconsistency:
-            raise  # never paper over a CDR id issued with other content, nor a broken stored state
-        except _DATABASE_ERRORS:
-            # The database failed (server restarted, connection dropped, SQLite locked),
-            # not the event: fail the whole batch so it is retried from the stored
-            # offsets. As a dead letter, the event would be lost to billing (and on
-            # SQLite, where a failed statement does not abort the transaction, the
-            # batch would even commit that way).
-            raise
-        except Exception as exc:  # noqa: BLE001
-            return _internal_error(exc)
 
-
-#: Failures of the database, not of the event (see :meth:`Processor._apply`).
+#: Failures of the database, not of the event (see :meth:`Processor.process_batch`).
 _DATABASE_ERRORS = (OperationalError, InterfaceError, PendingRollbackError)
 
 

@@ -245,7 +245,9 @@ class Worker:
             # 2,000 events); a batch stuck longer than the session timeout (10 s) loses the
             # group membership and its partitions go to another worker, which resumes from
             # the stored positions (exactly-once holds: the tracking rows are locked, see
-            # Processor).
+            # Processor). A group rebalance, too, waits for the running batch (this member
+            # learns of it at its next heartbeat; rebalance timeout = session timeout), and
+            # the revoke listener runs between batches, never inside one.
             result = self.processor.process_batch(records, published)
         except BaseException:
             self._published.cdrs[:0], self._published.dead_letters[:0] = published.cdrs, published.dead_letters
