@@ -98,14 +98,20 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
     return node
 
 
+def _schema(version: str, file_name: str) -> tuple[dict[str, Any], Any]:
+    """One OCA schema file of the ``ocpp`` package, parsed (a new dict per call), and the
+    ``jsonschema`` validator class of its draft."""
+    path = resources.files("ocpp") / _SCHEMA_DIRS[version] / "schemas" / file_name
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    return schema, jsonschema.validators.validator_for(schema)
+
+
 @lru_cache(maxsize=None)
 def _validator(version: str, file_name: str) -> tuple[Any, Check | None]:
     """The compiled validators of one OCA schema (cached: one pair per schema file):
     ``jsonschema``'s (the authority, writes reasons) and the fast yes-check of
     :mod:`schemas.ocpp_fastcheck` (None when the schema uses keywords it does not know)."""
-    path = resources.files("ocpp") / _SCHEMA_DIRS[version] / "schemas" / file_name
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
+    schema, cls = _schema(version, file_name)
     fast = compile_schema(schema, draft4=cls is jsonschema.Draft4Validator)
     if "definitions" in schema:
         schema = _inline_refs(schema, schema["definitions"])
@@ -186,10 +192,8 @@ def _one_pass(version: str, file_name: str, action: str) -> Callable[[Any], Base
     builders = _VERSION_MODULES[version].ONE_PASS_BUILDERS.get(action)
     if builders is None:
         return None
-    path = resources.files("ocpp") / _SCHEMA_DIRS[version] / "schemas" / file_name
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    draft4 = jsonschema.validators.validator_for(schema) is jsonschema.Draft4Validator
-    return compile_builder(schema, draft4, builders)
+    schema, cls = _schema(version, file_name)
+    return compile_builder(schema, cls is jsonschema.Draft4Validator, builders)
 
 
 def _validate(

@@ -35,6 +35,7 @@ from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_fastcheck import Builder
 from schemas.ocpp_base import (
+    meter_value_builder,
     EXACT,
     ENERGY_IMPORT_REGISTER,
     MISSING,
@@ -340,7 +341,6 @@ FAST_CALL_MODELS = {
 _SAMPLED_VALUE_FIELDS_SETS = fields_set_table(("value",), _SAMPLED_VALUE_OPTIONAL + ("signed_data",))
 _SIGNED = 1 << len(_SAMPLED_VALUE_OPTIONAL)
 _Decimal = Decimal
-_METER_VALUE_FIELDS_SET = {"timestamp", "sampled_value"}
 _START_FIELDS_SETS = fields_set_table(("connector_id", "id_tag", "meter_start", "timestamp"), ("reservation_id",))
 _METER_VALUES_FIELDS_SETS = fields_set_table(("connector_id", "meter_value"), ("transaction_id",))
 _STOP_FIELDS_SETS = fields_set_table(("transaction_id", "meter_stop", "timestamp"),
@@ -403,13 +403,7 @@ def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: 
     return obj
 
 
-def _build_meter_value(data: dict[str, Any], timestamp: str, sampled: list[SampledValue]) -> MeterValue:
-    obj = _new(MeterValue)
-    set_dict(obj, {"timestamp": known_utc(timestamp) or fast_utc(timestamp), "sampled_value": tuple(sampled)})
-    set_fields_set(obj, _METER_VALUE_FIELDS_SET)
-    set_extra(obj, None)
-    set_private(obj, None)
-    return obj
+_build_meter_value = meter_value_builder(MeterValue)
 
 
 def _build_start(data: dict[str, Any], connector_id: int, id_tag: str, meter_start: int, reservation: Any,

@@ -33,6 +33,7 @@ from pydantic.alias_generators import to_camel
 
 from schemas.ocpp_fastcheck import Builder
 from schemas.ocpp_base import (
+    meter_value_builder,
     EXACT,
     ENERGY_IMPORT_REGISTER,
     MISSING,
@@ -400,7 +401,6 @@ def _build_unit_of_measure(data: dict[str, Any], unit: Any, multiplier: Any) -> 
 #: Fields sets by the bit mask of the optional fields given (ocpp_base.fields_set_table, shared).
 _SAMPLED_VALUE_FIELDS_SETS = fields_set_table(("value",), ("context", "measurand", "phase", "location",
                                                            "unit_of_measure"))
-_METER_VALUE_FIELDS_SET = {"timestamp", "sampled_value"}
 _ID_TOKEN_FIELDS_SET = {"id_token", "type"}
 
 
@@ -457,13 +457,7 @@ def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measura
     return obj
 
 
-def _build_meter_value(data: dict[str, Any], timestamp: str, sampled: list[SampledValue]) -> MeterValue:
-    obj = _new(MeterValue)
-    set_dict(obj, {"timestamp": known_utc(timestamp) or fast_utc(timestamp), "sampled_value": tuple(sampled)})
-    set_fields_set(obj, _METER_VALUE_FIELDS_SET)
-    set_extra(obj, None)
-    set_private(obj, None)
-    return obj
+_build_meter_value = meter_value_builder(MeterValue)
 
 
 #: TransactionInfo / Evse models by their values (MISSING when absent), shared: they are

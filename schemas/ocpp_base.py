@@ -386,3 +386,19 @@ def fields_set_table(always: tuple[str, ...], optional: tuple[str, ...]) -> tupl
     as :func:`sessions.events.trusted` and :func:`schemas.readings.reading_of` share theirs."""
     return tuple({*always, *(name for bit, name in enumerate(optional) if mask >> bit & 1)}
                  for mask in range(1 << len(optional)))
+
+
+def meter_value_builder(model: type[BaseModel]) -> Callable[[dict[str, Any], str, list[Any]], BaseModel]:
+    """The one-pass builder of a ``MeterValue`` model (1.6 and 2.0.1/2.1 have the same two
+    fields): the timestamp text checked by the schema pass, its sampled values built."""
+    fields_set = {"timestamp", "sampled_value"}
+
+    def build(data: dict[str, Any], timestamp: str, sampled: list[Any]) -> BaseModel:
+        obj = _new(model)
+        set_dict(obj, {"timestamp": known_utc(timestamp) or fast_utc(timestamp), "sampled_value": tuple(sampled)})
+        set_fields_set(obj, fields_set)
+        set_extra(obj, None)
+        set_private(obj, None)
+        return obj
+
+    return build
