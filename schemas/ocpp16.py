@@ -253,13 +253,7 @@ def _fast_meter_value(data: Any) -> MeterValue:
     samples = data.get("sampledValue")
     if samples.__class__ is not list:
         raise NotFast
-    obj = _new(MeterValue)  # construct(), inlined
-    set_dict(obj, {"timestamp": fast_utc(data.get("timestamp")),
-                   "sampled_value": tuple(map(_fast_sampled_value, samples))})
-    set_fields_set(obj, {"timestamp", "sampled_value"})
-    set_extra(obj, None)
-    set_private(obj, None)
-    return obj
+    return _build_meter_value(data, data.get("timestamp"), map(_fast_sampled_value, samples))
 
 
 #: A meterValue list (schema-valid) as the tuple of its MeterValue models.

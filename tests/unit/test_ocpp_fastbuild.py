@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from jsonschema.exceptions import best_match
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
+from payload_mutation import mutate
 from schemas import ocpp16, ocpp201
 from schemas.ocpp import (
     _VERSION_MODULES,
@@ -219,16 +220,6 @@ ODD_VALUES = st.one_of(
 )
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, prefix + (key,))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _paths(value, prefix + (index,))
-
-
 @settings(max_examples=600, deadline=None)
 @given(data=st.data())
 def test_validate_call_agrees_with_the_detailed_path_on_mutated_payloads(data):
@@ -237,26 +228,8 @@ def test_validate_call_agrees_with_the_detailed_path_on_mutated_payloads(data):
     keys = ["value", "unit", "multiplier", "measurand", "format", "context", "phase", "location", "unitOfMeasure",
             "timestamp", "seqNo", "offline", "evse", "idToken", "connectorId", "transactionId", "customData",
             "signedData", "meterStart", "reservationId", "sampledValue", "transactionData", "meterValue", "x"]
-    for _ in range(data.draw(st.integers(0, 3))):
-        paths = [p for p in _paths(payload) if p]
-        if not paths:
-            break
-        path = data.draw(st.sampled_from(paths))
-        parent = payload
-        for part in path[:-1]:
-            parent = parent[part]
-        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
-            parent[path[-1]] = copy.deepcopy(data.draw(ODD_VALUES))
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            new_key = data.draw(st.sampled_from(keys) | st.text(min_size=1, max_size=8))
-            parent[new_key] = copy.deepcopy(data.draw(ODD_VALUES))
-        elif parent and data.draw(st.booleans()):
-            parent.append(copy.deepcopy(parent[0]))
-        else:
-            parent.append(copy.deepcopy(data.draw(ODD_VALUES)))
+    mutate(data, payload, ODD_VALUES, st.sampled_from(keys) | st.text(min_size=1, max_size=8), rounds=(0, 3),
+           repeat_items=True)
     assert_same(*key, payload)
 
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from payload_mutation import mutate
 from schemas.ocpp import _SCHEMA_DIRS, _schema_files, _validator
 
 T = "2026-11-02T08:00:00Z"
@@ -50,16 +51,6 @@ ODD_VALUES = st.one_of(
 )
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, prefix + (key,))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _paths(value, prefix + (index,))
-
-
 def _agree(version, file_name, payload):
     validator, fast = _validator(version, file_name)
     assert fast is not None
@@ -92,23 +83,7 @@ def test_bases_are_valid(key):
 def test_fast_check_agrees_with_jsonschema_on_mutated_payloads(data):
     key = data.draw(st.sampled_from(sorted(BASES)))
     payload = copy.deepcopy(BASES[key])
-    for _ in range(data.draw(st.integers(1, 3))):
-        paths = [p for p in _paths(payload) if p]
-        if not paths:
-            break
-        path = data.draw(st.sampled_from(paths))
-        parent = payload
-        for part in path[:-1]:
-            parent = parent[part]
-        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
-            parent[path[-1]] = copy.deepcopy(data.draw(ODD_VALUES))
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            parent[data.draw(st.text(min_size=1, max_size=8))] = copy.deepcopy(data.draw(ODD_VALUES))
-        else:
-            parent.append(copy.deepcopy(data.draw(ODD_VALUES)))
+    mutate(data, payload, ODD_VALUES, st.text(min_size=1, max_size=8))
     _agree(*key, payload)
 
 

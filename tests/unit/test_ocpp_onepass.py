@@ -25,6 +25,7 @@ from schemas.envelope import EventEnvelope
 from schemas.ocpp import _AS_RECEIVED, _VERSION_MODULES, _plan
 from schemas.ocpp_base import InvalidMessage
 from streams.simulate import simulate_traffic
+from payload_mutation import mutate
 from test_ocpp_fastbuild import BASES, T, assert_same, outcome, reference, state
 
 BILLED = [("1.6", "StartTransaction"), ("1.6", "MeterValues"), ("1.6", "StopTransaction"),
@@ -111,16 +112,6 @@ KEYS = ["value", "unit", "multiplier", "measurand", "format", "context", "phase"
         "timeSpentCharging", "operationMode", "numberOfPhasesUsed", "cableMaxCurrent", "id", "type", "x"]
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, prefix + (key,))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _paths(value, prefix + (index,))
-
-
 def _plain_bases() -> dict[tuple[str, str], dict[str, Any]]:
     """The bases as a charger sends them (no variant normalize_call rewrites), per billed action."""
     out = {key: copy.deepcopy(BASES[key]) for key in BILLED if key != ("2.0.1", "TransactionEvent")}
@@ -142,23 +133,7 @@ PLAIN = _plain_bases()
 def test_mutated_payloads_are_built_only_like_the_two_passes(data):
     key = data.draw(st.sampled_from(sorted(PLAIN)))
     payload = copy.deepcopy(PLAIN[key])
-    for _ in range(data.draw(st.integers(1, 3))):
-        paths = [p for p in _paths(payload) if p]
-        path = data.draw(st.sampled_from(paths))
-        parent = payload
-        for part in path[:-1]:
-            parent = parent[part]
-        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
-            parent[path[-1]] = copy.deepcopy(data.draw(ODD))
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            parent[data.draw(st.sampled_from(KEYS))] = copy.deepcopy(data.draw(ODD))
-        elif parent and data.draw(st.booleans()):
-            parent.append(copy.deepcopy(parent[0]))
-        else:
-            parent.append(copy.deepcopy(data.draw(ODD)))
+    mutate(data, payload, ODD, st.sampled_from(KEYS), repeat_items=True)
     assert_sound(*key, payload)
     assert_same(*key, payload)  # and validate_call decides like the detailed path
 

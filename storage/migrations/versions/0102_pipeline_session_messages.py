@@ -85,6 +85,21 @@ def join_state_json(head: str, arrays: list[str]) -> str:
     return head[:end] + ",".join(inner) + head[end:]
 
 
+def _pages(bind, column):
+    """The (session_key, ``column``) rows of ``sessions`` in pages of ``_PAGE``, by key: a
+    large table is never held in memory at once (the caller may update the page's rows)."""
+    last = None
+    while True:
+        query = sa.select(_sessions.c.session_key, column).order_by(_sessions.c.session_key)
+        if last is not None:
+            query = query.where(_sessions.c.session_key > last)
+        rows = bind.execute(query.limit(_PAGE)).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
 def upgrade() -> None:
     op.create_table(
         "session_messages",
@@ -96,14 +111,7 @@ def upgrade() -> None:
     op.add_column("sessions", sa.Column("state_head_json", sa.Text))
     op.add_column("sessions", sa.Column("version", sa.Integer, nullable=False, server_default="1"))
     bind = op.get_bind()
-    last = None
-    while True:  # page by key: a large table is never held in memory at once
-        query = sa.select(_sessions.c.session_key, _sessions.c.state_json).order_by(_sessions.c.session_key)
-        if last is not None:
-            query = query.where(_sessions.c.session_key > last)
-        rows = bind.execute(query.limit(_PAGE)).all()
-        if not rows:
-            break
+    for rows in _pages(bind, _sessions.c.state_json):
         heads, arrays = [], []
         for key, text in rows:
             head, array = split_state_json(text)
@@ -114,7 +122,6 @@ def upgrade() -> None:
                      .values(state_head_json=sa.bindparam("head")), heads)
         if arrays:
             bind.execute(_messages.insert(), arrays)
-        last = rows[-1][0]
     with op.batch_alter_table("sessions") as batch:
         batch.alter_column("state_head_json", existing_type=sa.Text, nullable=False)
         batch.drop_column("state_json")
@@ -123,14 +130,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.add_column("sessions", sa.Column("state_json", sa.Text))
     bind = op.get_bind()
-    last = None
-    while True:
-        query = sa.select(_sessions.c.session_key, _sessions.c.state_head_json).order_by(_sessions.c.session_key)
-        if last is not None:
-            query = query.where(_sessions.c.session_key > last)
-        rows = bind.execute(query.limit(_PAGE)).all()
-        if not rows:
-            break
+    for rows in _pages(bind, _sessions.c.state_head_json):
         arrays: dict[str, list[str]] = {}
         chunk = bind.execute(
             sa.select(_messages.c.session_key, _messages.c.messages_json)
@@ -141,7 +141,6 @@ def downgrade() -> None:
         bind.execute(_sessions.update().where(_sessions.c.session_key == sa.bindparam("key"))
                      .values(state_json=sa.bindparam("text")),
                      [{"key": key, "text": join_state_json(head, arrays.get(key, []))} for key, head in rows])
-        last = rows[-1][0]
     with op.batch_alter_table("sessions") as batch:
         batch.alter_column("state_json", existing_type=sa.Text, nullable=False)
         batch.drop_column("state_head_json")
