@@ -41,6 +41,7 @@ from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
 from schemas.ocpi import Cdr, CdrLocation, CdrToken, Price, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
+from sessions.assembler import DecodedCall, decode_call
 from sessions.identity import session_id_for
 from storage import repositories as repo
 from storage.models import SessionMessagesRecord, SessionRecord
@@ -96,6 +97,9 @@ class SqlSessionStore:
         self.cache: dict[str, SessionState] = {}
         #: session key -> what this store knows of its row (None: no row).
         self.records: dict[str, _SessionRow | None] = {}
+        #: charge point id -> its open session rows, read by :meth:`prefetch` in a batch
+        #: (for :meth:`open_sessions_of`).
+        self.open_rows: dict[str, list[_SessionRow]] = {}
         #: session key -> the JSON arrays of its stored messages, read for :meth:`_load`.
         self.arrays: dict[str, list[str]] = {}
         #: session key -> characters of its stored messages' JSON (the size of a kept state).
@@ -118,19 +122,43 @@ class SqlSessionStore:
         #: The assembler over this store (Billing.handle: one per store, not per envelope).
         self.assembler: SessionAssembler | None = None
 
-    def prefetch(self, keys: Iterable[str]) -> None:
+    def prefetch(self, keys: Iterable[str], charge_point_ids: Iterable[str] = ()) -> None:
         """Load the rows of these session keys in one query per 500 keys; a key without a
         row is remembered as absent (this store writes every session row of the batch, so
-        that stays true until :meth:`write_rows` adds it). Saves a query per session. The
-        recorded messages are read (one query per 500 keys) only for the sessions whose
-        state :attr:`warm` does not hold at the row's version."""
+        that stays true until :meth:`write_rows` adds it). Saves a query per session.
+
+        In a batch (:attr:`defer_writes`), also the open session rows of these charge points
+        (one query per 500), which :meth:`open_sessions_of` then uses instead of a query per
+        charge point: the ``sessions`` table does not change while the batch runs (its rows
+        are written by :meth:`write_rows`, at the end), so they are the rows that query
+        would read. The recorded messages of all these rows are read in one query per 500
+        keys, only for the sessions whose state :attr:`warm` does not hold at the row's version."""
+        read: dict[str, _SessionRow] = {}
         wanted = sorted({k for k in keys if k not in self.records})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             found = {r.session_key: r for r in self._rows(_ROWS_BY_KEYS, keys=chunk)}
             for key in chunk:
                 self.records[key] = found.get(key)
-            self._read_messages(found.values())
+            read.update(found)
+        if self.cdr_rows is not None:  # self.defer_writes
+            open_rows, records = self.open_rows, self.records
+            cps = sorted({cp for cp in charge_point_ids if cp not in open_rows})
+            dialect = self.db.get_bind().dialect
+            ended = _ended_at_reader(dialect)
+            for start in range(0, len(cps), 500):
+                chunk = cps[start:start + 500]
+                for cp in chunk:
+                    open_rows[cp] = []
+                sql = repo.driver_sql(dialect, f"sessions.open_of_many:{len(chunk)}",
+                                      lambda quote, mark: _open_of_many_sql(quote, mark, len(chunk)))
+                for cp, key, version, ended_at, event_count, head_json in repo.query_rows(self.db, sql, tuple(chunk)):
+                    row = _SessionRow(key, version, None if ended_at is None else ended(ended_at), event_count,
+                                      head_json)
+                    open_rows[cp].append(row)
+                    records.setdefault(key, row)  # the same row (nothing written in between)
+                    read.setdefault(key, row)
+        self._read_messages(read.values())
 
     def _read_messages(self, rows: Iterable["_SessionRow"]) -> None:
         """Read the ``session_messages`` arrays of those of these rows whose state has to
@@ -239,7 +267,10 @@ class SqlSessionStore:
         return [states[k] for k in sorted(states)]
 
     def open_sessions_of(self, charge_point_id: str) -> list[SessionState]:
-        states = self._load_rows(self._rows(_ROWS_OPEN_OF, cp=charge_point_id))
+        rows = self.open_rows.get(charge_point_id)  # read by prefetch (a batch), else now
+        if rows is None:
+            rows = self._rows(_ROWS_OPEN_OF, cp=charge_point_id)
+        states = self._load_rows(rows)
         states.update({k: self._touch(k, s) for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
@@ -517,6 +548,15 @@ _MESSAGES = SessionMessagesRecord.__table__
 _INSERT_MESSAGES = repo.insert_sql(_MESSAGES, ("session_key", "first_index", "messages_json"))
 
 
+def _open_of_many_sql(quote: Callable[[str], str], mark: str, count: int) -> str:
+    """(charge point id, then the columns of a _RowsQuery) of the open sessions of ``count``
+    charge points: :data:`_ROWS_OPEN_OF` for several at once."""
+    columns = ", ".join(map(quote, ("charge_point_id", "session_key", "version", "ended_at", "event_count",
+                                    "state_head_json")))
+    return (f"SELECT {columns} FROM {quote(_SESSIONS.name)} WHERE {quote('status')} = 'open' "
+            f"AND {quote('charge_point_id')} IN ({repo.marks(mark, count)})")
+
+
 def _messages_sql(quote: Callable[[str], str], mark: str, count: int) -> str:
     """The ``session_messages`` arrays of ``count`` sessions, in order per session."""
     key = quote("session_key")
@@ -696,7 +736,11 @@ class Billing:
     def prefetch(self, db: Session, envelopes: list[EventEnvelope]) -> None:
         """Load the session rows the batch's transaction messages name, in bulk (a hint:
         the assembler still decides which session a message belongs to)."""
-        self._store(db).prefetch(key for key in map(_session_key_hint, envelopes) if key is not None)
+        deadlines = self._deadlines
+        # and the open sessions of the charge points whose deadline index handle loads from
+        # SQL (their first message since a start, a rebalance or a close): one query for all
+        self._store(db).prefetch((key for key in map(_session_key_hint, envelopes) if key is not None),
+                                 {cp for e in envelopes if (cp := e.charge_point_id) not in deadlines})
 
     def end_batch(self, db: Session) -> list[dict]:
         """Nothing to do at the end of a batch: idle sessions are closed per charge point
@@ -769,7 +813,14 @@ class Billing:
 
     # --- one envelope ----------------------------------------------------------------------
 
-    def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
+    #: The state-free part of :meth:`handle` (:func:`sessions.assembler.decode_call`: OCPP
+    #: validation and fingerprint), which the processor may run ahead, even while another
+    #: thread commits the previous batch: it touches nothing of this handler.
+    decode = staticmethod(decode_call)
+
+    def handle(self, db: Session, envelope: EventEnvelope, decoded: DecodedCall | None = None) -> Outcome:
+        """Apply one envelope in ``db``'s transaction; ``decoded``: :attr:`decode` of it if
+        computed ahead (else computed here)."""
         store = self._stores.get(id(db)) or self._store(db)
         fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
         charge_point_id, now = fields["charge_point_id"], fields["received_at"]
@@ -783,7 +834,7 @@ class Billing:
             if autoflush:  # (the processor's batch runs without autoflush already)
                 db.autoflush = False
             try:
-                outcome = assembler.apply(envelope)
+                outcome = assembler.apply(envelope, decoded)
                 # Every CDR row (JSON included) is built before anything is kept.
                 completed, corrections = outcome.completed, outcome.corrections
                 rows = [row for c in completed + corrections for row in self._cdr_rows(c, self._documents(db, c))
