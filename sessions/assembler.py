@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from schemas import ocpp16, ocpp201
 from schemas.envelope import EventEnvelope
@@ -147,6 +147,43 @@ def fingerprint_of(action: str, payload: dict[str, Any]) -> str:
     return _sha256(text.encode()).hexdigest()
 
 
+class DecodedCall(NamedTuple):
+    """What :meth:`SessionAssembler.apply` computes of an envelope before it needs any
+    session state, computed ahead by :func:`decode_call` (pure: no store, no assembler)."""
+
+    #: The validated OCPP call (``validate_call``); None for a message outside sessions
+    #: (BootNotification, ...) or an invalid one.
+    model: Any
+    #: Why the call is invalid (``InvalidMessage.reason``: the envelope is dead-lettered).
+    reason: str | None
+    #: :func:`fingerprint_of` the action and payload (valid calls; None: the handler computes it).
+    fingerprint: str | None
+
+
+def decode_call(envelope: EventEnvelope) -> DecodedCall | None:
+    """The state-free part of applying ``envelope`` (OCPP validation, fingerprint), for
+    :meth:`SessionAssembler.apply`. Exactly what ``apply`` computes itself: the validated
+    models are frozen (shared ones too), so it does not matter how long before the envelope
+    is applied this runs. None when validation fails other than with :class:`InvalidMessage`
+    (a bug): ``apply`` then validates again and fails the same way, at the same point."""
+    fields = envelope.__dict__
+    try:
+        model = validate_call(fields["ocpp_version"], fields["action"], fields["payload"])
+    except InvalidMessage as exc:
+        return DecodedCall(None, exc.reason, None)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
+    if model is None:
+        return _OUTSIDE_SESSIONS
+    try:
+        return DecodedCall(model, None, fingerprint_of(fields["action"], fields["payload"]))
+    except Exception:  # noqa: BLE001 - the handler computes it again and fails there, as it would
+        return DecodedCall(model, None, None)
+
+
+_OUTSIDE_SESSIONS = DecodedCall(None, None, None)
+
+
 def _applied(state: SessionState, events: tuple[DomainEvent, ...], completed: tuple[CompletedSession, ...],
              corrections: tuple[CompletedSession, ...]) -> AssemblyOutcome:
     """``AssemblyOutcome("applied", session_id=..., events=..., ...)`` without the frozen
@@ -191,11 +228,14 @@ class SessionAssembler:
 
     # --- public API -------------------------------------------------------------------
 
-    def apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
-        """Apply one envelope; never raises for bad input (it is dead-lettered)."""
+    def apply(self, envelope: EventEnvelope, decoded: "DecodedCall | None" = None) -> AssemblyOutcome:
+        """Apply one envelope; never raises for bad input (it is dead-lettered).
+
+        ``decoded``: :func:`decode_call` of this envelope, computed ahead (the worker decodes
+        the next batch while the last one commits); None computes it here, the same way."""
         counts = self.counts
         counts["in"] = counts.get("in", 0) + 1
-        outcome = self._apply(envelope)
+        outcome = self._apply(envelope, decoded)
         kind = outcome.kind
         counts[kind] = counts.get(kind, 0) + 1
         return outcome
@@ -222,12 +262,18 @@ class SessionAssembler:
 
     # --- dispatch ---------------------------------------------------------------------
 
-    def _apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
-        fields = envelope.__dict__
-        try:
-            model = validate_call(fields["ocpp_version"], fields["action"], fields["payload"])
-        except InvalidMessage as exc:
-            return _dead(exc.reason)
+    def _apply(self, envelope: EventEnvelope, decoded: "DecodedCall | None" = None) -> AssemblyOutcome:
+        if decoded is None:
+            fields = envelope.__dict__
+            try:
+                model = validate_call(fields["ocpp_version"], fields["action"], fields["payload"])
+            except InvalidMessage as exc:
+                return _dead(exc.reason)
+            fingerprint = None  # computed by the handler
+        else:
+            model, reason, fingerprint = decoded
+            if reason is not None:
+                return _dead(reason)
         if model is None:
             return _APPLIED_OUTSIDE_SESSIONS
         reason = self._implausible_timestamp(envelope, model)
@@ -235,15 +281,15 @@ class SessionAssembler:
             return _dead(reason)
         handler = _HANDLERS.get(type(model))
         if handler is not None:
-            return getattr(self, handler)(envelope, model)
+            return getattr(self, handler)(envelope, model, fingerprint)
         if isinstance(model, ocpp16.StartTransaction):
-            return self._start_16(envelope, model)
+            return self._start_16(envelope, model, fingerprint)
         if isinstance(model, ocpp16.MeterValues):
-            return self._meter_values_16(envelope, model)
+            return self._meter_values_16(envelope, model, fingerprint)
         if isinstance(model, ocpp16.StopTransaction):
-            return self._stop_16(envelope, model)
+            return self._stop_16(envelope, model, fingerprint)
         if isinstance(model, ocpp201.TransactionEvent):
-            return self._transaction_event(envelope, model)
+            return self._transaction_event(envelope, model, fingerprint)
         raise AssertionError(f"unhandled model {type(model).__name__}")  # pragma: no cover
 
     def _implausible_timestamp(self, envelope: EventEnvelope, model: Any) -> str | None:
@@ -325,7 +371,8 @@ class SessionAssembler:
 
     # --- OCPP 1.6 ---------------------------------------------------------------------
 
-    def _start_16(self, envelope: EventEnvelope, msg: ocpp16.StartTransaction) -> AssemblyOutcome:
+    def _start_16(self, envelope: EventEnvelope, msg: ocpp16.StartTransaction,
+                  fingerprint: str | None = None) -> AssemblyOutcome:
         if envelope.response is None:
             return _dead(
                 "StartTransaction (OCPP 1.6) without the central system's answer: the transactionId "
@@ -337,7 +384,8 @@ class SessionAssembler:
             return _dead(f"StartTransaction answer: {exc.reason}")
         assert isinstance(answer, ocpp16.StartTransactionResponse)
         transaction_id = str(answer.transaction_id)
-        fingerprint = fingerprint_of(envelope.action, envelope.payload)
+        if fingerprint is None:
+            fingerprint = fingerprint_of(envelope.action, envelope.payload)
         state = self.store.get(session_id_for(envelope.charge_point_id, transaction_id))
         if state is not None:
             if state.has_fingerprint(fingerprint):
@@ -361,7 +409,8 @@ class SessionAssembler:
         })
         return self._record(state, envelope, fingerprint, (event,))
 
-    def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues) -> AssemblyOutcome:
+    def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues,
+                         fingerprint: str | None = None) -> AssemblyOutcome:
         received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
         values = msg.__dict__
         matched = False
@@ -372,7 +421,8 @@ class SessionAssembler:
             # the only open transaction on that connector.
             if msg.connector_id == 0:
                 return _APPLIED_OUTSIDE_SESSIONS
-        fingerprint = fingerprint_of(received["action"], received["payload"])
+        if fingerprint is None:
+            fingerprint = fingerprint_of(received["action"], received["payload"])
         if transaction_id is None:
             for state in self.store.sessions_of(envelope.charge_point_id):
                 if state.has_fingerprint(fingerprint):
@@ -403,10 +453,12 @@ class SessionAssembler:
         event = _meter_values_recorded(samples_of(values["meter_value"]), matched)
         return self._record(state, envelope, fingerprint, (event,))
 
-    def _stop_16(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction) -> AssemblyOutcome:
+    def _stop_16(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction,
+                 fingerprint: str | None = None) -> AssemblyOutcome:
         received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
         values = msg.__dict__
-        fingerprint = fingerprint_of(received["action"], received["payload"])
+        if fingerprint is None:
+            fingerprint = fingerprint_of(received["action"], received["payload"])
         transaction_id = str(values["transaction_id"])
         state = self.store.get(session_id_for(received["charge_point_id"], transaction_id))
         matched_from: str | None = None
@@ -452,14 +504,16 @@ class SessionAssembler:
 
     # --- OCPP 2.0.1 / 2.1 -------------------------------------------------------------
 
-    def _transaction_event(self, envelope: EventEnvelope, msg: ocpp201.TransactionEvent) -> AssemblyOutcome:
+    def _transaction_event(self, envelope: EventEnvelope, msg: ocpp201.TransactionEvent,
+                           fingerprint: str | None = None) -> AssemblyOutcome:
         received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
         values = msg.__dict__
         info = values["transaction_info"]
         info_values = info.__dict__
         transaction_id = info_values["transaction_id"]
         charge_point_id = received["charge_point_id"]
-        fingerprint = fingerprint_of(received["action"], received["payload"])
+        if fingerprint is None:
+            fingerprint = fingerprint_of(received["action"], received["payload"])
         session_id = session_id_for(charge_point_id, transaction_id)
         state = self.store.get(session_id)
         seq_no = values["seq_no"]
@@ -573,9 +627,11 @@ def replay(
 
 __all__ = [
     "AssemblyOutcome",
+    "DecodedCall",
     "InMemorySessionStore",
     "SessionAssembler",
     "SessionStore",
+    "decode_call",
     "fingerprint_of",
     "replay",
 ]

@@ -41,6 +41,7 @@ from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
 from schemas.ocpi import Cdr, CdrLocation, CdrToken, Price, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
+from sessions.assembler import DecodedCall, decode_call
 from sessions.identity import session_id_for
 from storage import repositories as repo
 from storage.models import SessionMessagesRecord, SessionRecord
@@ -812,7 +813,14 @@ class Billing:
 
     # --- one envelope ----------------------------------------------------------------------
 
-    def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
+    #: The state-free part of :meth:`handle` (:func:`sessions.assembler.decode_call`: OCPP
+    #: validation and fingerprint), which the processor may run ahead, even while another
+    #: thread commits the previous batch: it touches nothing of this handler.
+    decode = staticmethod(decode_call)
+
+    def handle(self, db: Session, envelope: EventEnvelope, decoded: DecodedCall | None = None) -> Outcome:
+        """Apply one envelope in ``db``'s transaction; ``decoded``: :attr:`decode` of it if
+        computed ahead (else computed here)."""
         store = self._stores.get(id(db)) or self._store(db)
         fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
         charge_point_id, now = fields["charge_point_id"], fields["received_at"]
@@ -826,7 +834,7 @@ class Billing:
             if autoflush:  # (the processor's batch runs without autoflush already)
                 db.autoflush = False
             try:
-                outcome = assembler.apply(envelope)
+                outcome = assembler.apply(envelope, decoded)
                 # Every CDR row (JSON included) is built before anything is kept.
                 completed, corrections = outcome.completed, outcome.corrections
                 rows = [row for c in completed + corrections for row in self._cdr_rows(c, self._documents(db, c))
