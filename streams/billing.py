@@ -325,7 +325,8 @@ class SqlSessionStore:
     def _write_rows(self, keys: Iterable[str]) -> None:
         """One executemany UPDATE for the rows that exist, one INSERT for the new ones, one
         INSERT of the messages recorded since the row was written (``session_messages``,
-        append-only), at the driver level (rows as tuples in driver form:
+        append-only; both inserts a binary COPY on PostgreSQL: :func:`storage.repositories.insert_rows`),
+        at the driver level (rows as tuples in driver form:
         :func:`storage.repositories.driver_sql`; the values stored are those of the Core
         statements, tested). Every write adds 1 to the row's ``version``."""
         inserts: list[tuple] = []
@@ -361,8 +362,8 @@ class SqlSessionStore:
                 updates.append(values + (key,))
             self.records[key] = _SessionRow(key, version, ended_at, count, head_json)
         repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.update", _UPDATE_SESSION), updates)
-        repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.insert", _INSERT_SESSION), inserts)
-        repo.execute_rows(self.db, repo.driver_sql(dialect, "session_messages.insert", _INSERT_MESSAGES), appended)
+        repo.insert_rows(self.db, _SESSIONS, _INSERT_COLUMNS, inserts)  # a COPY on PostgreSQL
+        repo.insert_rows(self.db, _MESSAGES, _MESSAGES_COLUMNS, appended)
 
 
 class WarmStates:
@@ -533,7 +534,6 @@ _ROWS_RECENT_OF = _RowsQuery(
 _INSERT_COLUMNS = ("session_key", "charge_point_id", "transaction_id", "ocpp_version",
                    "status", "started_at", "ended_at", "state_head_json", "event_count", "cdr_id", "last_event_at")
 _UPDATE_COLUMNS = _INSERT_COLUMNS[4:]
-_INSERT_SESSION = repo.insert_sql(_SESSIONS, _INSERT_COLUMNS)
 
 
 def _UPDATE_SESSION(quote: Callable[[str], str], mark: str) -> str:  # noqa: N802 - a driver_sql builder
@@ -545,7 +545,7 @@ def _UPDATE_SESSION(quote: Callable[[str], str], mark: str) -> str:  # noqa: N80
 
 
 _MESSAGES = SessionMessagesRecord.__table__
-_INSERT_MESSAGES = repo.insert_sql(_MESSAGES, ("session_key", "first_index", "messages_json"))
+_MESSAGES_COLUMNS = ("session_key", "first_index", "messages_json")
 
 
 def _open_of_many_sql(quote: Callable[[str], str], mark: str, count: int) -> str:
