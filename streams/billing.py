@@ -274,7 +274,10 @@ class SqlSessionStore:
         if rows is None:
             rows = self._rows(_ROWS_OPEN_OF, cp=charge_point_id)
         states = self._load_rows(rows)
-        states.update({k: self._touch(k, s) for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
+        # every cached state of the batch is looked at: its field read from its __dict__ (a
+        # pydantic attribute read takes the generic slow path), touched only when it matches
+        states.update({k: self._touch(k, s) for k, s in self.cache.items()
+                       if s.__dict__["charge_point_id"] == charge_point_id})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
     def open_sessions(self) -> Iterable[SessionState]:
