@@ -748,7 +748,7 @@ class Billing:
         consumed unevenly (one can be days ahead of another in a catch-up or a replay).
 
         The CDRs issued in the batch are written here, in issue order, in one query + one
-        executemany (:func:`storage.repositories.issue_cdrs`: same idempotence and
+        insert (a binary COPY on PostgreSQL; :func:`storage.repositories.issue_cdrs`: same idempotence and
         conflict rules as one by one), with their pushes queued in the same transaction.
         Returns the CDR rows newly inserted (the worker produces them on ``cdrs``)."""
         store = self._stores.pop(id(db), None)
