@@ -25,6 +25,9 @@ from functools import lru_cache
 
 from chargeledger.settings import Settings
 from pricing import build_cdr, credit_cdr, price_session
+from pricing.cdr import cdr_json_from_rows
+from pricing.engine import price_rows
+from pricing.periods import period_rows_from_readings
 from schemas.ocpi import (
     AuthMethod,
     Cdr,
@@ -148,6 +151,73 @@ def session_cdr(session: CompletedSession, tariff: Tariff, settings: Settings) -
         last_updated=fields["issued_at"],
         remark=remark_text(fields["remarks"]),
     )
+
+
+def session_cdr_row(session: CompletedSession, tariff: Tariff, settings: Settings) -> dict | None:
+    """The ``cdrs`` row (``streams.billing.Billing._cdr_rows``) of ``session_cdr(session,
+    tariff, settings)``, made from plain data: the session priced from period rows
+    (``pricing.engine.price_rows``, the engine's own code) and the CDR's JSON written from
+    them (``pricing.cdr.cdr_json_from_rows``), without the ChargingPeriod, Price and Cdr
+    models (issue 4). None when that JSON writer leaves the CDR to build_cdr (a value it
+    does not keep as is): then the caller takes session_cdr. Compared with the model path
+    by tests/unit/test_cdr_plain_json.py."""
+    fields = session.__dict__ if type(session) is CompletedSession else {
+        name: getattr(session, name) for name in _SESSION_FIELDS}
+    country_code, party_id = settings.country_code, settings.party_id
+    start, end = fields["start"], fields["end"]
+    time_zone = settings.location_time_zone
+    rows = period_rows_from_readings(fields["readings"], tariff, time_zone=time_zone, session_start=start,
+                                     session_end=end)
+    priced = price_rows(rows, tariff, time_zone=time_zone, session_start=start, session_end=end)
+    token = _cdr_token(fields["id_tag"], country_code, party_id)
+    location = _cdr_location(fields["charge_point_id"], fields["evse_id"], fields["connector_id"],
+                             settings.location_id, country_code, party_id)
+    cdr_id = fields["cdr_id"]
+    written = cdr_json_from_rows(
+        priced,
+        rows,
+        id=cdr_id,
+        country_code=country_code,
+        party_id=party_id,
+        session_id=fields["ocpi_session_id"],
+        start_date_time=start,
+        end_date_time=end,
+        cdr_token=token,
+        auth_method=_AUTH_REQUEST,
+        cdr_location=location,
+        tariff=tariff,
+        last_updated=fields["issued_at"],
+        remark=remark_text(fields["remarks"]),
+    )
+    if written is None:
+        return None
+    document, start, end, last_updated = written
+    total_cost = priced[5]
+    token_fields, location_fields = token.__dict__, location.__dict__
+    return {  # the keys and values of Billing._cdr_rows
+        "country_code": country_code,
+        "party_id": party_id,
+        "id": cdr_id,
+        "start_date_time": start,
+        "end_date_time": end,
+        "currency": priced[0],
+        "total_cost_excl_vat": total_cost[0],
+        "total_cost_incl_vat": total_cost[1],
+        "total_energy": priced[11],
+        "total_time": priced[12],
+        "total_parking_time": priced[13],
+        "credit": False,
+        "credit_reference_id": None,
+        "emsp_country_code": token_fields["country_code"],
+        "emsp_party_id": token_fields["party_id"],
+        "location_id": location_fields["id"],
+        "evse_uid": location_fields["evse_uid"],
+        "tariff_id": tariff.id,
+        "tariff_version": tariff.last_updated,
+        "last_updated": last_updated,
+        "session_key": fields["session_id"] if type(session) is CompletedSession else session.session_id,
+        "cdr_json": document,
+    }
 
 
 def credit_for(replaced: Cdr, session: CompletedSession) -> Cdr:
