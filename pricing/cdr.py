@@ -27,7 +27,7 @@ from schemas.ocpi import (
 )
 from schemas.readings import MeterReading
 
-from .engine import CurrencyMismatch, Finding, PricedSession, cdr_amount, cdr_period, price_periods
+from .engine import _ZERO_PAIR, CurrencyMismatch, Finding, PricedSession, cdr_amount, cdr_period, price_periods
 from .periods import charging_periods_from_readings
 
 
@@ -178,19 +178,33 @@ def _ci_string(value, length: int) -> bool:
 
 
 def _datetime_json(value: datetime) -> str:
-    """The JSON of an OCPI DateTime field holding ``value`` (already in UTC)."""
+    """The JSON of an OCPI DateTime field holding ``value`` (what validation keeps: UTC)."""
+    value = _to_utc(value)
     if value.tzinfo is _UTC and value.year >= 1000:
         return _utc_json(value)
     return '"' + format_ocpi_datetime(value) + '"'
 
 
 def _volume_json(value: Decimal) -> str:
-    """The JSON of a CDR period volume (``_cdr_period``: at most 4 decimals)."""
+    """The JSON of a finite CDR period volume (``_cdr_period``: at most 4 decimals):
+    ``_decimal_text(cdr_amount(value) if _more_than_4_decimals(value) else value)``, its
+    ``str`` directly when that has no exponent and at most 4 decimals."""
+    text = str(value)
+    if "E" not in text:
+        point = text.find(".")
+        if point < 0 or len(text) - point <= 5:
+            return "0" if text == "-0" else text
     return _decimal_text(cdr_amount(value) if _more_than_4_decimals(value) else value)
+
+
+#: The JSON of the Price of a cost group nothing was added to (``engine._ZERO_PAIR``).
+_ZERO_PRICE_JSON = '{"excl_vat":0.0000,"incl_vat":0.0000}'
 
 
 def _price_json(pair: tuple[Decimal, Decimal]) -> str:
     """The JSON of ``Price(excl_vat=pair[0], incl_vat=pair[1])``."""
+    if pair is _ZERO_PAIR:
+        return _ZERO_PRICE_JSON
     return '{"excl_vat":' + _decimal_text(pair[0]) + ',"incl_vat":' + _decimal_text(pair[1]) + "}"
 
 
@@ -241,85 +255,56 @@ def cdr_json_from_rows(
             and type(last_updated) is datetime):
         return None
     start, end, updated = _to_utc(start_date_time), _to_utc(end_date_time), _to_utc(last_updated)
-    out = ['{"country_code":', _quote(country_code), ',"party_id":', _quote(party_id), ',"id":', _quote(id),
-           ',"start_date_time":', _datetime_json(start), ',"end_date_time":', _datetime_json(end)]
-    append = out.append
-    if session_id is not None:
-        append(',"session_id":')
-        append(_quote(session_id))
-    append(',"cdr_token":')
+    head = (f'{{"country_code":{_quote(country_code)},"party_id":{_quote(party_id)},"id":{_quote(id)}'
+            f',"start_date_time":{_datetime_json(start)},"end_date_time":{_datetime_json(end)}')
+    out = [head if session_id is None else f'{head},"session_id":{_quote(session_id)}', ',"cdr_token":']
     _model_writer(CdrToken)(cdr_token, out)  # type: ignore[misc]
-    append(',"auth_method":')
-    append(_AUTH_METHOD_TEXTS[auth_method])
-    append(',"cdr_location":')
+    out.append(f',"auth_method":{_AUTH_METHOD_TEXTS[auth_method]},"cdr_location":')
     _model_writer(CdrLocation)(cdr_location, out)  # type: ignore[misc]
-    append(',"currency":')
-    append(_quote(currency))
-    append(',"tariffs":[')
+    out.append(f',"currency":{_quote(currency)},"tariffs":[')
     _model_writer(Tariff)(tariff, out)  # type: ignore[misc]
+    append = out.append
     append('],"charging_periods":[')
-    tariff_id_json = ',"tariff_id":' + _quote(tariff_id) + "}"
-    sep = '{"start_date_time":'
+    tail = '],"tariff_id":' + _quote(tariff_id) + "}"
+    sep = ""
     for period_start, energy, charging, parking, reservation, max_power, min_power, max_current, min_current in rows:
-        # the rows of _row: ENERGY, TIME or PARKING_TIME, MIN/MAX_POWER and MIN/MAX_CURRENT in pairs
+        # the rows of periods._row: ENERGY, TIME or PARKING_TIME, MIN/MAX_POWER and
+        # MIN/MAX_CURRENT in pairs
         if (reservation is not None or (charging is None) == (parking is None) or not _plain_volume(energy)
+                or not _plain_volume(charging if parking is None else parking)
                 or type(period_start) is not datetime):
             return None
-        append(sep)
-        sep = ',{"start_date_time":'
-        append(_datetime_json(_to_utc(period_start)))
-        append(',"dimensions":[{"type":"ENERGY","volume":')
-        append(_volume_json(energy))
+        text = (f'{sep}{{"start_date_time":{_datetime_json(period_start)},"dimensions":[{{"type":"ENERGY","volume":'
+                f'{_volume_json(energy)}}},')
         if parking is None:
-            if not _plain_volume(charging):
-                return None
-            append('},{"type":"TIME","volume":')
-            append(_volume_json(charging))
+            text += f'{{"type":"TIME","volume":{_volume_json(charging)}}}'
         else:
-            if not _plain_volume(parking):
-                return None
-            append('},{"type":"PARKING_TIME","volume":')
-            append(_volume_json(parking))
+            text += f'{{"type":"PARKING_TIME","volume":{_volume_json(parking)}}}'
         if min_power is not None or max_power is not None:
             if not (_plain_volume(min_power) and _plain_volume(max_power)):
                 return None
-            append('},{"type":"MIN_POWER","volume":')
-            append(_volume_json(min_power))
-            append('},{"type":"MAX_POWER","volume":')
-            append(_volume_json(max_power))
+            text += (f',{{"type":"MIN_POWER","volume":{_volume_json(min_power)}}}'
+                     f',{{"type":"MAX_POWER","volume":{_volume_json(max_power)}}}')
         if min_current is not None or max_current is not None:
             if not (_plain_volume(min_current) and _plain_volume(max_current)):
                 return None
-            append('},{"type":"MIN_CURRENT","volume":')
-            append(_volume_json(min_current))
-            append('},{"type":"MAX_CURRENT","volume":')
-            append(_volume_json(max_current))
-        append("}]")
-        append(tariff_id_json)
-    append('],"total_cost":')
-    append(_price_json(priced[_TOTAL_COST]))
-    append(',"total_fixed_cost":')
-    append(_price_json(priced[_TOTAL_FIXED_COST]))
-    append(',"total_energy":')
-    append(_decimal_text(priced[_TOTAL_ENERGY]))
-    append(',"total_energy_cost":')
-    append(_price_json(priced[_TOTAL_ENERGY_COST]))
-    append(',"total_time":')
-    append(_decimal_text(priced[_TOTAL_TIME]))
-    append(',"total_time_cost":')
-    append(_price_json(priced[_TOTAL_TIME_COST]))
-    append(',"total_parking_time":')
-    append(_decimal_text(priced[_TOTAL_PARKING_TIME]))
-    append(',"total_parking_cost":')
-    append(_price_json(priced[_TOTAL_PARKING_COST]))
-    append(',"total_reservation_cost":')
-    append(_price_json(priced[_TOTAL_RESERVATION_COST]))
+            text += (f',{{"type":"MIN_CURRENT","volume":{_volume_json(min_current)}}}'
+                     f',{{"type":"MAX_CURRENT","volume":{_volume_json(max_current)}}}')
+        append(text)
+        append(tail)
+        sep = ","
+    append(f'],"total_cost":{_price_json(priced[_TOTAL_COST])}'
+           f',"total_fixed_cost":{_price_json(priced[_TOTAL_FIXED_COST])}'
+           f',"total_energy":{_decimal_text(priced[_TOTAL_ENERGY])}'
+           f',"total_energy_cost":{_price_json(priced[_TOTAL_ENERGY_COST])}'
+           f',"total_time":{_decimal_text(priced[_TOTAL_TIME])}'
+           f',"total_time_cost":{_price_json(priced[_TOTAL_TIME_COST])}'
+           f',"total_parking_time":{_decimal_text(priced[_TOTAL_PARKING_TIME])}'
+           f',"total_parking_cost":{_price_json(priced[_TOTAL_PARKING_COST])}'
+           f',"total_reservation_cost":{_price_json(priced[_TOTAL_RESERVATION_COST])}')
     if remark is not None:
-        append(',"remark":')
-        append(_quote(remark))
-    append(',"last_updated":')
-    append(_datetime_json(updated))
-    append("}")
+        append(',"remark":' + _quote(remark))
+    append(',"last_updated":' + _datetime_json(updated) + "}")
     return "".join(out), start, end, updated
 
 

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, getcontext, setcontext
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from schemas.ocpi import CdrDimensionType, ChargingPeriod, Tariff, TariffDimensionType
+from schemas.ocpi import CdrDimensionType, ChargingPeriod, Tariff, TariffDimensionType, _to_utc
 from schemas.readings import MeterReading
 
 from .engine import (
@@ -501,8 +501,11 @@ def _row(start, end, energy, charging, powers, currents) -> tuple:
     """The period row of a period from ``start`` to ``end``: ENERGY ``energy``, TIME (or
     PARKING_TIME when not ``charging``) its hours, MIN/MAX_POWER and MIN/MAX_CURRENT of
     ``powers`` / ``currents`` when there are any (``min`` / ``max``: the first of equal
-    values, so its representation)."""
+    values, so its representation). The start as the ChargingPeriod holds it: in UTC
+    (OcpiDateTime's ``_to_utc``; the same instant, but a difference with another datetime of
+    its zone is then taken in real time, not wall time)."""
     hours = seconds_between(start, end) / SECONDS_PER_HOUR
+    start = _to_utc(start)
     if powers:
         max_power, min_power = max(powers), min(powers)
     else:

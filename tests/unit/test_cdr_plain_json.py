@@ -214,3 +214,27 @@ def test_price_rows_is_price_periods_of_the_periods(session, tariff, zone):
             assert value == expected
         else:
             _same_value(value, expected)
+
+
+def test_period_starts_are_in_utc_as_the_validated_periods_hold_them():
+    # A session starting in a zone (not UTC) across the DST change of 2026-03-29 in
+    # Amsterdam: the 2 h min_duration boundary (start + 7200 s) is a wall-clock instant of
+    # that zone. A ChargingPeriod holds its start in UTC, so the engine takes the duration
+    # of a later period as the real time since the session start (1 h here), not the wall
+    # time (2 h): the rows must hold UTC starts too, or the parking of the second period
+    # would be priced (found by the property test above).
+    from zoneinfo import ZoneInfo
+
+    from schemas.readings import MeterReading
+
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    start = datetime(2026, 3, 29, 1, 30, tzinfo=amsterdam)
+    session = _plain_session().model_copy(update={
+        "start": start, "end": datetime(2026, 3, 29, 7, 3, 20, tzinfo=amsterdam),
+        "readings": (MeterReading(timestamp=datetime(2026, 3, 29, 0, 30, tzinfo=UTC), energy_kwh=D(0),
+                                  charging=False),)})
+    tariff = Tariff.model_validate_json(sample_tariff_json())
+    assert _compare(session, tariff, _settings("Europe/Amsterdam", ("NL", "CLG")))
+    rows = period_rows_from_readings(session.readings, tariff, time_zone="Europe/Amsterdam", session_start=start,
+                                     session_end=session.end)
+    assert all(row[0].tzinfo is UTC for row in rows)
