@@ -222,10 +222,11 @@ def cdr_json_from_rows(
     session_id: str | None,
     start_date_time: datetime,
     end_date_time: datetime,
-    cdr_token: CdrToken,
+    cdr_token_json: str,
     auth_method: AuthMethod,
     cdr_location: CdrLocation,
     tariff: Tariff,
+    tariff_json: str,
     last_updated: datetime,
     remark: str | None = None,
 ) -> tuple[str, datetime, datetime, datetime] | None:
@@ -240,7 +241,10 @@ def cdr_json_from_rows(
 
     The text is what ``Cdr.model_dump_json()`` writes for the validated Cdr: its fields in
     declaration order, None ones left out; the periods' volumes with at most 4 decimals
-    (``_cdr_period``); the token, location and tariff by their own writers."""
+    (``_cdr_period``); the location by its own writer. ``cdr_token_json`` is the JSON of
+    the (validated) CdrToken ``build_cdr`` is given, ``tariff_json`` the JSON of ``tariff``
+    (``model_dump_json()``; the caller keeps it, so that the tariff is not written, nor
+    checked for changes by the writer's memo, per CDR)."""
     currency = priced[0]
     if type(tariff) is not Tariff or tariff.currency != currency:
         return None  # build_cdr: CurrencyMismatch (or a validation error)
@@ -249,7 +253,7 @@ def cdr_json_from_rows(
             and (session_id is None or _ci_string(session_id, 36)) and _ci_string(tariff_id, 36)
             and type(currency) is str and len(currency) == 3
             and (remark is None or (type(remark) is str and len(remark) <= 255))
-            and type(cdr_token) is CdrToken and type(cdr_location) is CdrLocation
+            and type(cdr_token_json) is str and type(tariff_json) is str and type(cdr_location) is CdrLocation
             and type(auth_method) is AuthMethod and rows
             and type(start_date_time) is datetime and type(end_date_time) is datetime
             and type(last_updated) is datetime):
@@ -257,14 +261,11 @@ def cdr_json_from_rows(
     start, end, updated = _to_utc(start_date_time), _to_utc(end_date_time), _to_utc(last_updated)
     head = (f'{{"country_code":{_quote(country_code)},"party_id":{_quote(party_id)},"id":{_quote(id)}'
             f',"start_date_time":{_datetime_json(start)},"end_date_time":{_datetime_json(end)}')
-    out = [head if session_id is None else f'{head},"session_id":{_quote(session_id)}', ',"cdr_token":']
-    _model_writer(CdrToken)(cdr_token, out)  # type: ignore[misc]
-    out.append(f',"auth_method":{_AUTH_METHOD_TEXTS[auth_method]},"cdr_location":')
+    out = [head if session_id is None else f'{head},"session_id":{_quote(session_id)}',
+           f',"cdr_token":{cdr_token_json},"auth_method":{_AUTH_METHOD_TEXTS[auth_method]},"cdr_location":']
     _model_writer(CdrLocation)(cdr_location, out)  # type: ignore[misc]
-    out.append(f',"currency":{_quote(currency)},"tariffs":[')
-    _model_writer(Tariff)(tariff, out)  # type: ignore[misc]
     append = out.append
-    append('],"charging_periods":[')
+    append(f',"currency":{_quote(currency)},"tariffs":[{tariff_json}],"charging_periods":[')
     tail = '],"tariff_id":' + _quote(tariff_id) + "}"
     sep = ""
     for period_start, energy, charging, parking, reservation, max_power, min_power, max_current, min_current in rows:

@@ -238,3 +238,29 @@ def test_period_starts_are_in_utc_as_the_validated_periods_hold_them():
     rows = period_rows_from_readings(session.readings, tariff, time_zone="Europe/Amsterdam", session_start=start,
                                      session_end=session.end)
     assert all(row[0].tzinfo is UTC for row in rows)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.none(), st.sampled_from(ID_TAGS), st.text(max_size=45),
+                 st.from_regex(r"[A-Za-z]{2}[A-Za-z0-9]{3}[ -~]{0,40}", fullmatch=True)),
+       st.sampled_from([("NL", "CLG"), ("N", "X"), ("NLX", "CLG"), ("NL", "C\x7fG"), ("é", "CLG")]))
+def test_the_token_json_is_the_tokens(id_tag, party):
+    # streams.cdrs._token_json: the JSON and eMSP of _cdr_token's validated CdrToken, or
+    # None (then _cdr_token decides; it refuses what the JSON writer does not keep)
+    written = cdrs._token_json(id_tag, *party)
+    try:
+        token = cdrs._cdr_token(id_tag, *party)
+    except ValueError:
+        assert written is None
+        return
+    if written is not None:
+        assert written == (token.model_dump_json(), token.country_code, token.party_id)
+
+
+def test_the_kept_tariff_text_is_the_tariffs_json():
+    tariff = Tariff.model_validate_json(sample_tariff_json())
+    assert cdrs.tariff_json(tariff) == tariff.model_dump_json()
+    session = _plain_session()
+    settings_ = _settings("Europe/Amsterdam", ("NL", "CLG"))
+    assert cdrs.session_cdr_row(session, tariff, settings_, cdrs.tariff_json(tariff)) == \
+        _models_row(session, tariff, settings_)
