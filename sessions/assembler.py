@@ -34,12 +34,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from schemas import ocpp16, ocpp201
 from schemas.envelope import EventEnvelope
-from schemas.ocpp import InvalidMessage, validate_call, validate_response
+from schemas.ocpp import InvalidMessage, validate_response
 from schemas.ocpp_base import construct as _construct
+from sessions.calls import MeterValuesCall, TransactionEventCall, checked_call
 from sessions.config import AssemblerConfig
 from sessions.events import (
     CdrIssued,
@@ -147,6 +148,44 @@ def fingerprint_of(action: str, payload: dict[str, Any]) -> str:
     return _sha256(text.encode()).hexdigest()
 
 
+class DecodedCall(NamedTuple):
+    """What :meth:`SessionAssembler.apply` computes of an envelope before it needs any
+    session state, computed ahead by :func:`decode_call` (pure: no store, no assembler)."""
+
+    #: The validated OCPP call (:func:`sessions.calls.checked_call`: a plain call, or
+    #: ``validate_call``'s model); None for a message outside sessions
+    #: (BootNotification, ...) or an invalid one.
+    model: Any
+    #: Why the call is invalid (``InvalidMessage.reason``: the envelope is dead-lettered).
+    reason: str | None
+    #: :func:`fingerprint_of` the action and payload (valid calls; None: the handler computes it).
+    fingerprint: str | None
+
+
+def decode_call(envelope: EventEnvelope) -> DecodedCall | None:
+    """The state-free part of applying ``envelope`` (OCPP validation, fingerprint), for
+    :meth:`SessionAssembler.apply`. Exactly what ``apply`` computes itself: the validated
+    models are frozen (shared ones too), so it does not matter how long before the envelope
+    is applied this runs. None when validation fails other than with :class:`InvalidMessage`
+    (a bug): ``apply`` then validates again and fails the same way, at the same point."""
+    fields = envelope.__dict__
+    try:
+        model = checked_call(fields["ocpp_version"], fields["action"], fields["payload"])
+    except InvalidMessage as exc:
+        return DecodedCall(None, exc.reason, None)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
+    if model is None:
+        return _OUTSIDE_SESSIONS
+    try:
+        return DecodedCall(model, None, fingerprint_of(fields["action"], fields["payload"]))
+    except Exception:  # noqa: BLE001 - the handler computes it again and fails there, as it would
+        return DecodedCall(model, None, None)
+
+
+_OUTSIDE_SESSIONS = DecodedCall(None, None, None)
+
+
 def _applied(state: SessionState, events: tuple[DomainEvent, ...], completed: tuple[CompletedSession, ...],
              corrections: tuple[CompletedSession, ...]) -> AssemblyOutcome:
     """``AssemblyOutcome("applied", session_id=..., events=..., ...)`` without the frozen
@@ -191,11 +230,14 @@ class SessionAssembler:
 
     # --- public API -------------------------------------------------------------------
 
-    def apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
-        """Apply one envelope; never raises for bad input (it is dead-lettered)."""
+    def apply(self, envelope: EventEnvelope, decoded: "DecodedCall | None" = None) -> AssemblyOutcome:
+        """Apply one envelope; never raises for bad input (it is dead-lettered).
+
+        ``decoded``: :func:`decode_call` of this envelope, computed ahead (the worker decodes
+        the next batch while the last one commits); None computes it here, the same way."""
         counts = self.counts
         counts["in"] = counts.get("in", 0) + 1
-        outcome = self._apply(envelope)
+        outcome = self._apply(envelope, decoded)
         kind = outcome.kind
         counts[kind] = counts.get(kind, 0) + 1
         return outcome
@@ -222,12 +264,18 @@ class SessionAssembler:
 
     # --- dispatch ---------------------------------------------------------------------
 
-    def _apply(self, envelope: EventEnvelope) -> AssemblyOutcome:
-        fields = envelope.__dict__
-        try:
-            model = validate_call(fields["ocpp_version"], fields["action"], fields["payload"])
-        except InvalidMessage as exc:
-            return _dead(exc.reason)
+    def _apply(self, envelope: EventEnvelope, decoded: "DecodedCall | None" = None) -> AssemblyOutcome:
+        if decoded is None:
+            fields = envelope.__dict__
+            try:
+                model = checked_call(fields["ocpp_version"], fields["action"], fields["payload"])
+            except InvalidMessage as exc:
+                return _dead(exc.reason)
+            fingerprint = None  # computed by the handler
+        else:
+            model, reason, fingerprint = decoded
+            if reason is not None:
+                return _dead(reason)
         if model is None:
             return _APPLIED_OUTSIDE_SESSIONS
         reason = self._implausible_timestamp(envelope, model)
@@ -235,26 +283,39 @@ class SessionAssembler:
             return _dead(reason)
         handler = _HANDLERS.get(type(model))
         if handler is not None:
-            return getattr(self, handler)(envelope, model)
+            return getattr(self, handler)(envelope, model, fingerprint)
         if isinstance(model, ocpp16.StartTransaction):
-            return self._start_16(envelope, model)
+            return self._start_16(envelope, model, fingerprint)
         if isinstance(model, ocpp16.MeterValues):
-            return self._meter_values_16(envelope, model)
+            return self._meter_values_16(envelope, model, fingerprint)
         if isinstance(model, ocpp16.StopTransaction):
-            return self._stop_16(envelope, model)
+            return self._stop_16(envelope, model, fingerprint)
         if isinstance(model, ocpp201.TransactionEvent):
-            return self._transaction_event(envelope, model)
+            return self._transaction_event(envelope, model, fingerprint)
         raise AssertionError(f"unhandled model {type(model).__name__}")  # pragma: no cover
 
     def _implausible_timestamp(self, envelope: EventEnvelope, model: Any) -> str | None:
         """Timestamps far in the future or past relative to ``received_at`` (docs table)."""
-        found = _STAMPED_FIELDS.get(type(model))
-        has_timestamp, lists = found if found is not None else _stamped_fields(model)
         received = envelope.__dict__["received_at"]
         limits = self.config.__dict__  # a frozen model: its fields are in its __dict__
         ahead, behind = limits["max_clock_ahead"], limits["max_clock_behind"]
         latest = received + ahead
         earliest = received - behind
+        kind = type(model)
+        if kind is TransactionEventCall or kind is MeterValuesCall:
+            # the same checks on a plain call: its timestamp, then each meter value's (its
+            # sample's timestamp), in order
+            if kind is TransactionEventCall:
+                ts = model.timestamp
+                if ts > latest or ts < earliest:
+                    return self._implausible(envelope, "timestamp", ts)
+            for index, sample in enumerate(model.samples):
+                ts = sample.__dict__["timestamp"]
+                if ts > latest or ts < earliest:
+                    return self._implausible(envelope, f"meterValue[{index}].timestamp", ts)
+            return None
+        found = _STAMPED_FIELDS.get(kind)
+        has_timestamp, lists = found if found is not None else _stamped_fields(model)
         values = model.__dict__  # the model's fields (validated models hold every field there)
         if has_timestamp:
             ts = values["timestamp"]
@@ -325,7 +386,8 @@ class SessionAssembler:
 
     # --- OCPP 1.6 ---------------------------------------------------------------------
 
-    def _start_16(self, envelope: EventEnvelope, msg: ocpp16.StartTransaction) -> AssemblyOutcome:
+    def _start_16(self, envelope: EventEnvelope, msg: ocpp16.StartTransaction,
+                  fingerprint: str | None = None) -> AssemblyOutcome:
         if envelope.response is None:
             return _dead(
                 "StartTransaction (OCPP 1.6) without the central system's answer: the transactionId "
@@ -337,7 +399,8 @@ class SessionAssembler:
             return _dead(f"StartTransaction answer: {exc.reason}")
         assert isinstance(answer, ocpp16.StartTransactionResponse)
         transaction_id = str(answer.transaction_id)
-        fingerprint = fingerprint_of(envelope.action, envelope.payload)
+        if fingerprint is None:
+            fingerprint = fingerprint_of(envelope.action, envelope.payload)
         state = self.store.get(session_id_for(envelope.charge_point_id, transaction_id))
         if state is not None:
             if state.has_fingerprint(fingerprint):
@@ -361,32 +424,40 @@ class SessionAssembler:
         })
         return self._record(state, envelope, fingerprint, (event,))
 
-    def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues) -> AssemblyOutcome:
-        received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
-        values = msg.__dict__
+    def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues | MeterValuesCall,
+                         fingerprint: str | None = None) -> AssemblyOutcome:
+        received = envelope.__dict__  # the envelope's fields (one lookup)
+        if type(msg) is MeterValuesCall:
+            connector_id, transaction_id, samples = msg
+            meter_value = None
+        else:  # the model (validate_call): its samples are read below
+            values = msg.__dict__
+            connector_id, transaction_id, meter_value = values["connector_id"], values["transaction_id"], values[
+                "meter_value"]
+            samples = None
         matched = False
-        transaction_id = values["transaction_id"]
         if transaction_id is None:
             # Meter values outside a transaction (connector 0 = main meter, idle connector)
             # are valid and not billed; some chargers omit the id inside one: attach them to
             # the only open transaction on that connector.
-            if msg.connector_id == 0:
+            if connector_id == 0:
                 return _APPLIED_OUTSIDE_SESSIONS
-        fingerprint = fingerprint_of(received["action"], received["payload"])
+        if fingerprint is None:
+            fingerprint = fingerprint_of(received["action"], received["payload"])
         if transaction_id is None:
             for state in self.store.sessions_of(envelope.charge_point_id):
                 if state.has_fingerprint(fingerprint):
                     return AssemblyOutcome("duplicate", session_id=state.session_id)
             candidates = [
                 s for s in self.store.sessions_of(envelope.charge_point_id)
-                if s.is_open and s.ocpp_version == "1.6" and s.connector_id == msg.connector_id
+                if s.is_open and s.ocpp_version == "1.6" and s.connector_id == connector_id
             ]
             if not candidates:
                 return _APPLIED_OUTSIDE_SESSIONS
             if len(candidates) > 1:
                 ids = ", ".join(sorted(s.transaction_id for s in candidates))
                 return _dead(
-                    f"MeterValues without transactionId on connector {msg.connector_id}: "
+                    f"MeterValues without transactionId on connector {connector_id}: "
                     f"{len(candidates)} open transactions ({ids}), ambiguous"
                 )
             state, matched = candidates[0], True
@@ -400,13 +471,15 @@ class SessionAssembler:
                 )
             if state.has_fingerprint(fingerprint):
                 return AssemblyOutcome("duplicate", session_id=state.session_id)
-        event = _meter_values_recorded(samples_of(values["meter_value"]), matched)
+        event = _meter_values_recorded(samples_of(meter_value) if samples is None else samples, matched)
         return self._record(state, envelope, fingerprint, (event,))
 
-    def _stop_16(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction) -> AssemblyOutcome:
+    def _stop_16(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction,
+                 fingerprint: str | None = None) -> AssemblyOutcome:
         received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
         values = msg.__dict__
-        fingerprint = fingerprint_of(received["action"], received["payload"])
+        if fingerprint is None:
+            fingerprint = fingerprint_of(received["action"], received["payload"])
         transaction_id = str(values["transaction_id"])
         state = self.store.get(session_id_for(received["charge_point_id"], transaction_id))
         matched_from: str | None = None
@@ -452,17 +525,28 @@ class SessionAssembler:
 
     # --- OCPP 2.0.1 / 2.1 -------------------------------------------------------------
 
-    def _transaction_event(self, envelope: EventEnvelope, msg: ocpp201.TransactionEvent) -> AssemblyOutcome:
-        received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
-        values = msg.__dict__
-        info = values["transaction_info"]
+    def _transaction_event(self, envelope: EventEnvelope,
+                           msg: ocpp201.TransactionEvent | TransactionEventCall,
+                           fingerprint: str | None = None) -> AssemblyOutcome:
+        received = envelope.__dict__  # the envelope's fields (one lookup)
+        if type(msg) is TransactionEventCall:
+            event_type, timestamp, trigger_reason, seq_no, offline, info, evse, id_tag, samples = msg
+            meter_value = None
+        else:  # the model (validate_call): its samples are read below
+            values = msg.__dict__
+            event_type, timestamp, trigger_reason, seq_no, offline = (
+                values["event_type"], values["timestamp"], values["trigger_reason"], values["seq_no"], values["offline"])
+            info, evse, id_token, meter_value = (values["transaction_info"], values["evse"], values["id_token"],
+                                                 values["meter_value"])
+            id_tag = None if id_token is None else id_token.__dict__["id_token"]
+            samples = None
         info_values = info.__dict__
         transaction_id = info_values["transaction_id"]
         charge_point_id = received["charge_point_id"]
-        fingerprint = fingerprint_of(received["action"], received["payload"])
+        if fingerprint is None:
+            fingerprint = fingerprint_of(received["action"], received["payload"])
         session_id = session_id_for(charge_point_id, transaction_id)
         state = self.store.get(session_id)
-        seq_no = values["seq_no"]
         if state is not None:
             derived = state._derived()  # has_fingerprint and has_seq_no, one look at the derived facts
             if fingerprint in derived.fingerprints:
@@ -474,21 +558,13 @@ class SessionAssembler:
                 )
         else:
             state = SessionState.new(session_id, charge_point_id, transaction_id, received["ocpp_version"])
-        evse = values["evse"]
         if evse is not None:
             evse_values = evse.__dict__
             evse_id, connector_id = evse_values["id"], evse_values["connector_id"]
         else:
             evse_id = connector_id = None
-        id_token = values["id_token"]
-        if id_token is not None:
-            id_tag = id_token.__dict__["id_token"]
-            id_tag_status = _id_token_status(envelope) if id_tag is not None else None
-        else:
-            id_tag = id_tag_status = None
+        id_tag_status = _id_token_status(envelope) if id_tag is not None else None
         events: list[DomainEvent] = []
-        timestamp = values["timestamp"]
-        event_type = values["event_type"]
         if event_type == "Started":
             events.append(trusted(TransactionStarted, {
                 "type": "TransactionStarted", "timestamp": timestamp, "connector_id": connector_id,
@@ -501,15 +577,17 @@ class SessionAssembler:
         if charging_state is not None:
             events.append(trusted(ChargingStateChanged, {
                 "type": "ChargingStateChanged", "timestamp": timestamp, "charging_state": charging_state}))
-        meter_value = values["meter_value"]
-        if meter_value:
-            events.append(_meter_values_recorded(samples_of(meter_value)))
+        if samples is None:  # the model
+            if meter_value:
+                events.append(_meter_values_recorded(samples_of(meter_value)))
+        elif samples:
+            events.append(_meter_values_recorded(samples))
         if event_type == "Ended":
             events.append(_transaction_ended(timestamp, None, info_values["stopped_reason"], id_tag, None))
         if not events:
             events.append(trusted(TransactionUpdated, {
-                "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": values["trigger_reason"]}))
-        return self._record(state, envelope, fingerprint, tuple(events), seq_no, values["offline"])
+                "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": trigger_reason}))
+        return self._record(state, envelope, fingerprint, tuple(events), seq_no, offline)
 
 
 #: The handler (method name) of each validated OCPP model class; subclasses of these
@@ -519,6 +597,8 @@ _HANDLERS: dict[type, str] = {
     ocpp16.MeterValues: "_meter_values_16",
     ocpp16.StopTransaction: "_stop_16",
     ocpp201.TransactionEvent: "_transaction_event",
+    MeterValuesCall: "_meter_values_16",
+    TransactionEventCall: "_transaction_event",
 }
 
 #: Per OCPP model class: (has ``timestamp``, its lists of MeterValues as (field, wire name)).
@@ -573,9 +653,11 @@ def replay(
 
 __all__ = [
     "AssemblyOutcome",
+    "DecodedCall",
     "InMemorySessionStore",
     "SessionAssembler",
     "SessionStore",
+    "decode_call",
     "fingerprint_of",
     "replay",
 ]

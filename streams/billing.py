@@ -41,6 +41,7 @@ from chargeledger.settings import Settings
 from schemas.envelope import EventEnvelope
 from schemas.ocpi import Cdr, CdrLocation, CdrToken, Price, Tariff
 from sessions import AssemblerConfig, CompletedSession, SessionAssembler, SessionState
+from sessions.assembler import DecodedCall, decode_call
 from sessions.identity import session_id_for
 from storage import repositories as repo
 from storage.models import SessionMessagesRecord, SessionRecord
@@ -96,6 +97,9 @@ class SqlSessionStore:
         self.cache: dict[str, SessionState] = {}
         #: session key -> what this store knows of its row (None: no row).
         self.records: dict[str, _SessionRow | None] = {}
+        #: charge point id -> its open session rows, read by :meth:`prefetch` in a batch
+        #: (for :meth:`open_sessions_of`).
+        self.open_rows: dict[str, list[_SessionRow]] = {}
         #: session key -> the JSON arrays of its stored messages, read for :meth:`_load`.
         self.arrays: dict[str, list[str]] = {}
         #: session key -> characters of its stored messages' JSON (the size of a kept state).
@@ -118,19 +122,43 @@ class SqlSessionStore:
         #: The assembler over this store (Billing.handle: one per store, not per envelope).
         self.assembler: SessionAssembler | None = None
 
-    def prefetch(self, keys: Iterable[str]) -> None:
+    def prefetch(self, keys: Iterable[str], charge_point_ids: Iterable[str] = ()) -> None:
         """Load the rows of these session keys in one query per 500 keys; a key without a
         row is remembered as absent (this store writes every session row of the batch, so
-        that stays true until :meth:`write_rows` adds it). Saves a query per session. The
-        recorded messages are read (one query per 500 keys) only for the sessions whose
-        state :attr:`warm` does not hold at the row's version."""
+        that stays true until :meth:`write_rows` adds it). Saves a query per session.
+
+        In a batch (:attr:`defer_writes`), also the open session rows of these charge points
+        (one query per 500), which :meth:`open_sessions_of` then uses instead of a query per
+        charge point: the ``sessions`` table does not change while the batch runs (its rows
+        are written by :meth:`write_rows`, at the end), so they are the rows that query
+        would read. The recorded messages of all these rows are read in one query per 500
+        keys, only for the sessions whose state :attr:`warm` does not hold at the row's version."""
+        read: dict[str, _SessionRow] = {}
         wanted = sorted({k for k in keys if k not in self.records})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             found = {r.session_key: r for r in self._rows(_ROWS_BY_KEYS, keys=chunk)}
             for key in chunk:
                 self.records[key] = found.get(key)
-            self._read_messages(found.values())
+            read.update(found)
+        if self.cdr_rows is not None:  # self.defer_writes
+            open_rows, records = self.open_rows, self.records
+            cps = sorted({cp for cp in charge_point_ids if cp not in open_rows})
+            dialect = self.db.get_bind().dialect
+            ended = _ended_at_reader(dialect)
+            for start in range(0, len(cps), 500):
+                chunk = cps[start:start + 500]
+                for cp in chunk:
+                    open_rows[cp] = []
+                sql = repo.driver_sql(dialect, f"sessions.open_of_many:{len(chunk)}",
+                                      lambda quote, mark: _open_of_many_sql(quote, mark, len(chunk)))
+                for cp, key, version, ended_at, event_count, head_json in repo.query_rows(self.db, sql, tuple(chunk)):
+                    row = _SessionRow(key, version, None if ended_at is None else ended(ended_at), event_count,
+                                      head_json)
+                    open_rows[cp].append(row)
+                    records.setdefault(key, row)  # the same row (nothing written in between)
+                    read.setdefault(key, row)
+        self._read_messages(read.values())
 
     def _read_messages(self, rows: Iterable["_SessionRow"]) -> None:
         """Read the ``session_messages`` arrays of those of these rows whose state has to
@@ -239,7 +267,10 @@ class SqlSessionStore:
         return [states[k] for k in sorted(states)]
 
     def open_sessions_of(self, charge_point_id: str) -> list[SessionState]:
-        states = self._load_rows(self._rows(_ROWS_OPEN_OF, cp=charge_point_id))
+        rows = self.open_rows.get(charge_point_id)  # read by prefetch (a batch), else now
+        if rows is None:
+            rows = self._rows(_ROWS_OPEN_OF, cp=charge_point_id)
+        states = self._load_rows(rows)
         states.update({k: self._touch(k, s) for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
@@ -294,7 +325,8 @@ class SqlSessionStore:
     def _write_rows(self, keys: Iterable[str]) -> None:
         """One executemany UPDATE for the rows that exist, one INSERT for the new ones, one
         INSERT of the messages recorded since the row was written (``session_messages``,
-        append-only), at the driver level (rows as tuples in driver form:
+        append-only; both inserts a binary COPY on PostgreSQL: :func:`storage.repositories.insert_rows`),
+        at the driver level (rows as tuples in driver form:
         :func:`storage.repositories.driver_sql`; the values stored are those of the Core
         statements, tested). Every write adds 1 to the row's ``version``."""
         inserts: list[tuple] = []
@@ -330,8 +362,8 @@ class SqlSessionStore:
                 updates.append(values + (key,))
             self.records[key] = _SessionRow(key, version, ended_at, count, head_json)
         repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.update", _UPDATE_SESSION), updates)
-        repo.execute_rows(self.db, repo.driver_sql(dialect, "sessions.insert", _INSERT_SESSION), inserts)
-        repo.execute_rows(self.db, repo.driver_sql(dialect, "session_messages.insert", _INSERT_MESSAGES), appended)
+        repo.insert_rows(self.db, _SESSIONS, _INSERT_COLUMNS, inserts)  # a COPY on PostgreSQL
+        repo.insert_rows(self.db, _MESSAGES, _MESSAGES_COLUMNS, appended)
 
 
 class WarmStates:
@@ -401,9 +433,28 @@ class WarmStates:
         db.info[_KEEP_AFTER_COMMIT] = (db.get_transaction(), self, kept)
 
     def _keep_all(self, kept: list[tuple[str, int, int, SessionState]]) -> None:
+        """:meth:`keep` each of these in order, under one lock (one call per batch)."""
+        if self.limit <= 0:
+            return
         try:
-            for key, version, chars, state in kept:
-                self.keep(key, version, chars, state)
+            limit, max_chars = self.limit, self.max_chars
+            with self._lock:
+                states = self._states
+                pop, popitem = states.pop, states.popitem
+                total = self._chars
+                try:
+                    for key, version, chars, state in kept:
+                        if chars > max_chars:
+                            continue
+                        old = pop(key, None)
+                        if old is not None:
+                            total -= old[1]
+                        states[key] = (version, chars, state)
+                        total += chars
+                        while len(states) > limit or total > max_chars:
+                            total -= popitem(last=False)[1][1]
+                finally:
+                    self._chars = total
         except Exception:  # noqa: BLE001 - the batch has committed: never fail it now
             log.exception("keeping session states failed; they are read from their rows")
             self.clear()
@@ -483,7 +534,6 @@ _ROWS_RECENT_OF = _RowsQuery(
 _INSERT_COLUMNS = ("session_key", "charge_point_id", "transaction_id", "ocpp_version",
                    "status", "started_at", "ended_at", "state_head_json", "event_count", "cdr_id", "last_event_at")
 _UPDATE_COLUMNS = _INSERT_COLUMNS[4:]
-_INSERT_SESSION = repo.insert_sql(_SESSIONS, _INSERT_COLUMNS)
 
 
 def _UPDATE_SESSION(quote: Callable[[str], str], mark: str) -> str:  # noqa: N802 - a driver_sql builder
@@ -495,7 +545,16 @@ def _UPDATE_SESSION(quote: Callable[[str], str], mark: str) -> str:  # noqa: N80
 
 
 _MESSAGES = SessionMessagesRecord.__table__
-_INSERT_MESSAGES = repo.insert_sql(_MESSAGES, ("session_key", "first_index", "messages_json"))
+_MESSAGES_COLUMNS = ("session_key", "first_index", "messages_json")
+
+
+def _open_of_many_sql(quote: Callable[[str], str], mark: str, count: int) -> str:
+    """(charge point id, then the columns of a _RowsQuery) of the open sessions of ``count``
+    charge points: :data:`_ROWS_OPEN_OF` for several at once."""
+    columns = ", ".join(map(quote, ("charge_point_id", "session_key", "version", "ended_at", "event_count",
+                                    "state_head_json")))
+    return (f"SELECT {columns} FROM {quote(_SESSIONS.name)} WHERE {quote('status')} = 'open' "
+            f"AND {quote('charge_point_id')} IN ({repo.marks(mark, count)})")
 
 
 def _messages_sql(quote: Callable[[str], str], mark: str, count: int) -> str:
@@ -523,31 +582,34 @@ _NOT_CACHED = object()
 class _Undo:
     """How to put a state back as it was when the running envelope first touched it
     (:meth:`SqlSessionStore.discard_envelope`), without copying the model (issue 4: a
-    ``model_copy`` with its own lists and derived cache cost ~4.4 µs per touched state,
-    this ~0.5 µs): its field values (a copy of its ``__dict__``), its fields set, and the
-    items of each of its lists (the list objects are put back too, with these items: the
-    assembler appends to them in place). The items (recorded messages, issued versions)
-    and the other field values are immutable values, like the copy assumed before.
+    ``model_copy`` with its own lists and derived cache cost ~4.4 µs per touched state):
+    its field values (a copy of its ``__dict__``), its fields set, and the length of each
+    of its lists (the list objects are put back too, cut back to these lengths: the
+    assembler only appends to them, in place). The messages and issued versions of a state
+    are append-only (:class:`sessions.events.SessionState`) and, like the other field
+    values, immutable values: the items before those lengths are the ones the state had.
+    A length instead of a copy of the items: O(1) per touched state, not O(messages), for
+    every envelope (issue 4, fifth wave).
 
     The restored state gets a fresh derived-facts cache (rebuilt at the next question).
     """
 
-    __slots__ = ("state", "fields", "fields_set", "lists")
+    __slots__ = ("state", "fields", "fields_set", "lengths")
 
     def __init__(self, state: SessionState) -> None:
         self.state = state
         fields = self.fields = state.__dict__.copy()
-        self.fields_set = set(state.__pydantic_fields_set__)
-        messages = fields["messages"]
-        issued = fields["issued"]
-        self.lists = ((messages, tuple(messages)), (issued, tuple(issued)))
+        self.fields_set = state.__pydantic_fields_set__.copy()
+        self.lengths = (len(fields["messages"]), len(fields["issued"]))
 
     def restore(self) -> SessionState:
         """The state as it was (the same object; rare: a failed envelope)."""
         state = self.state
-        for items, before in self.lists:
-            items[:] = before
-        object.__setattr__(state, "__dict__", self.fields.copy())
+        fields = self.fields
+        messages, issued = self.lengths
+        del fields["messages"][messages:]
+        del fields["issued"][issued:]
+        object.__setattr__(state, "__dict__", fields.copy())
         object.__setattr__(state, "__pydantic_fields_set__", set(self.fields_set))
         private = state.__pydantic_private__
         if private:
@@ -557,7 +619,7 @@ class _Undo:
         return state
 
 
-# _Undo keeps the items of exactly these list fields (the others are immutable values).
+# _Undo cuts back exactly these list fields (the others are immutable values).
 assert [name for name, field in SessionState.model_fields.items()
         if getattr(field.annotation, "__origin__", None) is list] == ["messages", "issued"], \
     "update _Undo for SessionState's list fields"
@@ -676,7 +738,11 @@ class Billing:
     def prefetch(self, db: Session, envelopes: list[EventEnvelope]) -> None:
         """Load the session rows the batch's transaction messages name, in bulk (a hint:
         the assembler still decides which session a message belongs to)."""
-        self._store(db).prefetch(key for key in map(_session_key_hint, envelopes) if key is not None)
+        deadlines = self._deadlines
+        # and the open sessions of the charge points whose deadline index handle loads from
+        # SQL (their first message since a start, a rebalance or a close): one query for all
+        self._store(db).prefetch((key for key in map(_session_key_hint, envelopes) if key is not None),
+                                 {cp for e in envelopes if (cp := e.charge_point_id) not in deadlines})
 
     def end_batch(self, db: Session) -> list[dict]:
         """Nothing to do at the end of a batch: idle sessions are closed per charge point
@@ -749,7 +815,14 @@ class Billing:
 
     # --- one envelope ----------------------------------------------------------------------
 
-    def handle(self, db: Session, envelope: EventEnvelope) -> Outcome:
+    #: The state-free part of :meth:`handle` (:func:`sessions.assembler.decode_call`: OCPP
+    #: validation and fingerprint), which the processor may run ahead, even while another
+    #: thread commits the previous batch: it touches nothing of this handler.
+    decode = staticmethod(decode_call)
+
+    def handle(self, db: Session, envelope: EventEnvelope, decoded: DecodedCall | None = None) -> Outcome:
+        """Apply one envelope in ``db``'s transaction; ``decoded``: :attr:`decode` of it if
+        computed ahead (else computed here)."""
         store = self._stores.get(id(db)) or self._store(db)
         fields = envelope.__dict__  # the envelope's fields (one attribute lookup)
         charge_point_id, now = fields["charge_point_id"], fields["received_at"]
@@ -763,7 +836,7 @@ class Billing:
             if autoflush:  # (the processor's batch runs without autoflush already)
                 db.autoflush = False
             try:
-                outcome = assembler.apply(envelope)
+                outcome = assembler.apply(envelope, decoded)
                 # Every CDR row (JSON included) is built before anything is kept.
                 completed, corrections = outcome.completed, outcome.corrections
                 rows = [row for c in completed + corrections for row in self._cdr_rows(c, self._documents(db, c))

@@ -20,6 +20,7 @@ the batch is applied.
 
 from __future__ import annotations
 
+import inspect
 import json
 
 from collections import Counter
@@ -74,7 +75,10 @@ class EventHandler(Protocol):
     (a hint for loading state in bulk; it must not change any outcome), and
     ``end_batch(db)`` after the last; it returns the ``cdrs`` rows (column -> value) it
     inserted, which the worker produces on the ``cdrs`` topic after the commit
-    (:attr:`BatchResult.cdrs`).
+    (:attr:`BatchResult.cdrs`). ``decode(envelope)``: the pure part of ``handle`` (no
+    database, no handler state, never raising), which the processor may compute ahead, in
+    any order and while an earlier batch commits; a handler with ``decode`` is called as
+    ``handle(db, envelope, decoded)`` with its result.
     """
 
     def handle(self, db: Session, envelope: EventEnvelope) -> Outcome: ...
@@ -108,7 +112,25 @@ class Published:
 COUNTER_OF = {"applied": "applied", "duplicate": "duplicates", "dead_lettered": "dead_lettered"}
 
 
+class Decoded(NamedTuple):
+    """A record decoded ahead of its batch (:meth:`Processor.decode`, pure): its envelope
+    (None when the value is not one), the outcome already known (dead-lettered: not an
+    envelope, unstorable) or None, and the handler's ``decode`` of the envelope."""
+
+    record: InRecord
+    envelope: EventEnvelope | None
+    outcome: Outcome | None
+    decoded: object = None
+
+
 class Processor:
+    """Applies batches of records (see the module docstring), in two phases so a caller can
+    overlap the second with other work: :meth:`apply` (phase A, on the caller's thread: the
+    positions locked, every record handled, the rows built) and :meth:`AppliedBatch.commit`
+    (phase B: the rows written, the transaction committed), which may run in another thread
+    once phase A returned. :meth:`process_batch` does both in a row. :meth:`decode`, the
+    pure per-record start of phase A, may run ahead (even while a batch commits)."""
+
     def __init__(self, sessions: sessionmaker, handler: EventHandler, consumer_group: str) -> None:
         self.sessions = sessions
         self.handler = handler
@@ -117,10 +139,51 @@ class Processor:
     def process_batch(self, records: list[InRecord], published: Published | None = None) -> BatchResult:
         """Apply ``records`` in one transaction (see the module docstring); ``published``:
         outbox rows produced since the last batch, marked in the same transaction."""
-        result = BatchResult()
         if not records:
-            return result
-        with self.sessions.begin() as db:
+            return BatchResult()
+        return self.apply(records, published).commit()
+
+    def decode(self, records: list[InRecord]) -> list[Decoded]:
+        """The pure part of applying each record: the NUL check, the envelope parsed, the
+        handler's ``decode`` (if it has one). No database, no handler state: it can run
+        while another thread commits the previous batch."""
+        decode = _decoder_of(self.handler)
+        parse = EventEnvelope.from_bytes
+        todo: list[Decoded] = []
+        add_todo = todo.append
+        for record in records:
+            value = record[4]
+            if b"\\u0000" in value and (nul_at := _nul_path(value)) is not None:
+                add_todo(Decoded(record, None, Outcome.dead_lettered(
+                    f"unstorable event: {nul_at} contains the NUL character (U+0000), "
+                    "which text columns cannot store")))
+                continue
+            try:
+                envelope = parse(value)
+            except (ValidationError, UnicodeDecodeError, ValueError) as exc:
+                add_todo(Decoded(record, None, _not_an_envelope(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the partition
+                # (a batch that fails on every retry); the record waits in the dead
+                # letters, with the error, for a fixed parser and a replay.
+                add_todo(Decoded(record, None, Outcome.dead_lettered(
+                    f"not an event envelope: {type(exc).__name__}: {exc}"[:1000])))
+                continue
+            # The handler's decode never raises for an envelope: what it cannot decode, its
+            # handle computes again (and fails there, dead-lettered as always).
+            add_todo(Decoded(record, envelope, None, decode(envelope) if decode is not None else None))
+        return todo
+
+    def apply(self, records: list[InRecord], published: Published | None = None,
+              decoded: list[Decoded] | None = None) -> "AppliedBatch":
+        """Phase A: open the batch's transaction, lock the positions, handle every record
+        (``decoded``: :meth:`decode` of exactly these ``records``, computed ahead), build the
+        rows; returns the batch to commit. Nothing is written yet (the handler writes at
+        ``end_batch``); on failure the transaction is rolled back and the error raised."""
+        db = self.sessions()
+        try:
+            transaction = db.begin()
+            result = BatchResult()
             by_topic: dict[str, set[int]] = {}
             for r in records:
                 by_topic.setdefault(r.topic, set()).add(r.partition)
@@ -131,38 +194,28 @@ class Processor:
             # One flush at the end of the batch (batched INSERTs / UPDATEs) instead of one
             # before every query; handlers keep what they wrote in this batch themselves.
             with db.no_autoflush:
-                todo: list[tuple[InRecord, EventEnvelope | None, Outcome | None]] = []
-                parse = EventEnvelope.from_bytes
-                add_todo = todo.append
-                for record in records:
-                    topic, partition, offset, _, value = record
-                    if offset < positions[topic].get(partition, -1):  # the stored next offset
+                if decoded is None:
+                    decoded = self.decode(records)
+                # Records below the stored next offset were applied already (a zombie
+                # consumer, a fetch from before a seek): skipped.
+                todo = []
+                for item in decoded:
+                    topic, partition, offset = item[0][:3]
+                    if offset < positions[topic].get(partition, -1):
                         result.skipped += 1
-                        continue
-                    if b"\\u0000" in value and (nul_at := _nul_path(value)) is not None:
-                        add_todo((record, None, Outcome.dead_lettered(
-                            f"unstorable event: {nul_at} contains the NUL character (U+0000), "
-                            "which text columns cannot store")))
-                        continue
-                    try:
-                        add_todo((record, parse(value), None))
-                    except (ValidationError, UnicodeDecodeError, ValueError) as exc:
-                        add_todo((record, None, _not_an_envelope(exc)))
-                    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the partition
-                        # (a batch that fails on every retry); the record waits in the
-                        # dead letters, with the error, for a fixed parser and a replay.
-                        add_todo((record, None, Outcome.dead_lettered(
-                            f"not an event envelope: {type(exc).__name__}: {exc}"[:1000])))
+                    else:
+                        todo.append(item)
                 if hasattr(self.handler, "prefetch"):
-                    self.handler.prefetch(db, [envelope for _, envelope, _ in todo if envelope is not None])
+                    self.handler.prefetch(db, [envelope for _, envelope, _, _ in todo if envelope is not None])
                 # The raw event rows, built in their final driver form (one tuple each) and
-                # inserted in one statement after the loop (see repo.insert_event_rows).
+                # inserted in one statement at commit (see repo.insert_event_rows).
                 event_rows: list[tuple] = []
                 add_row = event_rows.append
                 db_time = repo.event_time_binder(db)
                 kinds: dict[str, int] = {}
                 handle = self.handler.handle
-                for record, envelope, outcome in todo:
+                with_decoded = _decoder_of(self.handler) is not None
+                for record, envelope, outcome, pre in todo:
                     topic, partition, offset, _, value = record
                     if envelope is not None:
                         # A handler bug must not take the batch down: the event is
@@ -170,7 +223,7 @@ class Processor:
                         # Handlers compute first and write last (see streams.billing), so a
                         # failure leaves no partial write behind.
                         try:
-                            outcome = handle(db, envelope)
+                            outcome = handle(db, envelope, pre) if with_decoded else handle(db, envelope)
                         except repo.StorageInconsistency:
                             raise  # never paper over a CDR id issued with other content, nor a broken stored state
                         except _DATABASE_ERRORS:
@@ -199,16 +252,73 @@ class Processor:
                     result.counters["events_in"] = len(todo)
                     for kind, count in kinds.items():
                         result.counters[COUNTER_OF[kind]] += count
-            repo.insert_event_rows(db, event_rows)
-            del event_rows
+        except BaseException:
+            _close(db, rollback=True)
+            raise
+        return AppliedBatch(self, db, transaction, result, event_rows, next_offsets, published)
+
+
+class AppliedBatch:
+    """A batch after phase A (:meth:`Processor.apply`): its transaction open, its rows built.
+    :meth:`commit` writes them and commits (phase B), from any one thread, once; meanwhile
+    nobody else may use its Session, nor the handler."""
+
+    def __init__(self, processor: Processor, db: Session, transaction, result: BatchResult, event_rows: list[tuple],
+                 next_offsets: dict[tuple[str, int], int], published: Published | None) -> None:
+        self.processor = processor
+        self.db = db
+        self.transaction = transaction
+        self.result = result
+        self.event_rows = event_rows
+        self.next_offsets = next_offsets
+        self.published = published
+
+    def commit(self) -> BatchResult:
+        """Phase B: the event rows, dead letters, the handler's ``end_batch``, the outbox
+        rows produced marked, the positions and counters; COMMIT. On failure: rolled back,
+        the error raised (nothing of the batch kept)."""
+        db, result, processor = self.db, self.result, self.processor
+        try:
+            repo.insert_event_rows(db, self.event_rows)
+            self.event_rows = []
             repo.add_dead_letters(db, result.dead_letters)
-            if hasattr(self.handler, "end_batch"):
-                result.cdrs = self.handler.end_batch(db) or []
+            if hasattr(processor.handler, "end_batch"):
+                result.cdrs = processor.handler.end_batch(db) or []
+            published = self.published
             if published:
                 repo.mark_published_by_key(db, published.cdrs, published.dead_letters)
-            repo.track_many(db, self.consumer_group, next_offsets)
-            repo.add_to_counters(db, self.consumer_group, dict(result.counters))
+            repo.track_many(db, processor.consumer_group, self.next_offsets)
+            repo.add_to_counters(db, processor.consumer_group, dict(result.counters))
+            self.transaction.commit()
+        except BaseException:
+            _close(db, rollback=True)
+            raise
+        _close(db)
         return result
+
+
+def _close(db: Session, rollback: bool = False) -> None:
+    """End ``db`` as ``sessionmaker.begin()`` does: rolled back on failure, then closed."""
+    try:
+        if rollback:
+            db.rollback()
+    finally:
+        db.close()
+
+
+def _decoder_of(handler: EventHandler):
+    """The handler's ``decode``, if it has one and its ``handle`` takes the result (a
+    subclass that overrides ``handle(db, envelope)`` gets it computed by ``handle``)."""
+    decode = getattr(handler, "decode", None)
+    if decode is None:
+        return None
+    try:
+        parameters = inspect.signature(handler.handle).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return None
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes_it = len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    return decode if takes_it else None
 
 
 #: Failures of the database, not of the event (see :meth:`Processor.process_batch`).

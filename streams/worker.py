@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -75,12 +76,19 @@ class _ResumeFromDatabase(ConsumerRebalanceListener):
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked) -> None:
-        # Batches commit before the next poll, so nothing is in flight here.
+        # A batch committing in the committer thread finishes first (its transaction holds
+        # the positions' locks: it is fenced either way, but the next owner need not wait).
+        await self.worker._wait_for_commit()
+        # Records read ahead may be of partitions revoked now, and the next assignment resets
+        # the positions to the stored ones: fetched again from there.
+        self.worker._ahead = None
         if revoked and hasattr(self.worker.handler, "on_partitions_changed"):
             self.worker.handler.on_partitions_changed()
 
     async def on_partitions_assigned(self, assigned) -> None:
         w = self.worker
+        await w._wait_for_commit()
+        w._ahead = None  # read before the positions were reset (see on_partitions_revoked)
         if hasattr(w.handler, "on_partitions_changed"):
             w.handler.on_partitions_changed()
         with w.sessions() as db:
@@ -121,6 +129,14 @@ class Worker:
         self._published = Published()
         self._scanned_at = 0.0
         self._committing: asyncio.Task | None = None
+        #: Phase B of the batches (the writes and COMMIT, see run_once), one at a time;
+        #: started at the first batch.
+        self._committer: ThreadPoolExecutor | None = None
+        #: The running (or last) batch's commit in the committer thread.
+        self._committing_batch: Future | None = None
+        #: Records fetched and decoded while the last batch committed, for the next batch:
+        #: (records, Processor.decode of them, next offset per partition).
+        self._ahead: tuple[list[InRecord], list, dict] | None = None
 
     async def start(self) -> None:
         bootstrap = self.settings.kafka_bootstrap
@@ -154,6 +170,10 @@ class Worker:
         await self._publish_outbox()
 
     async def stop(self) -> None:
+        await self._wait_for_commit()  # a cancelled run_once leaves its commit running
+        if self._committer is not None:
+            self._committer.shutdown(wait=False)
+            self._committer = None
         try:
             await self._settle_outbox()
         except Exception:  # noqa: BLE001 - shutting down anyway; the next start produces it again
@@ -222,12 +242,14 @@ class Worker:
     async def run_once(self, timeout_ms: int = 500) -> int:
         """One poll: apply one batch of events and publish its outbox. Returns records seen."""
         await self._poll_tariffs()
-        batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.worker_batch_size)
-        records = [
-            InRecord(r.topic, r.partition, r.offset, r.key, r.value if r.value is not None else b"")
-            for tp in sorted(batches, key=lambda tp: tp.partition)
-            for r in batches[tp]
-        ]
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:  # fetched and decoded while the last batch committed
+            records, decoded, offsets = ahead
+        else:
+            batches = await self.consumer.getmany(timeout_ms=timeout_ms,
+                                                  max_records=self.settings.worker_batch_size)
+            records, offsets = _in_records(batches), _next_offsets(batches)
+            decoded = None
         scan = time.monotonic() - self._scanned_at > OUTBOX_SCAN_S
         if not records:
             await self._settle_outbox(scan=scan)  # idle: mark what was produced now
@@ -236,22 +258,46 @@ class Worker:
             await self._settle_outbox(scan=True)
         published, self._published = self._published, Published()
         try:
-            # On the event loop's thread, not in a worker thread: the batch is CPU work
-            # (Python, holding the GIL), so a thread gained nothing but GIL hand-offs with
-            # the consumer's fetches. Measured (benchmarks/pipeline.py --only throughput,
-            # quiet machine, alternating): SQLite 7,498 / 7,028 against 6,724 / 6,307
-            # events/s, PostgreSQL 6,789 / 6,025 against 6,512 / 5,936; on a loaded machine
-            # up to 1.8x. The loop (heartbeats included) waits for the batch (~0.3 s for
-            # 2,000 events); a batch stuck longer than the session timeout (10 s) loses the
-            # group membership and its partitions go to another worker, which resumes from
-            # the stored positions (exactly-once holds: the tracking rows are locked, see
-            # Processor). A group rebalance, too, waits for the running batch (this member
-            # learns of it at its next heartbeat; rebalance timeout = session timeout), and
-            # the revoke listener runs between batches, never inside one.
-            result = self.processor.process_batch(records, published)
+            # Phase A (Processor.apply: positions locked, every event handled, rows built) on
+            # the event loop's thread, not in a worker thread: it is CPU work (Python, holding
+            # the GIL), so a thread gained nothing but GIL hand-offs with the consumer's
+            # fetches (measured before: SQLite 7,498 / 7,028 against 6,724 / 6,307 events/s).
+            # Phase B (AppliedBatch.commit: the rows written, COMMIT) runs in the committer
+            # thread: it is mostly waiting for the database (on PostgreSQL ~20% of the loop's
+            # time was spent waiting on the connection; sqlite3's stepping and the commit's
+            # fsync release the GIL too), and meanwhile this thread fetches the records
+            # already buffered and decodes them (Processor.decode: pure, touching neither
+            # the batch's Session nor the handler; WarmStates' after-commit keeping runs in
+            # the committer thread, under its lock). The next batch's phase A starts only
+            # after this batch committed (its reads see this batch) and its outbox was
+            # produced; a failed commit drops what was read ahead (the consumer is not
+            # waiting on it: the worker fails as a failed batch always did, and resumes from
+            # the stored positions). Nothing new is awaited while this batch's CDRs wait to
+            # be produced (getmany with timeout 0: latency).
+            # The loop (heartbeats included) waits for the batch (~0.3 s for 2,000 events); a
+            # batch stuck longer than the session timeout (10 s) loses the group membership
+            # and its partitions go to another worker, which resumes from the stored
+            # positions (exactly-once holds: the tracking rows are locked until the commit,
+            # see Processor). The revoke listener waits for a running commit, so a group
+            # rebalance waits for the running batch, and runs between batches.
+            applied = self.processor.apply(records, published, decoded)
         except BaseException:
-            self._published.cdrs[:0], self._published.dead_letters[:0] = published.cdrs, published.dead_letters
+            self._hand_back(published)
             raise
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chargeledger-commit")
+        committing = self._committing_batch = self._committer.submit(applied.commit)
+        try:
+            await self._read_ahead()
+        except Exception:  # noqa: BLE001 - the next poll fetches again (and fails as it would have)
+            log.debug("reading ahead failed", exc_info=True)
+        finally:  # cancelled too: the commit's outcome decides what is handed back
+            try:
+                result = await _finished(committing)
+            except BaseException:
+                self._ahead = None  # a failed batch: the next one must not be applied after it
+                self._hand_back(published)
+                raise
         for name, value in result.counters.items():
             if name in _PROM:
                 _PROM[name].inc(value)
@@ -264,9 +310,31 @@ class Worker:
             await self._produce_batch(result)
         # Informational only (lag monitoring): the resume position is the tracking table.
         if self._committing is None or self._committing.done():
-            self._committing = asyncio.create_task(
-                self._commit_offsets({tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs}))
+            self._committing = asyncio.create_task(self._commit_offsets(offsets))
         return len(records)
+
+    def _hand_back(self, published: Published) -> None:
+        """A batch failed: what it was to mark published is marked by the next one."""
+        self._published.cdrs[:0], self._published.dead_letters[:0] = published.cdrs, published.dead_letters
+
+    async def _read_ahead(self) -> None:
+        """Take the records already fetched (no wait) and decode them for the next batch."""
+        batches = await self.consumer.getmany(timeout_ms=0, max_records=self.settings.worker_batch_size)
+        records = _in_records(batches)
+        if records:
+            # Kept before decoding: should decoding fail (it does not raise, but a bug...),
+            # the records are not lost (the consumer is past them): applied undecoded.
+            self._ahead = (records, None, _next_offsets(batches))
+            self._ahead = (records, self.processor.decode(records), self._ahead[2])
+
+    async def _wait_for_commit(self) -> None:
+        """Wait for the running batch's commit, if any (its failure is run_once's to raise)."""
+        running = self._committing_batch
+        if running is not None and not running.done():
+            try:
+                await _finished(running)
+            except BaseException:  # noqa: BLE001 - raised by run_once
+                pass
 
     async def _commit_offsets(self, offsets) -> None:
         try:
@@ -365,6 +433,26 @@ async def publish_outbox(settings: Settings, sessions) -> int:
     finally:
         await worker.producer.stop()
     return worker.stats.cdrs_published
+
+
+def _in_records(batches) -> list[InRecord]:
+    """A getmany result as the processor's records, partition by partition."""
+    return [
+        InRecord(r.topic, r.partition, r.offset, r.key, r.value if r.value is not None else b"")
+        for tp in sorted(batches, key=lambda tp: tp.partition)
+        for r in batches[tp]
+    ]
+
+
+def _next_offsets(batches) -> dict:
+    """TopicPartition -> the offset after its last record in a getmany result."""
+    return {tp: recs[-1].offset + 1 for tp, recs in batches.items() if recs}
+
+
+async def _finished(running: Future):
+    """The result of a commit in the committer thread, awaited without cancelling it (a
+    cancelled waiter leaves it running: :meth:`Worker.stop` waits for it)."""
+    return await asyncio.shield(asyncio.wrap_future(running))
 
 
 def _cdr_message(cdr_id: str, cdr_json: str, content_hash: str, country_code: str, party_id: str):

@@ -187,6 +187,21 @@ def session_queries_read_what_core_reads(sessions) -> None:
             core.where(SESSIONS.c.session_key.in_(["drvQ1/2", "drvQ2/5", "nothing"])))), key=repr)
         assert {r.session_key: r.ended_at for r in found} == {"drvQ1/2": since, "drvQ2/5": None}
 
+        # A batch's prefetch: the open rows of several charge points in one query, per charge
+        # point the rows _ROWS_OPEN_OF reads (ended_at read alike), none for one without any;
+        # outside a batch (rows written per envelope) nothing is read ahead.
+        batch = SqlSessionStore(s, timedelta(hours=1), defer_cdrs=True)
+        batch.prefetch([], ["drvQ1", "drvQ2", "drvQ3"])
+        for cp in ("drvQ1", "drvQ2", "drvQ3"):
+            assert sorted(batch.open_rows[cp]) == sorted(store._rows(billing._ROWS_OPEN_OF, cp=cp))
+        assert sorted(r.session_key for r in batch.open_rows["drvQ1"]) == ["drvQ1/0", "drvQ1/1"]
+        assert batch.open_rows["drvQ3"] == []
+        assert {r.session_key: r.ended_at for r in batch.open_rows["drvQ2"]} == {
+            "drvQ2/0": None, "drvQ2/1": since - timedelta(days=1)}
+        single = SqlSessionStore(s, timedelta(hours=1))
+        single.prefetch([], ["drvQ1"])
+        assert single.open_rows == {}
+
 
 def test_session_queries_read_what_core_reads(db):
     session_queries_read_what_core_reads(db)

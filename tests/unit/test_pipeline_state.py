@@ -494,3 +494,66 @@ def test_idle_deadlines_follow_each_message_of_the_charge_point(tmp_path):
         assert db.get(SessionRecord, "STATE-1/state-1").status == "incomplete"
         (cdr,) = db.query(CdrRecord).all()
     assert '"last_updated":"2026-03-06T10:31:00Z"' in cdr.cdr_json  # closed at h3, not before
+
+
+def test_keeping_a_batch_of_states_at_once_keeps_what_keeping_them_one_by_one_keeps():
+    """WarmStates._keep_all (one lock for a batch's states) against WarmStates.keep per
+    state: the same states at the same versions in the same least-recently-kept order,
+    the same character count, over random batches with re-kept keys and both limits."""
+    import random
+
+    from sessions import SessionState
+
+    from streams.billing import WarmStates
+
+    rng = random.Random(7)
+    states = [SessionState(session_id=f"A/{i}", charge_point_id="A", transaction_id=str(i), ocpp_version="1.6")
+              for i in range(12)]
+    for limit, max_chars in ((0, 100), (3, 1_000), (8, 40), (20, 25), (50, 10_000)):
+        together, one_by_one = WarmStates(limit, max_chars), WarmStates(limit, max_chars)
+        for _ in range(60):
+            keys = rng.sample(range(12), rng.randint(0, 6))  # a batch keeps each of its keys once
+            kept = [(f"A/{k}", rng.randint(1, 4), rng.randint(0, 30), states[k]) for k in keys]
+            together._keep_all(kept)
+            for item in kept:
+                one_by_one.keep(*item)
+            assert list(together._states.items()) == list(one_by_one._states.items())
+            assert together._chars == one_by_one._chars == sum(v[1] for v in together._states.values())
+
+
+def test_an_undo_restores_every_state_of_simulated_traffic_like_a_deep_copy():
+    """The undo cuts the state's lists back to their lengths (they are append-only) instead
+    of keeping their items: after each envelope of simulated messy traffic (duplicates,
+    corrections, late events), undoing it gives exactly the state a deep copy taken before
+    the envelope holds (JSON, fields set, derived facts), and the traffic goes on from it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from traffic_support import simulated_envelopes
+
+    from sessions import SessionAssembler, SessionState
+
+    from streams.billing import _Undo
+
+    def facts(state: SessionState) -> tuple:
+        return (state.model_dump_json(), state.model_fields_set, state.status, state.is_open,
+                state.last_received_at, state.start_timestamp, state.connector_id, state.start_id_tag,
+                sorted(state._derived().fingerprints), state.seq_nos(), state.has_offline_messages)
+
+    assembler = SessionAssembler()
+    undone = 0
+    for envelope in simulated_envelopes(60, 17, "U"):
+        touched = {s.session_id: s for s in assembler.store.states.values()
+                   if s.charge_point_id == envelope.charge_point_id}
+        copies = {k: s.model_copy(deep=True) for k, s in touched.items()}
+        undos = {k: _Undo(s) for k, s in touched.items()}
+        outcome = assembler.apply(envelope)
+        if outcome.state is None or outcome.state.session_id not in touched:
+            continue
+        for key, undo in undos.items():
+            assert undo.restore() is touched[key]
+            assert facts(touched[key]) == facts(copies[key])
+        undone += 1
+        assert assembler.apply(envelope).kind == outcome.kind  # applied again from the restored state
+    assert undone > 200

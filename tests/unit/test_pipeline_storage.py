@@ -238,3 +238,28 @@ def test_mark_published_by_key_marks_exactly_those_rows(db):
             plan = " ".join(str(r) for r in s.connection().exec_driver_sql(
                 "EXPLAIN QUERY PLAN " + query, ("x",) * query.count("?")))
             assert "SEARCH" in plan and "SCAN" not in plan, plan
+
+
+def test_copy_types_of_the_worker_tables_are_their_postgresql_types():
+    """insert_rows' binary COPY (cdrs, sessions, session_messages) types each column as the
+    model does on PostgreSQL; for events they are the ones insert_event_rows gives."""
+    from storage.models import CdrRecord, EventRecord, SessionMessagesRecord, SessionRecord
+
+    assert repo.copy_types(EventRecord.__table__, repo.EVENT_COLUMNS) == repo._EVENT_PG_TYPES
+    cdrs = CdrRecord.__table__
+    assert dict(zip(repo.CDR_COLUMNS, repo.copy_types(cdrs, repo.CDR_COLUMNS))) == {
+        "country_code": "varchar", "party_id": "varchar", "id": "varchar", "start_date_time": "timestamptz",
+        "end_date_time": "timestamptz", "currency": "varchar", "total_cost_excl_vat": "numeric",
+        "total_cost_incl_vat": "numeric", "total_energy": "numeric", "total_time": "numeric",
+        "total_parking_time": "numeric", "credit": "bool", "credit_reference_id": "varchar",
+        "emsp_country_code": "varchar", "emsp_party_id": "varchar", "location_id": "varchar", "evse_uid": "varchar",
+        "tariff_id": "varchar", "tariff_version": "timestamptz", "last_updated": "timestamptz",
+        "session_key": "varchar", "cdr_json": "text", "content_hash": "varchar", "published": "bool"}
+    sessions = [c.name for c in SessionRecord.__table__.c]
+    assert dict(zip(sessions, repo.copy_types(SessionRecord.__table__, sessions))) == {
+        "session_key": "varchar", "charge_point_id": "varchar", "transaction_id": "varchar", "ocpp_version": "varchar",
+        "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "state_head_json": "text",
+        "event_count": "int4", "cdr_id": "varchar", "last_event_at": "timestamptz", "version": "int4"}
+    messages = [c.name for c in SessionMessagesRecord.__table__.c]
+    assert repo.copy_types(SessionMessagesRecord.__table__, messages) == ("varchar", "int4", "text")
+

@@ -67,7 +67,7 @@ def migration_keeps_every_state(url: str) -> None:
         for state in states:
             loaded = store.get(state.session_id)
             assert loaded == state and loaded.to_json() == texts[state.session_id]
-    command.downgrade(cfg, f"{AFTER}@-1")
+    command.downgrade(cfg, BEFORE)  # (not "{AFTER}@-1": relative to the branch head)
     with engine.connect() as conn:
         assert dict(conn.execute(text("SELECT session_key, state_json FROM sessions")).all()) == texts
         assert "session_messages" not in {r[0] for r in conn.execute(text(
