@@ -49,6 +49,7 @@ from schemas.ocpp_fastcheck import Check, compile_builder, compile_schema
 
 __all__ = [
     "InvalidMessage",
+    "compile_call_builder",
     "validate_call",
     "validate_response",
     "known_actions",
@@ -193,6 +194,25 @@ def _one_pass(version: str, file_name: str, action: str) -> Callable[[Any], Base
     if builders is None:
         return None
     schema, cls = _schema(version, file_name)
+    return compile_builder(schema, cls is jsonschema.Draft4Validator, builders)
+
+
+def compile_call_builder(ocpp_version: str, action: str,
+                         builders: dict[tuple[str, ...], Any]) -> Callable[[Any], Any] | None:
+    """The one-pass check of a billed CALL schema with other builders than the models'
+    (``ONE_PASS_BUILDERS`` with the same properties per node; :mod:`sessions.calls` builds
+    plain values the assembler reads once). It checks exactly what :func:`validate_call`'s
+    one pass checks, so a payload it builds a value of (no builder refused) is one the
+    models' one pass builds the model of, from the same property values. None where
+    :func:`validate_call` takes no one pass for the payload as received (the version module
+    may rewrite such payloads, or a schema does not compile)."""
+    file_name = _check_version_and_action(ocpp_version, action, False)
+    module = _VERSION_MODULES[ocpp_version]
+    if not module.normal_if_schema_valid(action) or module.FAST_CALL_MODELS.get(action) is None:
+        return None
+    if _validator(ocpp_version, file_name)[1] is None or _one_pass(ocpp_version, file_name, action) is None:
+        return None
+    schema, cls = _schema(ocpp_version, file_name)
     return compile_builder(schema, cls is jsonschema.Draft4Validator, builders)
 
 

@@ -341,8 +341,12 @@ _STOP_FIELDS_SETS = fields_set_table(("transaction_id", "meter_stop", "timestamp
                                      ("id_tag", "reason", "transaction_data"))
 
 
-def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: Any, measurand: Any, phase: Any,
-                         location: Any, unit: Any) -> SampledValue:
+def sampled_value_parts(data: dict[str, Any], raw: str, context: Any, format_: Any, measurand: Any, phase: Any,
+                        location: Any, unit: Any) -> tuple[Any, ...]:
+    """What the one-pass builder makes a SampledValue of, as a tuple: (value, signed_data,
+    context, format, measurand, phase, location, unit, the fields-set mask, the converted
+    value), or the same refusals (NotFast, InvalidOperation, DecimalException). Also the
+    builder of the session assembler's plain calls (sessions.calls)."""
     # the schema's properties are the field names (and no other key): the fields set is
     # the given ones (bit i: _SAMPLED_VALUE_OPTIONAL[i])
     if context is MISSING:
@@ -388,6 +392,13 @@ def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: 
             raise NotFast
         else:
             converted = value.scaleb(exponent, EXACT)  # DecimalException: not built
+    return (value, signed_data, context, format_, measurand, phase, location, unit, given, converted)
+
+
+def _build_sampled_value(data: dict[str, Any], raw: str, context: Any, format_: Any, measurand: Any, phase: Any,
+                         location: Any, unit: Any) -> SampledValue:
+    value, signed_data, context, format_, measurand, phase, location, unit, given, converted = sampled_value_parts(
+        data, raw, context, format_, measurand, phase, location, unit)
     obj = _new(SampledValue)
     set_dict(obj, {"value": value, "signed_data": signed_data, "context": context, "format": format_,
                    "measurand": measurand, "phase": phase, "location": location, "unit": unit})

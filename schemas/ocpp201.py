@@ -398,8 +398,12 @@ _SAMPLED_VALUE_FIELDS_SETS = fields_set_table(("value",), ("context", "measurand
 _ID_TOKEN_FIELDS_SET = {"id_token", "type"}
 
 
-def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measurand: Any, phase: Any,
-                         location: Any, uom: Any) -> SampledValue:
+def sampled_value_parts(data: dict[str, Any], value: Any, context: Any, measurand: Any, phase: Any,
+                        location: Any, uom: Any) -> tuple[Any, ...]:
+    """What the one-pass builder makes a SampledValue of, as a tuple: (value, context,
+    measurand, phase, location, unit_of_measure, the fields-set mask, the converted value),
+    or the same refusals (NotFast, DecimalException). Also the builder of the session
+    assembler's plain calls (sessions.calls: no model object for a value read once)."""
     # as SampledValue._parse_value (decimal_from_json_number), then pydantic's Decimal
     kind = type(value)
     if kind is int:
@@ -442,6 +446,13 @@ def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measura
         raise NotFast
     else:
         converted = value.scaleb(exponent, EXACT)  # DecimalException: not built
+    return (value, context, measurand, phase, location, uom, given, converted)
+
+
+def _build_sampled_value(data: dict[str, Any], value: Any, context: Any, measurand: Any, phase: Any,
+                         location: Any, uom: Any) -> SampledValue:
+    value, context, measurand, phase, location, uom, given, converted = sampled_value_parts(
+        data, value, context, measurand, phase, location, uom)
     obj = _new(SampledValue)
     set_dict(obj, {"value": value, "context": context, "measurand": measurand, "phase": phase,
                    "location": location, "unit_of_measure": uom})

@@ -38,8 +38,9 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from schemas import ocpp16, ocpp201
 from schemas.envelope import EventEnvelope
-from schemas.ocpp import InvalidMessage, validate_call, validate_response
+from schemas.ocpp import InvalidMessage, validate_response
 from schemas.ocpp_base import construct as _construct
+from sessions.calls import MeterValuesCall, TransactionEventCall, checked_call
 from sessions.config import AssemblerConfig
 from sessions.events import (
     CdrIssued,
@@ -151,7 +152,8 @@ class DecodedCall(NamedTuple):
     """What :meth:`SessionAssembler.apply` computes of an envelope before it needs any
     session state, computed ahead by :func:`decode_call` (pure: no store, no assembler)."""
 
-    #: The validated OCPP call (``validate_call``); None for a message outside sessions
+    #: The validated OCPP call (:func:`sessions.calls.checked_call`: a plain call, or
+    #: ``validate_call``'s model); None for a message outside sessions
     #: (BootNotification, ...) or an invalid one.
     model: Any
     #: Why the call is invalid (``InvalidMessage.reason``: the envelope is dead-lettered).
@@ -168,7 +170,7 @@ def decode_call(envelope: EventEnvelope) -> DecodedCall | None:
     (a bug): ``apply`` then validates again and fails the same way, at the same point."""
     fields = envelope.__dict__
     try:
-        model = validate_call(fields["ocpp_version"], fields["action"], fields["payload"])
+        model = checked_call(fields["ocpp_version"], fields["action"], fields["payload"])
     except InvalidMessage as exc:
         return DecodedCall(None, exc.reason, None)
     except Exception:  # noqa: BLE001 - see the docstring
@@ -266,7 +268,7 @@ class SessionAssembler:
         if decoded is None:
             fields = envelope.__dict__
             try:
-                model = validate_call(fields["ocpp_version"], fields["action"], fields["payload"])
+                model = checked_call(fields["ocpp_version"], fields["action"], fields["payload"])
             except InvalidMessage as exc:
                 return _dead(exc.reason)
             fingerprint = None  # computed by the handler
@@ -294,13 +296,26 @@ class SessionAssembler:
 
     def _implausible_timestamp(self, envelope: EventEnvelope, model: Any) -> str | None:
         """Timestamps far in the future or past relative to ``received_at`` (docs table)."""
-        found = _STAMPED_FIELDS.get(type(model))
-        has_timestamp, lists = found if found is not None else _stamped_fields(model)
         received = envelope.__dict__["received_at"]
         limits = self.config.__dict__  # a frozen model: its fields are in its __dict__
         ahead, behind = limits["max_clock_ahead"], limits["max_clock_behind"]
         latest = received + ahead
         earliest = received - behind
+        kind = type(model)
+        if kind is TransactionEventCall or kind is MeterValuesCall:
+            # the same checks on a plain call: its timestamp, then each meter value's (its
+            # sample's timestamp), in order
+            if kind is TransactionEventCall:
+                ts = model.timestamp
+                if ts > latest or ts < earliest:
+                    return self._implausible(envelope, "timestamp", ts)
+            for index, sample in enumerate(model.samples):
+                ts = sample.__dict__["timestamp"]
+                if ts > latest or ts < earliest:
+                    return self._implausible(envelope, f"meterValue[{index}].timestamp", ts)
+            return None
+        found = _STAMPED_FIELDS.get(kind)
+        has_timestamp, lists = found if found is not None else _stamped_fields(model)
         values = model.__dict__  # the model's fields (validated models hold every field there)
         if has_timestamp:
             ts = values["timestamp"]
@@ -409,17 +424,23 @@ class SessionAssembler:
         })
         return self._record(state, envelope, fingerprint, (event,))
 
-    def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues,
+    def _meter_values_16(self, envelope: EventEnvelope, msg: ocpp16.MeterValues | MeterValuesCall,
                          fingerprint: str | None = None) -> AssemblyOutcome:
-        received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
-        values = msg.__dict__
+        received = envelope.__dict__  # the envelope's fields (one lookup)
+        if type(msg) is MeterValuesCall:
+            connector_id, transaction_id, samples = msg
+            meter_value = None
+        else:  # the model (validate_call): its samples are read below
+            values = msg.__dict__
+            connector_id, transaction_id, meter_value = values["connector_id"], values["transaction_id"], values[
+                "meter_value"]
+            samples = None
         matched = False
-        transaction_id = values["transaction_id"]
         if transaction_id is None:
             # Meter values outside a transaction (connector 0 = main meter, idle connector)
             # are valid and not billed; some chargers omit the id inside one: attach them to
             # the only open transaction on that connector.
-            if msg.connector_id == 0:
+            if connector_id == 0:
                 return _APPLIED_OUTSIDE_SESSIONS
         if fingerprint is None:
             fingerprint = fingerprint_of(received["action"], received["payload"])
@@ -429,14 +450,14 @@ class SessionAssembler:
                     return AssemblyOutcome("duplicate", session_id=state.session_id)
             candidates = [
                 s for s in self.store.sessions_of(envelope.charge_point_id)
-                if s.is_open and s.ocpp_version == "1.6" and s.connector_id == msg.connector_id
+                if s.is_open and s.ocpp_version == "1.6" and s.connector_id == connector_id
             ]
             if not candidates:
                 return _APPLIED_OUTSIDE_SESSIONS
             if len(candidates) > 1:
                 ids = ", ".join(sorted(s.transaction_id for s in candidates))
                 return _dead(
-                    f"MeterValues without transactionId on connector {msg.connector_id}: "
+                    f"MeterValues without transactionId on connector {connector_id}: "
                     f"{len(candidates)} open transactions ({ids}), ambiguous"
                 )
             state, matched = candidates[0], True
@@ -450,7 +471,7 @@ class SessionAssembler:
                 )
             if state.has_fingerprint(fingerprint):
                 return AssemblyOutcome("duplicate", session_id=state.session_id)
-        event = _meter_values_recorded(samples_of(values["meter_value"]), matched)
+        event = _meter_values_recorded(samples_of(meter_value) if samples is None else samples, matched)
         return self._record(state, envelope, fingerprint, (event,))
 
     def _stop_16(self, envelope: EventEnvelope, msg: ocpp16.StopTransaction,
@@ -504,11 +525,21 @@ class SessionAssembler:
 
     # --- OCPP 2.0.1 / 2.1 -------------------------------------------------------------
 
-    def _transaction_event(self, envelope: EventEnvelope, msg: ocpp201.TransactionEvent,
+    def _transaction_event(self, envelope: EventEnvelope,
+                           msg: ocpp201.TransactionEvent | TransactionEventCall,
                            fingerprint: str | None = None) -> AssemblyOutcome:
-        received = envelope.__dict__  # the envelope's and the model's fields (one lookup each)
-        values = msg.__dict__
-        info = values["transaction_info"]
+        received = envelope.__dict__  # the envelope's fields (one lookup)
+        if type(msg) is TransactionEventCall:
+            event_type, timestamp, trigger_reason, seq_no, offline, info, evse, id_tag, samples = msg
+            meter_value = None
+        else:  # the model (validate_call): its samples are read below
+            values = msg.__dict__
+            event_type, timestamp, trigger_reason, seq_no, offline = (
+                values["event_type"], values["timestamp"], values["trigger_reason"], values["seq_no"], values["offline"])
+            info, evse, id_token, meter_value = (values["transaction_info"], values["evse"], values["id_token"],
+                                                 values["meter_value"])
+            id_tag = None if id_token is None else id_token.__dict__["id_token"]
+            samples = None
         info_values = info.__dict__
         transaction_id = info_values["transaction_id"]
         charge_point_id = received["charge_point_id"]
@@ -516,7 +547,6 @@ class SessionAssembler:
             fingerprint = fingerprint_of(received["action"], received["payload"])
         session_id = session_id_for(charge_point_id, transaction_id)
         state = self.store.get(session_id)
-        seq_no = values["seq_no"]
         if state is not None:
             derived = state._derived()  # has_fingerprint and has_seq_no, one look at the derived facts
             if fingerprint in derived.fingerprints:
@@ -528,21 +558,13 @@ class SessionAssembler:
                 )
         else:
             state = SessionState.new(session_id, charge_point_id, transaction_id, received["ocpp_version"])
-        evse = values["evse"]
         if evse is not None:
             evse_values = evse.__dict__
             evse_id, connector_id = evse_values["id"], evse_values["connector_id"]
         else:
             evse_id = connector_id = None
-        id_token = values["id_token"]
-        if id_token is not None:
-            id_tag = id_token.__dict__["id_token"]
-            id_tag_status = _id_token_status(envelope) if id_tag is not None else None
-        else:
-            id_tag = id_tag_status = None
+        id_tag_status = _id_token_status(envelope) if id_tag is not None else None
         events: list[DomainEvent] = []
-        timestamp = values["timestamp"]
-        event_type = values["event_type"]
         if event_type == "Started":
             events.append(trusted(TransactionStarted, {
                 "type": "TransactionStarted", "timestamp": timestamp, "connector_id": connector_id,
@@ -555,15 +577,17 @@ class SessionAssembler:
         if charging_state is not None:
             events.append(trusted(ChargingStateChanged, {
                 "type": "ChargingStateChanged", "timestamp": timestamp, "charging_state": charging_state}))
-        meter_value = values["meter_value"]
-        if meter_value:
-            events.append(_meter_values_recorded(samples_of(meter_value)))
+        if samples is None:  # the model
+            if meter_value:
+                events.append(_meter_values_recorded(samples_of(meter_value)))
+        elif samples:
+            events.append(_meter_values_recorded(samples))
         if event_type == "Ended":
             events.append(_transaction_ended(timestamp, None, info_values["stopped_reason"], id_tag, None))
         if not events:
             events.append(trusted(TransactionUpdated, {
-                "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": values["trigger_reason"]}))
-        return self._record(state, envelope, fingerprint, tuple(events), seq_no, values["offline"])
+                "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": trigger_reason}))
+        return self._record(state, envelope, fingerprint, tuple(events), seq_no, offline)
 
 
 #: The handler (method name) of each validated OCPP model class; subclasses of these
@@ -573,6 +597,8 @@ _HANDLERS: dict[type, str] = {
     ocpp16.MeterValues: "_meter_values_16",
     ocpp16.StopTransaction: "_stop_16",
     ocpp201.TransactionEvent: "_transaction_event",
+    MeterValuesCall: "_meter_values_16",
+    TransactionEventCall: "_transaction_event",
 }
 
 #: Per OCPP model class: (has ``timestamp``, its lists of MeterValues as (field, wire name)).

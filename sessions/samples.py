@@ -23,6 +23,9 @@ from schemas.ocpp_base import (
     CURRENT_IMPORT,
     ENERGY_IMPORT_REGISTER,
     POWER_IMPORT,
+    NotFast,
+    fast_utc,
+    known_utc,
     set_dict as _set_dict,
     set_extra as _set_extra,
     set_fields_set as _set_fields_set,
@@ -159,3 +162,54 @@ def samples_of(meter_values: Iterable[Any]) -> tuple[Sample, ...]:
     if type(meter_values) is tuple and len(meter_values) == 1:  # the usual message: one meter value
         return (sample_of(meter_values[0]),)
     return tuple(map(sample_of, meter_values))
+
+
+def sample_builder(context_at: int, measurand_at: int, phase_at: int, location_at: int,
+                   converted_at: int) -> Any:
+    """The one-pass builder of a MeterValue's :class:`Sample` straight from its sampled
+    values' parts (``schemas.ocpp16.sampled_value_parts`` / ``schemas.ocpp201``'s: tuples,
+    the positions of context, measurand, phase, location and converted value given), for
+    :mod:`sessions.calls`: :func:`sample_of` of the MeterValue model the models' one pass
+    builds from the same values, without the models. A billed value with a ``phase``:
+    NotFast (the models and :func:`sample_of` decide). tests/unit/test_session_calls.py
+    compares both."""
+
+    def build(data: dict[str, Any], timestamp: str, sampled: list[tuple]) -> Sample:
+        energy = power = current = energy_context = None
+        energy_outlet = power_outlet = current_outlet = False
+        slot_of = _SLOT_OF.get
+        for parts in sampled:
+            slot = slot_of(parts[measurand_at])
+            if slot is None:
+                continue
+            value = parts[converted_at]
+            if value is None:
+                continue
+            if parts[phase_at] is not None:
+                raise NotFast
+            if slot == 0:
+                if energy is None:
+                    energy, energy_outlet, energy_context = value, parts[location_at] == "Outlet", parts[context_at]
+                elif not energy_outlet and parts[location_at] == "Outlet":
+                    energy, energy_outlet, energy_context = value, True, parts[context_at]
+            elif slot == 1:
+                if power is None:
+                    power, power_outlet = value, parts[location_at] == "Outlet"
+                elif not power_outlet and parts[location_at] == "Outlet":
+                    power, power_outlet = value, True
+            elif current is None:
+                current, current_outlet = value, parts[location_at] == "Outlet"
+            elif not current_outlet and parts[location_at] == "Outlet":
+                current, current_outlet = value, True
+        if energy is None:
+            energy_context = sampled[0][context_at] if sampled else None
+        sample = _new(Sample)  # trusted(Sample, ...), inlined
+        _set_dict(sample, {"timestamp": known_utc(timestamp) or fast_utc(timestamp), "energy_kwh": energy,
+                           "power_kw": power, "current_a": current, "context": energy_context,
+                           "phases_summed": False})
+        _set_fields_set(sample, _SAMPLE_FIELDS_SET)
+        _set_extra(sample, None)
+        _set_private(sample, None)
+        return sample
+
+    return build

@@ -322,7 +322,10 @@ class Worker:
         batches = await self.consumer.getmany(timeout_ms=0, max_records=self.settings.worker_batch_size)
         records = _in_records(batches)
         if records:
-            self._ahead = (records, self.processor.decode(records), _next_offsets(batches))
+            # Kept before decoding: should decoding fail (it does not raise, but a bug...),
+            # the records are not lost (the consumer is past them): applied undecoded.
+            self._ahead = (records, None, _next_offsets(batches))
+            self._ahead = (records, self.processor.decode(records), self._ahead[2])
 
     async def _wait_for_commit(self) -> None:
         """Wait for the running batch's commit, if any (its failure is run_once's to raise)."""

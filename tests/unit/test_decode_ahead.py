@@ -70,13 +70,14 @@ def test_an_assembler_given_every_call_decoded_ahead_decides_exactly_as_without(
 def test_decode_call_is_what_apply_computes():
     """A schema violation carries the validator's reason; a valid call its model and the
     fingerprint of (action, payload); a message outside sessions neither."""
-    from schemas.ocpp import InvalidMessage, validate_call
+    from schemas.ocpp import InvalidMessage
     from sessions.assembler import fingerprint_of
+    from sessions.calls import checked_call
 
     for envelope in _envelopes(_messy_records()):
         pre = decode_call(envelope)
         try:
-            model = validate_call(envelope.ocpp_version, envelope.action, envelope.payload)
+            model = checked_call(envelope.ocpp_version, envelope.action, envelope.payload)
         except InvalidMessage as exc:
             assert pre == DecodedCall(None, exc.reason, None)
             continue
@@ -95,7 +96,7 @@ def test_decode_call_leaves_a_validator_bug_to_apply(monkeypatch):
     def broken(*args):
         raise RuntimeError("validator bug")
 
-    monkeypatch.setattr(assembler, "validate_call", broken)
+    monkeypatch.setattr(assembler, "checked_call", broken)
     envelope = next(e for e in _envelopes(_messy_records()) if e.action == "StopTransaction")
     assert decode_call(envelope) is None
     with pytest.raises(RuntimeError, match="validator bug"):
