@@ -46,7 +46,7 @@ from sessions.identity import session_id_for
 from storage import repositories as repo
 from storage.models import SessionMessagesRecord, SessionRecord
 from storage.outbox import enqueue_cdr_push, enqueue_cdr_row_pushes
-from streams.cdrs import cdr_json, credit_for, session_cdr
+from streams.cdrs import cdr_json, credit_for, session_cdr, session_cdr_row, tariff_json
 from streams.processor import Outcome
 
 
@@ -721,6 +721,8 @@ class Billing:
         self.warm = WarmStates(settings.worker_state_cache_sessions,
                                int(settings.worker_state_cache_json_mb * 1_000_000))
         self._tariffs: dict[tuple, Tariff] = {}
+        #: id of a Tariff of ``_tariffs`` (kept there, never changed) -> its OCPI JSON
+        self._tariff_texts: dict[int, str] = {}
         #: charge point id -> {open session id: its idle deadline (last received_at +
         #: timeout)}; loaded from SQL on first use, kept up to date per envelope. Only an
         #: index: its content always equals what the sessions table says (see _close_idle_of).
@@ -754,7 +756,7 @@ class Billing:
         consumed unevenly (one can be days ahead of another in a catch-up or a replay).
 
         The CDRs issued in the batch are written here, in issue order, in one query + one
-        executemany (:func:`storage.repositories.issue_cdrs`: same idempotence and
+        insert (a binary COPY on PostgreSQL; :func:`storage.repositories.issue_cdrs`: same idempotence and
         conflict rules as one by one), with their pushes queued in the same transaction.
         Returns the CDR rows newly inserted (the worker produces them on ``cdrs``)."""
         store = self._stores.pop(id(db), None)
@@ -891,12 +893,17 @@ class Billing:
         tariff = self._tariffs.get(key)
         if tariff is None:
             tariff = self._tariffs[key] = Tariff.model_validate_json(record.tariff_json)
+            self._tariff_texts[id(tariff)] = tariff_json(tariff)
         return tariff
 
-    def _documents(self, db: Session, session: CompletedSession) -> list[Cdr]:
-        """The CDRs to issue for this session version: [credit, replacement] or [cdr]."""
+    def _documents(self, db: Session, session: CompletedSession) -> list[Cdr | dict]:
+        """The CDRs to issue for this session version: [credit, replacement] or [cdr]. The
+        session's own CDR comes as its finished ``cdrs`` row (:func:`streams.cdrs.session_cdr_row`,
+        made from plain data), or as the Cdr when that leaves it to the models; the credit
+        CDR as a Cdr. :meth:`_cdr_rows` makes the rows of the Cdrs."""
         tariff = self._tariff(db, session)
-        cdr = session_cdr(session, tariff, self.settings)
+        cdr = (session_cdr_row(session, tariff, self.settings, self._tariff_texts.get(id(tariff)))
+               or session_cdr(session, tariff, self.settings))
         if session.version == 0:
             return [cdr]
         replaced_json = self._store(db).issued.get(session.replaces_cdr_id)
@@ -912,10 +919,14 @@ class Billing:
         return self._record_rows(db, self._cdr_rows(session, documents))
 
     @staticmethod
-    def _cdr_rows(session: CompletedSession, documents: list[Cdr]) -> list[dict]:
-        """The ``cdrs`` rows of these CDRs (nothing written)."""
+    def _cdr_rows(session: CompletedSession, documents: list[Cdr | dict]) -> list[dict]:
+        """The ``cdrs`` rows of these CDRs (nothing written); a row given (see
+        :meth:`_documents`) is taken as it is."""
         rows = []
         for cdr in documents:
+            if type(cdr) is dict:
+                rows.append(cdr)
+                continue
             document = cdr_json(cdr)
             # Fields read from the instance dicts (pydantic models have a ``__getattr__``:
             # each attribute read takes the generic slow path); _model_fields for others.
