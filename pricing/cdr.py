@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable
 
 from pydantic_core import PydanticUndefined
 
-from schemas.ocpi import AuthMethod, Cdr, CdrDimension, CdrLocation, CdrToken, ChargingPeriod, Price, Tariff
+from schemas.ocpi import (
+    AuthMethod,
+    Cdr,
+    CdrDimension,
+    CdrLocation,
+    CdrToken,
+    ChargingPeriod,
+    Price,
+    Tariff,
+    _decimal_text,
+    _model_writer,
+    _quote,
+    _to_utc,
+    _utc_json,
+    format_ocpi_datetime,
+)
 from schemas.readings import MeterReading
 
-from .engine import CurrencyMismatch, Finding, PricedSession, cdr_amount, cdr_period, price_periods
+from .engine import _ZERO_PAIR, CurrencyMismatch, Finding, PricedSession, cdr_amount, cdr_period, price_periods
 from .periods import charging_periods_from_readings
 
 
@@ -149,6 +165,153 @@ def _cdr_period(period: ChargingPeriod) -> ChargingPeriod:
     if out is None:
         return period
     return _copy_with(period, "dimensions", out)
+
+
+_UTC = timezone.utc
+_AUTH_METHOD_TEXTS = {member: json.dumps(member.value) for member in AuthMethod}
+
+
+def _ci_string(value, length: int) -> bool:
+    """``value`` is what an OCPI CiString(``length``) field keeps as it is: an exact str of
+    at most ``length`` printable ASCII characters (the pattern ``^[\\x20-\\x7e]*$``)."""
+    return type(value) is str and len(value) <= length and value.isascii() and value.isprintable()
+
+
+def _datetime_json(value: datetime) -> str:
+    """The JSON of an OCPI DateTime field holding ``value`` (what validation keeps: UTC)."""
+    value = _to_utc(value)
+    if value.tzinfo is _UTC and value.year >= 1000:
+        return _utc_json(value)
+    return '"' + format_ocpi_datetime(value) + '"'
+
+
+def _volume_json(value: Decimal) -> str:
+    """The JSON of a finite CDR period volume (``_cdr_period``: at most 4 decimals):
+    ``_decimal_text(cdr_amount(value) if _more_than_4_decimals(value) else value)``, its
+    ``str`` directly when that has no exponent and at most 4 decimals."""
+    text = str(value)
+    if "E" not in text:
+        point = text.find(".")
+        if point < 0 or len(text) - point <= 5:
+            return "0" if text == "-0" else text
+    return _decimal_text(cdr_amount(value) if _more_than_4_decimals(value) else value)
+
+
+#: The JSON of the Price of a cost group nothing was added to (``engine._ZERO_PAIR``).
+_ZERO_PRICE_JSON = '{"excl_vat":0.0000,"incl_vat":0.0000}'
+
+
+def _price_json(pair: tuple[Decimal, Decimal]) -> str:
+    """The JSON of ``Price(excl_vat=pair[0], incl_vat=pair[1])``."""
+    if pair is _ZERO_PAIR:
+        return _ZERO_PRICE_JSON
+    return '{"excl_vat":' + _decimal_text(pair[0]) + ',"incl_vat":' + _decimal_text(pair[1]) + "}"
+
+
+def _plain_volume(value) -> bool:
+    return type(value) is Decimal and value.is_finite()
+
+
+def cdr_json_from_rows(
+    priced: tuple,
+    rows: list[tuple],
+    *,
+    id: str,
+    country_code: str,
+    party_id: str,
+    session_id: str | None,
+    start_date_time: datetime,
+    end_date_time: datetime,
+    cdr_token_json: str,
+    auth_method: AuthMethod,
+    cdr_location: CdrLocation,
+    tariff: Tariff,
+    tariff_json: str,
+    last_updated: datetime,
+    remark: str | None = None,
+) -> tuple[str, datetime, datetime, datetime] | None:
+    """The OCPI JSON of ``build_cdr(...)`` (credit False), written from plain data: the
+    period rows of ``periods.period_rows_from_readings`` and their pricing by
+    ``engine.price_rows``, without making the ChargingPeriods, Prices and the Cdr (issue 4:
+    validating the Cdr and writing it cost as much as pricing the session). Returns (that
+    JSON, the Cdr's start_date_time, end_date_time and last_updated: the values in UTC), or
+    None when a value is not one validation keeps as it is (then build_cdr decides, with
+    its error if any): tests/unit/test_cdr_plain_json.py compares the two over random
+    sessions, tariffs and values.
+
+    The text is what ``Cdr.model_dump_json()`` writes for the validated Cdr: its fields in
+    declaration order, None ones left out; the periods' volumes with at most 4 decimals
+    (``_cdr_period``); the location by its own writer. ``cdr_token_json`` is the JSON of
+    the (validated) CdrToken ``build_cdr`` is given, ``tariff_json`` the JSON of ``tariff``
+    (``model_dump_json()``; the caller keeps it, so that the tariff is not written, nor
+    checked for changes by the writer's memo, per CDR)."""
+    currency = priced[0]
+    if type(tariff) is not Tariff or tariff.currency != currency:
+        return None  # build_cdr: CurrencyMismatch (or a validation error)
+    tariff_id = tariff.id
+    if not (_ci_string(id, 39) and _ci_string(country_code, 2) and _ci_string(party_id, 3)
+            and (session_id is None or _ci_string(session_id, 36)) and _ci_string(tariff_id, 36)
+            and type(currency) is str and len(currency) == 3
+            and (remark is None or (type(remark) is str and len(remark) <= 255))
+            and type(cdr_token_json) is str and type(tariff_json) is str and type(cdr_location) is CdrLocation
+            and type(auth_method) is AuthMethod and rows
+            and type(start_date_time) is datetime and type(end_date_time) is datetime
+            and type(last_updated) is datetime):
+        return None
+    start, end, updated = _to_utc(start_date_time), _to_utc(end_date_time), _to_utc(last_updated)
+    head = (f'{{"country_code":{_quote(country_code)},"party_id":{_quote(party_id)},"id":{_quote(id)}'
+            f',"start_date_time":{_datetime_json(start)},"end_date_time":{_datetime_json(end)}')
+    out = [head if session_id is None else f'{head},"session_id":{_quote(session_id)}',
+           f',"cdr_token":{cdr_token_json},"auth_method":{_AUTH_METHOD_TEXTS[auth_method]},"cdr_location":']
+    _model_writer(CdrLocation)(cdr_location, out)  # type: ignore[misc]
+    append = out.append
+    append(f',"currency":{_quote(currency)},"tariffs":[{tariff_json}],"charging_periods":[')
+    tail = '],"tariff_id":' + _quote(tariff_id) + "}"
+    sep = ""
+    for period_start, energy, charging, parking, reservation, max_power, min_power, max_current, min_current in rows:
+        # the rows of periods._row: ENERGY, TIME or PARKING_TIME, MIN/MAX_POWER and
+        # MIN/MAX_CURRENT in pairs
+        if (reservation is not None or (charging is None) == (parking is None) or not _plain_volume(energy)
+                or not _plain_volume(charging if parking is None else parking)
+                or type(period_start) is not datetime):
+            return None
+        text = (f'{sep}{{"start_date_time":{_datetime_json(period_start)},"dimensions":[{{"type":"ENERGY","volume":'
+                f'{_volume_json(energy)}}},')
+        if parking is None:
+            text += f'{{"type":"TIME","volume":{_volume_json(charging)}}}'
+        else:
+            text += f'{{"type":"PARKING_TIME","volume":{_volume_json(parking)}}}'
+        if min_power is not None or max_power is not None:
+            if not (_plain_volume(min_power) and _plain_volume(max_power)):
+                return None
+            text += (f',{{"type":"MIN_POWER","volume":{_volume_json(min_power)}}}'
+                     f',{{"type":"MAX_POWER","volume":{_volume_json(max_power)}}}')
+        if min_current is not None or max_current is not None:
+            if not (_plain_volume(min_current) and _plain_volume(max_current)):
+                return None
+            text += (f',{{"type":"MIN_CURRENT","volume":{_volume_json(min_current)}}}'
+                     f',{{"type":"MAX_CURRENT","volume":{_volume_json(max_current)}}}')
+        append(text)
+        append(tail)
+        sep = ","
+    append(f'],"total_cost":{_price_json(priced[_TOTAL_COST])}'
+           f',"total_fixed_cost":{_price_json(priced[_TOTAL_FIXED_COST])}'
+           f',"total_energy":{_decimal_text(priced[_TOTAL_ENERGY])}'
+           f',"total_energy_cost":{_price_json(priced[_TOTAL_ENERGY_COST])}'
+           f',"total_time":{_decimal_text(priced[_TOTAL_TIME])}'
+           f',"total_time_cost":{_price_json(priced[_TOTAL_TIME_COST])}'
+           f',"total_parking_time":{_decimal_text(priced[_TOTAL_PARKING_TIME])}'
+           f',"total_parking_cost":{_price_json(priced[_TOTAL_PARKING_COST])}'
+           f',"total_reservation_cost":{_price_json(priced[_TOTAL_RESERVATION_COST])}')
+    if remark is not None:
+        append(',"remark":' + _quote(remark))
+    append(',"last_updated":' + _datetime_json(updated) + "}")
+    return "".join(out), start, end, updated
+
+
+#: Positions in ``engine.price_rows``' result (engine._RESULT_FIELDS).
+(_TOTAL_COST, _TOTAL_FIXED_COST, _TOTAL_ENERGY_COST, _TOTAL_TIME_COST, _TOTAL_PARKING_COST, _TOTAL_RESERVATION_COST,
+ _TOTAL_ENERGY, _TOTAL_TIME, _TOTAL_PARKING_TIME) = range(5, 14)
 
 
 def _negate(price: Price | None) -> Price | None:

@@ -503,6 +503,18 @@ def _cdr_price(excl: Decimal, incl: Decimal) -> Price:
     })
 
 
+#: ``_cdr_pair`` of a cost group nothing was added to: the values of _ZERO_PRICE.
+_ZERO_PAIR = (_ZERO_AMOUNT, _ZERO_AMOUNT)
+
+
+def _cdr_pair(excl: Decimal, incl: Decimal) -> tuple[Decimal, Decimal]:
+    """The (excl_vat, incl_vat) of ``_cdr_price(excl, incl)``, without making the Price."""
+    if excl is ZERO and incl is ZERO:
+        return _ZERO_PAIR
+    return (excl.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP),
+            incl.quantize(NOISE_QUANTUM, ROUND_HALF_UP).quantize(CDR_QUANTUM, ROUND_HALF_UP))
+
+
 def _period_end(periods: Sequence[ChargingPeriod], i: int, session_end: datetime) -> datetime:
     return periods[i + 1].start_date_time if i + 1 < len(periods) else session_end
 
@@ -533,9 +545,91 @@ def price_periods(
     caller_context = getcontext()
     setcontext(_ENGINE_CONTEXT)  # what ``with localcontext(...)`` does, without copying it
     try:
-        return _price(periods, compiled, zone, session_start, session_end, findings, check_boundaries)
+        fields = _price([_read_row(p) for p in periods], compiled, zone, session_start, session_end, findings,
+                        lambda: _reservation_expired(periods), False)
+        priced = PricedSession(*fields[:4], list(periods), *fields[5:])
+        if check_boundaries:
+            from .periods import boundary_findings  # local import: periods imports engine
+
+            findings.extend(boundary_findings(periods, compiled, zone, session_start, session_end))
+        return priced
     finally:
         setcontext(caller_context)
+
+
+#: A charging period as the engine reads it (``_read_row``): (start, ENERGY, TIME,
+#: PARKING_TIME, RESERVATION_TIME, MAX_POWER, MIN_POWER, MAX_CURRENT, MIN_CURRENT volumes),
+#: None where the period has no such dimension (the last of a repeated type).
+PeriodRow = tuple
+
+
+def price_rows(
+    rows: Sequence[PeriodRow],
+    tariff: Tariff,
+    *,
+    time_zone: str,
+    session_start: datetime,
+    session_end: datetime,
+) -> tuple:
+    """:func:`price_periods` of periods given as rows (``PeriodRow``; e.g.
+    ``periods.period_rows_from_readings``), with each period's dimensions at most once, as
+    plain values: the fields of the PricedSession in ``_RESULT_FIELDS`` order, with None
+    for ``charging_periods`` and every Price as its (excl_vat, incl_vat) pair (the values
+    the Price would hold). The same pricing code (``_price``) as price_periods."""
+    if not rows:
+        raise NoChargingPeriods("no charging periods to price")
+    compiled = compile_tariff(tariff)
+    zone = zone_for(time_zone)
+    findings: list[Finding] = (
+        [] if tariff.start_date_time is None and tariff.end_date_time is None
+        else tariff_validity_findings(tariff, session_start)
+    )
+    caller_context = getcontext()
+    setcontext(_ENGINE_CONTEXT)
+    try:
+        return _price(rows, compiled, zone, session_start, session_end, findings,
+                      lambda: _rows_reservation_expired(rows), True)
+    finally:
+        setcontext(caller_context)
+
+
+def _read_row(p: ChargingPeriod) -> PeriodRow:
+    """The ``PeriodRow`` of a ChargingPeriod."""
+    energy = charging = parking = reservation = None
+    max_power = min_power = max_current = min_current = None
+    for d in p.dimensions:
+        t = d.type
+        if t is _CDR_ENERGY:
+            energy = d.volume
+        elif t is _CDR_TIME:
+            charging = d.volume
+        elif t is _CDR_MAX_POWER:
+            max_power = d.volume
+        elif t is _CDR_PARKING:
+            parking = d.volume
+        elif t is _CDR_RESERVATION:
+            reservation = d.volume
+        elif t is _CDR_MIN_POWER:
+            min_power = d.volume
+        elif t is _CDR_MAX_CURRENT:
+            max_current = d.volume
+        elif t is _CDR_MIN_CURRENT:
+            min_current = d.volume
+    return (p.start_date_time, energy, charging, parking, reservation, max_power, min_power, max_current,
+            min_current)
+
+
+def _rows_reservation_expired(rows: Sequence[PeriodRow]) -> bool:
+    """``_reservation_expired`` of periods whose rows these are (each dimension at most
+    once per period)."""
+    has_session_part = False
+    has_reservation = False
+    for row in rows:
+        if row[4] is not None and row[4] > 0:
+            has_reservation = True
+        if row[1] is not None or row[2] is not None or row[3] is not None:
+            has_session_part = True
+    return has_reservation and not has_session_part
 
 
 def _read_period(p: ChargingPeriod) -> tuple:
@@ -603,7 +697,8 @@ def _resolve(selected: tuple) -> tuple:
         factor = vat_factor(component)
         excl = ZERO + component.price
         incl = ZERO + (component.price if factor is None else component.price * factor)
-        out.append((el, ci, component, (FIXED_GROUP, el.index, ci), factor, excl, incl, _cdr_price(excl, incl)))
+        out.append((el, ci, component, (FIXED_GROUP, el.index, ci), factor, excl, incl, _cdr_price(excl, incl),
+                    _cdr_pair(excl, incl)))
     return tuple(out)
 
 
@@ -668,7 +763,7 @@ def _duration_deltas(compiled: CompiledTariff) -> tuple[timedelta, ...] | None:
         return None
 
 
-def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, findings, check_boundaries):
+def _price(rows, compiled: CompiledTariff, zone, session_start, session_end, findings, expired_of, plain):
     # The hot loop of the engine: one pass over the periods, locals only, no object built
     # per period. The active elements of a period come from the tariff's memo keyed by
     # the buckets between its thresholds (the key of ``session_selection``, which computes
@@ -727,34 +822,14 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     multi_e = multi_t = multi_p = False
     last_e_i = last_t_i = last_p_i = None
 
-    for i, p in enumerate(periods):
-        start = p.start_date_time
+    for i, (start, energy, charging, parking, reservation, max_power, min_power, max_current,
+            min_current) in enumerate(rows):
         if start < previous_start or start > session_end:
             if start < session_start or start > session_end:
                 findings.append(Finding("period_outside_session", f"period starts {format_ocpi_datetime(start)}, outside the session", i))
             else:
                 findings.append(Finding("periods_out_of_order", "period starts before the previous one", i))
         previous_start = start
-        energy = charging = parking = reservation = None
-        max_power = min_power = max_current = min_current = None
-        for d in p.dimensions:
-            t = d.type
-            if t is _CDR_ENERGY:
-                energy = d.volume
-            elif t is _CDR_TIME:
-                charging = d.volume
-            elif t is _CDR_MAX_POWER:
-                max_power = d.volume
-            elif t is _CDR_PARKING:
-                parking = d.volume
-            elif t is _CDR_RESERVATION:
-                reservation = d.volume
-            elif t is _CDR_MIN_POWER:
-                min_power = d.volume
-            elif t is _CDR_MAX_CURRENT:
-                max_current = d.volume
-            elif t is _CDR_MIN_CURRENT:
-                min_current = d.volume
         # is_signed() (negative or -0) first: cheaper than the comparison it guards
         if ((energy is not None and energy.is_signed() and energy < ZERO)
                 or (charging is not None and charging.is_signed() and charging < ZERO)
@@ -908,7 +983,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
             select(None)
         if reservation:
             if expired is None:
-                expired = _reservation_expired(periods)
+                expired = expired_of()
             duration_s = seconds_between(session_start, start) if needs_duration else ZERO
             rctx = PeriodContext(local, kwh_so_far, duration_s, power, current, reservation=True, expired=expired)
             el = active_element_for(_TIME, compiled, rctx)
@@ -986,9 +1061,9 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     # reservation group): its sums and Price come with the selection (_resolve).
     if flat is None:
         fixed_excl = fixed_incl = ZERO
-        fixed_price = _ZERO_PRICE
+        fixed_price = _ZERO_PAIR if plain else _ZERO_PRICE
     else:
-        fixed_excl, fixed_incl, fixed_price = flat[5], flat[6], flat[7]
+        fixed_excl, fixed_incl, fixed_price = flat[5], flat[6], flat[8 if plain else 7]
     # the other cost sums per group, in GROUPS order
     energy_sum, time_sum, parking_sum, reservation_sum = [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO], [ZERO, ZERO]
     sums = {ENERGY_GROUP: energy_sum, TIME_GROUP: time_sum, PARKING_GROUP: parking_sum,
@@ -1012,12 +1087,7 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     else:
         bounded_excl, bounded_incl = apply_min_max_price(tariff, exact_excl, exact_incl, adjustments)
 
-    price = _cdr_price
-    if check_boundaries:
-        from .periods import boundary_findings  # local import: periods imports engine
-
-        findings.extend(boundary_findings(periods, compiled, zone, session_start, session_end))
-
+    price = _cdr_pair if plain else _cdr_price
     exact = {  # GROUPS order, then the bounded and the unbounded total
         FIXED_GROUP: (fixed_excl, fixed_incl),
         ENERGY_GROUP: (energy_sum[0], energy_sum[1]),
@@ -1031,12 +1101,12 @@ def _price(periods, compiled: CompiledTariff, zone, session_start, session_end, 
     total_time = total_charging + total_parking
     # PricedSession's fields in their order (_RESULT_FIELDS; a keyword call of 22
     # arguments costs four times a positional one); the totals rounded as cdr_amount does
-    return PricedSession(
+    return (
         tariff.currency,  # currency
         tariff.id,  # tariff_id
         session_start,  # session_start
         session_end,  # session_end
-        list(periods),  # charging_periods
+        None,  # charging_periods (price_periods puts the periods here)
         price(bounded_excl, bounded_incl),  # total_cost
         fixed_price,  # total_fixed_cost
         price(energy_sum[0], energy_sum[1]),  # total_energy_cost

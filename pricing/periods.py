@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, getcontext, setcontext
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from schemas.ocpi import CdrDimensionType, ChargingPeriod, Tariff, TariffDimensionType
+from schemas.ocpi import CdrDimensionType, ChargingPeriod, Tariff, TariffDimensionType, _to_utc
 from schemas.readings import MeterReading
 
 from .engine import (
@@ -240,6 +240,34 @@ def charging_periods_from_readings(
     # context, without copying a context per session; the caller's is put back.
     setcontext(_ENGINE_CONTEXT)
     try:
+        tariff_id = compiled.tariff.id
+        return [_emit(row, tariff_id) for row in _periods(ordered, compiled, zone, session_start, session_end)]
+    finally:
+        setcontext(caller_context)
+
+
+def period_rows_from_readings(
+    readings: Iterable[MeterReading],
+    tariff: Tariff,
+    *,
+    time_zone: str,
+    session_start: datetime,
+    session_end: datetime,
+) -> list[tuple]:
+    """:func:`charging_periods_from_readings` as plain period rows (``engine.PeriodRow``:
+    start, ENERGY, TIME, PARKING_TIME, RESERVATION_TIME, MAX_POWER, MIN_POWER,
+    MAX_CURRENT, MIN_CURRENT volumes, None where the period has no such dimension), the
+    values the ChargingPeriods are made of (:func:`_emit`), without making them: what
+    ``engine.price_rows`` prices and a CDR's JSON is written from (issue 4: the periods'
+    validation was a fifth of the periods' cost)."""
+    if session_end < session_start:
+        raise PricingError("session ends before it starts")
+    compiled = compile_tariff(tariff)
+    zone = zone_for(time_zone)
+    ordered = sorted(_reading_fields(readings), key=_TIMESTAMP)
+    caller_context = getcontext()
+    setcontext(_ENGINE_CONTEXT)  # as charging_periods_from_readings
+    try:
         return _periods(ordered, compiled, zone, session_start, session_end)
     finally:
         setcontext(caller_context)
@@ -298,9 +326,9 @@ def _time_keys_of(time_cuts, uses_days, date_cuts, zone) -> dict[datetime, tuple
     return found
 
 
-def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[ChargingPeriod]:
-    """``readings``: the readings' fields (:func:`_reading_fields`), sorted by time."""
-    tariff_id = compiled.tariff.id
+def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[tuple]:
+    """The period rows (see :func:`period_rows_from_readings`) of ``readings``, the
+    readings' fields (:func:`_reading_fields`) sorted by time. In the engine's context."""
     curve = _energy_curve(readings, start, end)
     reading_times = [r[0] for r in readings]
 
@@ -333,7 +361,7 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
     if len(points) == 1:  # zero-length session: the state at its start
         i = bisect_right(reading_times, start) - 1
         state = readings[i] if i >= 0 else first
-        return [_emit(start, start, ZERO, state[4] if state else True, [], [], tariff_id)]
+        return [_row(start, start, ZERO, state[4] if state else True, [], [])]
 
     # One piece per pair of neighbouring points: (start, end, energy, charging, power for
     # restrictions, current, signature). The state of a piece is the reading in force at
@@ -448,39 +476,63 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[Charg
         energy_before = energy_after
         a = b
 
-    periods: list[ChargingPeriod] = []
+    periods: list[tuple] = []
     group: list[tuple] = []
     signature = None
     for piece in pieces:
         if group and piece[6] != signature:
-            periods.append(_emit_group(group, tariff_id, with_power))
+            periods.append(_group_row(group, with_power))
             group = []
         if not group:
             signature = piece[6]
         group.append(piece)
-    periods.append(_emit_group(group, tariff_id, with_power))
+    periods.append(_group_row(group, with_power))
     return periods
 
 
-def _emit_group(group: list[tuple], tariff_id: str, with_power: bool) -> ChargingPeriod:
+def _group_row(group: list[tuple], with_power: bool) -> tuple:
     energy = sum([p[2] for p in group], ZERO)
     powers = [p[4] for p in group if p[4] is not None] if with_power else []
     currents = [p[5] for p in group if p[5] is not None]
-    return _emit(group[0][0], group[-1][1], energy, group[0][3], powers, currents, tariff_id)
+    return _row(group[0][0], group[-1][1], energy, group[0][3], powers, currents)
 
 
-def _emit(start, end, energy, charging, powers, currents, tariff_id) -> ChargingPeriod:
+def _row(start, end, energy, charging, powers, currents) -> tuple:
+    """The period row of a period from ``start`` to ``end``: ENERGY ``energy``, TIME (or
+    PARKING_TIME when not ``charging``) its hours, MIN/MAX_POWER and MIN/MAX_CURRENT of
+    ``powers`` / ``currents`` when there are any (``min`` / ``max``: the first of equal
+    values, so its representation). The start as the ChargingPeriod holds it: in UTC
+    (OcpiDateTime's ``_to_utc``; the same instant, but a difference with another datetime of
+    its zone is then taken in real time, not wall time)."""
     hours = seconds_between(start, end) / SECONDS_PER_HOUR
+    start = _to_utc(start)
+    if powers:
+        max_power, min_power = max(powers), min(powers)
+    else:
+        max_power = min_power = None
+    if currents:
+        max_current, min_current = max(currents), min(currents)
+    else:
+        max_current = min_current = None
+    if charging:
+        return (start, energy, hours, None, None, max_power, min_power, max_current, min_current)
+    return (start, energy, None, hours, None, max_power, min_power, max_current, min_current)
+
+
+def _emit(row: tuple, tariff_id: str) -> ChargingPeriod:
+    """The ChargingPeriod of a period row made by :func:`_row`: ENERGY, TIME or
+    PARKING_TIME, then MIN/MAX_POWER and MIN/MAX_CURRENT when present."""
+    start, energy, charging, parking, _, max_power, min_power, max_current, min_current = row
     # The dimensions given as dicts to the period's validator, which validates each as a
     # CdrDimension (what CdrDimension(type=..., volume=...) runs) in one call.
     dims = [{"type": _ENERGY_DIM, "volume": energy},
-            {"type": _TIME_DIM if charging else _PARKING_DIM, "volume": hours}]
-    if powers:
-        dims.append({"type": _MIN_POWER_DIM, "volume": min(powers)})
-        dims.append({"type": _MAX_POWER_DIM, "volume": max(powers)})
-    if currents:
-        dims.append({"type": _MIN_CURRENT_DIM, "volume": min(currents)})
-        dims.append({"type": _MAX_CURRENT_DIM, "volume": max(currents)})
+            {"type": _TIME_DIM, "volume": charging} if parking is None else {"type": _PARKING_DIM, "volume": parking}]
+    if min_power is not None:
+        dims.append({"type": _MIN_POWER_DIM, "volume": min_power})
+        dims.append({"type": _MAX_POWER_DIM, "volume": max_power})
+    if min_current is not None:
+        dims.append({"type": _MIN_CURRENT_DIM, "volume": min_current})
+        dims.append({"type": _MAX_CURRENT_DIM, "volume": max_current})
     return _charging_period({"start_date_time": start, "dimensions": dims, "tariff_id": tariff_id})
 
 

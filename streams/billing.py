@@ -46,7 +46,7 @@ from sessions.identity import session_id_for
 from storage import repositories as repo
 from storage.models import SessionMessagesRecord, SessionRecord
 from storage.outbox import enqueue_cdr_push, enqueue_cdr_row_pushes
-from streams.cdrs import cdr_json, credit_for, session_cdr
+from streams.cdrs import cdr_json, credit_for, session_cdr, session_cdr_row, tariff_json
 from streams.processor import Outcome
 
 
@@ -241,8 +241,11 @@ class SqlSessionStore:
     def get(self, session_id: str) -> SessionState | None:
         state = self.cache.get(session_id)
         if state is not None:
-            if session_id not in self.before:  # self._touch(session_id, state), inline
-                self.before[session_id] = _Undo(state)
+            before = self.before
+            if session_id not in before:  # self._touch(session_id, state), inline (and _Undo(state))
+                fields = state.__dict__
+                before[session_id] = _new_tuple(_Undo, (state, fields.copy(), state.__pydantic_fields_set__.copy(),
+                                                        len(fields["messages"]), len(fields["issued"])))
             return state
         record = self._record(session_id)
         return None if record is None else self._load(record)
@@ -271,7 +274,10 @@ class SqlSessionStore:
         if rows is None:
             rows = self._rows(_ROWS_OPEN_OF, cp=charge_point_id)
         states = self._load_rows(rows)
-        states.update({k: self._touch(k, s) for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
+        # every cached state of the batch is looked at: its field read from its __dict__ (a
+        # pydantic attribute read takes the generic slow path), touched only when it matches
+        states.update({k: self._touch(k, s) for k, s in self.cache.items()
+                       if s.__dict__["charge_point_id"] == charge_point_id})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
     def open_sessions(self) -> Iterable[SessionState]:
@@ -579,7 +585,7 @@ _ENDED_AT_READERS: dict[str, Callable] = {}
 _NOT_CACHED = object()
 
 
-class _Undo:
+class _Undo(tuple):
     """How to put a state back as it was when the running envelope first touched it
     (:meth:`SqlSessionStore.discard_envelope`), without copying the model (issue 4: a
     ``model_copy`` with its own lists and derived cache cost ~4.4 µs per touched state):
@@ -594,23 +600,23 @@ class _Undo:
     The restored state gets a fresh derived-facts cache (rebuilt at the next question).
     """
 
-    __slots__ = ("state", "fields", "fields_set", "lengths")
+    __slots__ = ()
 
-    def __init__(self, state: SessionState) -> None:
-        self.state = state
-        fields = self.fields = state.__dict__.copy()
-        self.fields_set = state.__pydantic_fields_set__.copy()
-        self.lengths = (len(fields["messages"]), len(fields["issued"]))
+    def __new__(cls, state: SessionState) -> "_Undo":
+        """(state, a copy of its fields, a copy of its fields set, the lengths of its
+        messages and issued lists): a tuple, built inline (``tuple.__new__``) where the
+        store hands out a state, without a Python frame per touched state."""
+        fields = state.__dict__
+        return _new_tuple(cls, (state, fields.copy(), state.__pydantic_fields_set__.copy(),
+                                len(fields["messages"]), len(fields["issued"])))
 
     def restore(self) -> SessionState:
         """The state as it was (the same object; rare: a failed envelope)."""
-        state = self.state
-        fields = self.fields
-        messages, issued = self.lengths
+        state, fields, fields_set, messages, issued = self
         del fields["messages"][messages:]
         del fields["issued"][issued:]
         object.__setattr__(state, "__dict__", fields.copy())
-        object.__setattr__(state, "__pydantic_fields_set__", set(self.fields_set))
+        object.__setattr__(state, "__pydantic_fields_set__", set(fields_set))
         private = state.__pydantic_private__
         if private:
             # A fresh derived-facts cache (copy.copy of one is a new empty one): rebuilt
@@ -715,6 +721,8 @@ class Billing:
         self.warm = WarmStates(settings.worker_state_cache_sessions,
                                int(settings.worker_state_cache_json_mb * 1_000_000))
         self._tariffs: dict[tuple, Tariff] = {}
+        #: id of a Tariff of ``_tariffs`` (kept there, never changed) -> its OCPI JSON
+        self._tariff_texts: dict[int, str] = {}
         #: charge point id -> {open session id: its idle deadline (last received_at +
         #: timeout)}; loaded from SQL on first use, kept up to date per envelope. Only an
         #: index: its content always equals what the sessions table says (see _close_idle_of).
@@ -748,7 +756,7 @@ class Billing:
         consumed unevenly (one can be days ahead of another in a catch-up or a replay).
 
         The CDRs issued in the batch are written here, in issue order, in one query + one
-        executemany (:func:`storage.repositories.issue_cdrs`: same idempotence and
+        insert (a binary COPY on PostgreSQL; :func:`storage.repositories.issue_cdrs`: same idempotence and
         conflict rules as one by one), with their pushes queued in the same transaction.
         Returns the CDR rows newly inserted (the worker produces them on ``cdrs``)."""
         store = self._stores.pop(id(db), None)
@@ -885,12 +893,17 @@ class Billing:
         tariff = self._tariffs.get(key)
         if tariff is None:
             tariff = self._tariffs[key] = Tariff.model_validate_json(record.tariff_json)
+            self._tariff_texts[id(tariff)] = tariff_json(tariff)
         return tariff
 
-    def _documents(self, db: Session, session: CompletedSession) -> list[Cdr]:
-        """The CDRs to issue for this session version: [credit, replacement] or [cdr]."""
+    def _documents(self, db: Session, session: CompletedSession) -> list[Cdr | dict]:
+        """The CDRs to issue for this session version: [credit, replacement] or [cdr]. The
+        session's own CDR comes as its finished ``cdrs`` row (:func:`streams.cdrs.session_cdr_row`,
+        made from plain data), or as the Cdr when that leaves it to the models; the credit
+        CDR as a Cdr. :meth:`_cdr_rows` makes the rows of the Cdrs."""
         tariff = self._tariff(db, session)
-        cdr = session_cdr(session, tariff, self.settings)
+        cdr = (session_cdr_row(session, tariff, self.settings, self._tariff_texts.get(id(tariff)))
+               or session_cdr(session, tariff, self.settings))
         if session.version == 0:
             return [cdr]
         replaced_json = self._store(db).issued.get(session.replaces_cdr_id)
@@ -906,10 +919,14 @@ class Billing:
         return self._record_rows(db, self._cdr_rows(session, documents))
 
     @staticmethod
-    def _cdr_rows(session: CompletedSession, documents: list[Cdr]) -> list[dict]:
-        """The ``cdrs`` rows of these CDRs (nothing written)."""
+    def _cdr_rows(session: CompletedSession, documents: list[Cdr | dict]) -> list[dict]:
+        """The ``cdrs`` rows of these CDRs (nothing written); a row given (see
+        :meth:`_documents`) is taken as it is."""
         rows = []
         for cdr in documents:
+            if type(cdr) is dict:
+                rows.append(cdr)
+                continue
             document = cdr_json(cdr)
             # Fields read from the instance dicts (pydantic models have a ``__getattr__``:
             # each attribute read takes the generic slow path); _model_fields for others.

@@ -25,6 +25,9 @@ from functools import lru_cache
 
 from chargeledger.settings import Settings
 from pricing import build_cdr, credit_cdr, price_session
+from pricing.cdr import _ci_string, cdr_json_from_rows
+from pricing.engine import price_rows
+from pricing.periods import period_rows_from_readings
 from schemas.ocpi import (
     AuthMethod,
     Cdr,
@@ -36,6 +39,7 @@ from schemas.ocpi import (
     PowerType,
     Tariff,
     TokenType,
+    _quote,
 )
 from sessions import CompletedSession
 from sessions.fold import remark_text
@@ -148,6 +152,108 @@ def session_cdr(session: CompletedSession, tariff: Tariff, settings: Settings) -
         last_updated=fields["issued_at"],
         remark=remark_text(fields["remarks"]),
     )
+
+
+def _token_json(id_tag: str | None, country_code: str, party_id: str) -> tuple[str, str, str] | None:
+    """(the JSON, country_code, party_id) of ``_cdr_token(id_tag, country_code, party_id)``,
+    without validating the CdrToken, or None when validation would not keep a value as it
+    is (then _cdr_token decides). The same fields: the uid (36 characters at most) as
+    uid and contract_id, the eMSP of a contract id (RFID), else ourselves (OTHER)."""
+    uid = (id_tag or "UNKNOWN")[:36]
+    if not _ci_string(uid, 36):
+        return None
+    emsp = emsp_of_token(uid)
+    if emsp is None:
+        if not (_ci_string(country_code, 2) and _ci_string(party_id, 3)):
+            return None
+        kind = _OTHER_JSON
+    else:
+        country_code, party_id = emsp  # two letters, three letters or digits: printable ASCII
+        kind = _RFID_JSON
+    quoted = _quote(uid)
+    return (f'{{"country_code":{_quote(country_code)},"party_id":{_quote(party_id)},"uid":{quoted},"type":{kind}'
+            f',"contract_id":{quoted}}}', country_code, party_id)
+
+
+_OTHER_JSON = '"' + TokenType.OTHER.value + '"'
+_RFID_JSON = '"' + TokenType.RFID.value + '"'
+
+
+def tariff_json(tariff: Tariff) -> str:
+    """The OCPI JSON of a tariff (``tariff.model_dump_json()``), for :func:`session_cdr_row`."""
+    return tariff.model_dump_json()
+
+
+def session_cdr_row(session: CompletedSession, tariff: Tariff, settings: Settings,
+                    tariff_text: str | None = None) -> dict | None:
+    """The ``cdrs`` row (``streams.billing.Billing._cdr_rows``) of ``session_cdr(session,
+    tariff, settings)``, made from plain data: the session priced from period rows
+    (``pricing.engine.price_rows``, the engine's own code) and the CDR's JSON written from
+    them (``pricing.cdr.cdr_json_from_rows``), without the ChargingPeriod, Price and Cdr
+    models (issue 4). None when that JSON writer leaves the CDR to build_cdr (a value it
+    does not keep as is): then the caller takes session_cdr. Compared with the model path
+    by tests/unit/test_cdr_plain_json.py. ``tariff_text``: :func:`tariff_json` of ``tariff``
+    when the caller keeps it (written here otherwise)."""
+    fields = session.__dict__ if type(session) is CompletedSession else {
+        name: getattr(session, name) for name in _SESSION_FIELDS}
+    country_code, party_id = settings.country_code, settings.party_id
+    start, end = fields["start"], fields["end"]
+    time_zone = settings.location_time_zone
+    rows = period_rows_from_readings(fields["readings"], tariff, time_zone=time_zone, session_start=start,
+                                     session_end=end)
+    priced = price_rows(rows, tariff, time_zone=time_zone, session_start=start, session_end=end)
+    token = _token_json(fields["id_tag"], country_code, party_id)
+    if token is None:
+        return None
+    location = _cdr_location(fields["charge_point_id"], fields["evse_id"], fields["connector_id"],
+                             settings.location_id, country_code, party_id)
+    cdr_id = fields["cdr_id"]
+    written = cdr_json_from_rows(
+        priced,
+        rows,
+        id=cdr_id,
+        country_code=country_code,
+        party_id=party_id,
+        session_id=fields["ocpi_session_id"],
+        start_date_time=start,
+        end_date_time=end,
+        cdr_token_json=token[0],
+        auth_method=_AUTH_REQUEST,
+        cdr_location=location,
+        tariff=tariff,
+        tariff_json=tariff_json(tariff) if tariff_text is None else tariff_text,
+        last_updated=fields["issued_at"],
+        remark=remark_text(fields["remarks"]),
+    )
+    if written is None:
+        return None
+    document, start, end, last_updated = written
+    total_cost = priced[5]
+    location_fields = location.__dict__
+    return {  # the keys and values of Billing._cdr_rows
+        "country_code": country_code,
+        "party_id": party_id,
+        "id": cdr_id,
+        "start_date_time": start,
+        "end_date_time": end,
+        "currency": priced[0],
+        "total_cost_excl_vat": total_cost[0],
+        "total_cost_incl_vat": total_cost[1],
+        "total_energy": priced[11],
+        "total_time": priced[12],
+        "total_parking_time": priced[13],
+        "credit": False,
+        "credit_reference_id": None,
+        "emsp_country_code": token[1],
+        "emsp_party_id": token[2],
+        "location_id": location_fields["id"],
+        "evse_uid": location_fields["evse_uid"],
+        "tariff_id": tariff.id,
+        "tariff_version": tariff.last_updated,
+        "last_updated": last_updated,
+        "session_key": fields["session_id"] if type(session) is CompletedSession else session.session_id,
+        "cdr_json": document,
+    }
 
 
 def credit_for(replaced: Cdr, session: CompletedSession) -> Cdr:

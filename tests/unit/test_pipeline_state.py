@@ -352,22 +352,39 @@ def test_a_batch_hands_over_the_outbox_rows_it_committed_and_marks_those_produce
     [[STARTED, UPDATED, ENDED, ENDED]],
     [[STARTED, UPDATED], [ENDED], [ENDED]],
 ], ids=["same-batch", "next-batch"])
-def test_a_cdr_that_fails_to_serialise_leaves_no_trace_either(tmp_path, batches, monkeypatch):
+@pytest.mark.parametrize("writer", ["plain", "model"])
+def test_a_cdr_that_fails_to_serialise_leaves_no_trace_either(tmp_path, batches, writer, monkeypatch):
     """The CDR JSON is built before the envelope's states are kept (compute first, write
-    last): a failure there dead-letters the envelope and the session is as before it."""
+    last): a failure there dead-letters the envelope and the session is as before it.
+    Both writers: the one from plain data (streams.cdrs.session_cdr_row) and the model's
+    (taken when the plain one leaves the CDR to build_cdr)."""
     import streams.billing
+    import streams.cdrs
 
     clean = _processor(tmp_path, "clean.db")
     _batches(clean, [STARTED, UPDATED, ENDED])
-    real, calls = streams.billing.cdr_json, []
+    calls = []
+    if writer == "plain":
+        real_plain = streams.cdrs.cdr_json_from_rows
 
-    def fails_once(cdr):
-        calls.append(cdr.id)
-        if len(calls) == 1:
-            raise ValueError("serialiser bug")
-        return real(cdr)
+        def fails_once(*args, **kwargs):
+            calls.append(kwargs["id"])
+            if len(calls) == 1:
+                raise ValueError("serialiser bug")
+            return real_plain(*args, **kwargs)
 
-    monkeypatch.setattr(streams.billing, "cdr_json", fails_once)
+        monkeypatch.setattr(streams.cdrs, "cdr_json_from_rows", fails_once)
+    else:
+        real = streams.billing.cdr_json
+
+        def fails_once(cdr):
+            calls.append(cdr.id)
+            if len(calls) == 1:
+                raise ValueError("serialiser bug")
+            return real(cdr)
+
+        monkeypatch.setattr(streams.cdrs, "cdr_json_from_rows", lambda *args, **kwargs: None)
+        monkeypatch.setattr(streams.billing, "cdr_json", fails_once)
     failing = _processor(tmp_path, "failing.db")
     _batches(failing, *batches)
 
@@ -385,15 +402,17 @@ def test_a_failure_closing_idle_sessions_keeps_the_message_applied_and_retries_a
         return EventEnvelope(charge_point_id="STATE-1", ocpp_version="2.0.1", action="Heartbeat", message_id=mid,
                              received_at=datetime.fromisoformat(at.replace("Z", "+00:00")), payload={}).to_bytes()
 
-    real, calls = streams.billing.cdr_json, []
+    import streams.cdrs
 
-    def fails_once(cdr):
-        calls.append(cdr.id)
+    real, calls = streams.cdrs.cdr_json_from_rows, []
+
+    def fails_once(*args, **kwargs):  # the CDR JSON writer of the pipeline (session_cdr_row)
+        calls.append(kwargs["id"])
         if len(calls) == 1:
             raise ValueError("serialiser bug")
-        return real(cdr)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(streams.billing, "cdr_json", fails_once)
+    monkeypatch.setattr(streams.cdrs, "cdr_json_from_rows", fails_once)
     processor = _processor(tmp_path, "idle.db")
     # 48 h idle timeout: both heartbeats come after the session's deadline (10:30 + 48 h)
     _batches(processor, [STARTED, UPDATED], [heartbeat("h1", "2026-03-06T11:00:00Z")])
@@ -538,3 +557,23 @@ def test_an_undo_restores_every_state_of_simulated_traffic_like_a_deep_copy():
         undone += 1
         assert assembler.apply(envelope).kind == outcome.kind  # applied again from the restored state
     assert undone > 200
+
+
+def test_the_store_notes_the_undo_of_a_cached_state_as_undo_does():
+    """SqlSessionStore.get builds the undo of a cached state inline: the same as _Undo(state)."""
+    from datetime import timedelta
+
+    from sessions import SessionState
+    from sessions.events import CdrIssued
+
+    from streams.billing import SqlSessionStore, _Undo
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1",
+                         issued=[CdrIssued(version=0, cdr_id="C0", content_hash="h0")])
+    store = SqlSessionStore(None, timedelta(hours=1))  # type: ignore[arg-type] - no SQL for a cached state
+    store.cache["A/1"] = state
+    store.begin_envelope()
+    assert store.get("A/1") is state
+    noted = store.before["A/1"]
+    assert type(noted) is _Undo and noted == _Undo(state)
+    assert noted[1] is not state.__dict__ and noted[2] is not state.__pydantic_fields_set__
