@@ -376,7 +376,7 @@ class SessionAssembler:
                 issued = summary.as_version(version)
                 issued_versions.append(CdrIssued(version=version, cdr_id=issued.cdr_id, content_hash=content))
                 corrections = (issued,)
-        elif state.stopped:
+        elif state._derived().stopped:  # state.stopped, without the property's call
             summary = summarize(state, self.config)
             issued = summary.as_version(0)
             issued_versions.append(CdrIssued(version=0, cdr_id=issued.cdr_id, content_hash=summary.content_hash()))

@@ -251,7 +251,8 @@ def insert_rows(session: Session, table, columns: Sequence[str], rows: Sequence[
     fraction of the client and server work per row of a pipelined executemany (issue 4:
     2,800 ``session_messages`` rows 145 -> 77 ms, client CPU 30 -> 10 ms). ``pg_types``:
     the PostgreSQL type of each column (the binary rows carry none), by default
-    :func:`copy_types` of the model. Errors come out as SQLAlchemy's (``IntegrityError``,
+    :func:`copy_types` of the model (each value must be of its column's Python type: a
+    NUMERIC takes a Decimal or an int, never a float). Errors come out as SQLAlchemy's (``IntegrityError``,
     ``OperationalError``, ...), and a lost connection is invalidated as SQLAlchemy does."""
     if not rows:
         return

@@ -241,8 +241,11 @@ class SqlSessionStore:
     def get(self, session_id: str) -> SessionState | None:
         state = self.cache.get(session_id)
         if state is not None:
-            if session_id not in self.before:  # self._touch(session_id, state), inline
-                self.before[session_id] = _Undo(state)
+            before = self.before
+            if session_id not in before:  # self._touch(session_id, state), inline (and _Undo(state))
+                fields = state.__dict__
+                before[session_id] = _new_tuple(_Undo, (state, fields.copy(), state.__pydantic_fields_set__.copy(),
+                                                        len(fields["messages"]), len(fields["issued"])))
             return state
         record = self._record(session_id)
         return None if record is None else self._load(record)
@@ -271,7 +274,10 @@ class SqlSessionStore:
         if rows is None:
             rows = self._rows(_ROWS_OPEN_OF, cp=charge_point_id)
         states = self._load_rows(rows)
-        states.update({k: self._touch(k, s) for k, s in self.cache.items() if s.charge_point_id == charge_point_id})
+        # every cached state of the batch is looked at: its field read from its __dict__ (a
+        # pydantic attribute read takes the generic slow path), touched only when it matches
+        states.update({k: self._touch(k, s) for k, s in self.cache.items()
+                       if s.__dict__["charge_point_id"] == charge_point_id})
         return [s for k, s in sorted(states.items()) if s.is_open]
 
     def open_sessions(self) -> Iterable[SessionState]:
@@ -579,7 +585,7 @@ _ENDED_AT_READERS: dict[str, Callable] = {}
 _NOT_CACHED = object()
 
 
-class _Undo:
+class _Undo(tuple):
     """How to put a state back as it was when the running envelope first touched it
     (:meth:`SqlSessionStore.discard_envelope`), without copying the model (issue 4: a
     ``model_copy`` with its own lists and derived cache cost ~4.4 µs per touched state):
@@ -594,23 +600,23 @@ class _Undo:
     The restored state gets a fresh derived-facts cache (rebuilt at the next question).
     """
 
-    __slots__ = ("state", "fields", "fields_set", "lengths")
+    __slots__ = ()
 
-    def __init__(self, state: SessionState) -> None:
-        self.state = state
-        fields = self.fields = state.__dict__.copy()
-        self.fields_set = state.__pydantic_fields_set__.copy()
-        self.lengths = (len(fields["messages"]), len(fields["issued"]))
+    def __new__(cls, state: SessionState) -> "_Undo":
+        """(state, a copy of its fields, a copy of its fields set, the lengths of its
+        messages and issued lists): a tuple, built inline (``tuple.__new__``) where the
+        store hands out a state, without a Python frame per touched state."""
+        fields = state.__dict__
+        return _new_tuple(cls, (state, fields.copy(), state.__pydantic_fields_set__.copy(),
+                                len(fields["messages"]), len(fields["issued"])))
 
     def restore(self) -> SessionState:
         """The state as it was (the same object; rare: a failed envelope)."""
-        state = self.state
-        fields = self.fields
-        messages, issued = self.lengths
+        state, fields, fields_set, messages, issued = self
         del fields["messages"][messages:]
         del fields["issued"][issued:]
         object.__setattr__(state, "__dict__", fields.copy())
-        object.__setattr__(state, "__pydantic_fields_set__", set(self.fields_set))
+        object.__setattr__(state, "__pydantic_fields_set__", set(fields_set))
         private = state.__pydantic_private__
         if private:
             # A fresh derived-facts cache (copy.copy of one is a new empty one): rebuilt
@@ -750,7 +756,7 @@ class Billing:
         consumed unevenly (one can be days ahead of another in a catch-up or a replay).
 
         The CDRs issued in the batch are written here, in issue order, in one query + one
-        executemany (:func:`storage.repositories.issue_cdrs`: same idempotence and
+        insert (a binary COPY on PostgreSQL; :func:`storage.repositories.issue_cdrs`: same idempotence and
         conflict rules as one by one), with their pushes queued in the same transaction.
         Returns the CDR rows newly inserted (the worker produces them on ``cdrs``)."""
         store = self._stores.pop(id(db), None)

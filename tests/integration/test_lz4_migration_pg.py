@@ -1,5 +1,5 @@
-"""Migration 0103_pipeline_lz4_json on the real PostgreSQL server: after upgrade the worker's
-big JSON columns compress new values with LZ4 and read back the same text; downgrade puts
+"""Migrations 0103_pipeline_lz4_json and 0104_pipeline_lz4_outbox on the real PostgreSQL
+server: after upgrade the worker's big JSON columns compress new values with LZ4 and read back the same text; downgrade puts
 them back on the server's default method; upgrade again works. In a database of its own."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from storage.db import alembic_config, make_engine
 
-REVISION = "0103_pipeline_lz4_json"
-COLUMNS = {("cdrs", "cdr_json"), ("session_messages", "messages_json")}
+COLUMNS = {("cdrs", "cdr_json"), ("session_messages", "messages_json"), ("cdr_outbox", "payload")}
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def _methods(conn) -> dict[tuple[str, str], str]:
     """(table, column) -> the column's compression setting ('l': lz4, '': server default)."""
     return {(t, c): m for t, c, m in conn.execute(text(
         "SELECT c.relname, a.attname, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-        "WHERE c.relname IN ('cdrs', 'session_messages', 'sessions', 'events') AND a.attnum > 0 "
+        "WHERE c.relname IN ('cdrs', 'session_messages', 'sessions', 'events', 'cdr_outbox') AND a.attnum > 0 "
         "AND NOT a.attisdropped AND a.attcompression <> ''"))}
 
 

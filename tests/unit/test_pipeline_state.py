@@ -557,3 +557,23 @@ def test_an_undo_restores_every_state_of_simulated_traffic_like_a_deep_copy():
         undone += 1
         assert assembler.apply(envelope).kind == outcome.kind  # applied again from the restored state
     assert undone > 200
+
+
+def test_the_store_notes_the_undo_of_a_cached_state_as_undo_does():
+    """SqlSessionStore.get builds the undo of a cached state inline: the same as _Undo(state)."""
+    from datetime import timedelta
+
+    from sessions import SessionState
+    from sessions.events import CdrIssued
+
+    from streams.billing import SqlSessionStore, _Undo
+
+    state = SessionState(session_id="A/1", charge_point_id="A", transaction_id="1", ocpp_version="2.0.1",
+                         issued=[CdrIssued(version=0, cdr_id="C0", content_hash="h0")])
+    store = SqlSessionStore(None, timedelta(hours=1))  # type: ignore[arg-type] - no SQL for a cached state
+    store.cache["A/1"] = state
+    store.begin_envelope()
+    assert store.get("A/1") is state
+    noted = store.before["A/1"]
+    assert type(noted) is _Undo and noted == _Undo(state)
+    assert noted[1] is not state.__dict__ and noted[2] is not state.__pydantic_fields_set__

@@ -229,3 +229,32 @@ def test_a_new_state_equals_a_validated_one():
     assert not fast.stopped and fast.is_open and fast.last_received_at is None
     with pytest.raises(ValueError):  # not a str: validated as before
         SessionState.new("CP/1", "CP", 1, "1.6")  # type: ignore[arg-type]
+
+
+def test_event_kinds_by_class_are_what_isinstance_says():
+    """The derived facts look an event's kind up by its class (sessions.events._EVENT_KINDS)
+    instead of isinstance: every class of the DomainEvent union is there with the kind the
+    isinstance chain gives, and an event of another class (a subclass) still takes the chain."""
+    import typing
+
+    from sessions import events
+
+    union = typing.get_args(typing.get_args(events.DomainEvent)[0])
+    assert set(events._EVENT_KINDS) == set(union)
+    for cls in union:
+        fields = {name: (T0 if name == "timestamp" else ()) for name, f in cls.model_fields.items() if f.is_required()}
+        if "charging_state" in fields:
+            fields["charging_state"] = "Charging"
+        assert events._EVENT_KINDS[cls] == events._event_kind_of(cls(**fields)), cls
+
+    class LateEnded(events.TransactionEnded):
+        pass
+
+    state = SessionState(session_id="CP/1", charge_point_id="CP", transaction_id="1", ocpp_version="2.0.1")
+    state.messages.append(events.MessageRecorded(message_id="m", action="TransactionEvent", fingerprint="f",
+                                                 received_at=T0, events=(TransactionStarted(timestamp=T0),)))
+    assert state.started and not state.stopped
+    state.messages.append(events.MessageRecorded.model_construct(
+        message_id="n", action="TransactionEvent", fingerprint="g", received_at=T0, seq_no=None, offline=False,
+        events=(LateEnded(timestamp=T0),)))
+    assert state.stopped
