@@ -9,7 +9,9 @@ One process runs:
 * a group-less reader of the compacted ``tariffs`` topic, read to its end before the first
   event and polled between batches, storing every tariff version in the ``tariffs`` table;
 * per batch of records, :class:`streams.processor.Processor` applies everything in one
-  database transaction (exactly-once effect, see there);
+  database transaction (exactly-once effect, see there): handled on the event loop's thread,
+  written and committed in a committer thread while the loop decodes the records already
+  fetched for the next batch (see :meth:`Worker.run_once`);
 * after the commit, the transactional outbox: CDRs and dead letters not yet ``published``
   are produced (idempotent producer, acks=all) on ``cdrs`` (key CDR id) and
   ``ocpp-events-dlq`` (key: the source record's key; headers: reason, source topic,
@@ -258,28 +260,32 @@ class Worker:
             await self._settle_outbox(scan=True)
         published, self._published = self._published, Published()
         try:
-            # Phase A (Processor.apply: positions locked, every event handled, rows built) on
-            # the event loop's thread, not in a worker thread: it is CPU work (Python, holding
-            # the GIL), so a thread gained nothing but GIL hand-offs with the consumer's
-            # fetches (measured before: SQLite 7,498 / 7,028 against 6,724 / 6,307 events/s).
-            # Phase B (AppliedBatch.commit: the rows written, COMMIT) runs in the committer
-            # thread: it is mostly waiting for the database (on PostgreSQL ~20% of the loop's
-            # time was spent waiting on the connection; sqlite3's stepping and the commit's
-            # fsync release the GIL too), and meanwhile this thread fetches the records
-            # already buffered and decodes them (Processor.decode: pure, touching neither
-            # the batch's Session nor the handler; WarmStates' after-commit keeping runs in
-            # the committer thread, under its lock). The next batch's phase A starts only
-            # after this batch committed (its reads see this batch) and its outbox was
-            # produced; a failed commit drops what was read ahead (the consumer is not
-            # waiting on it: the worker fails as a failed batch always did, and resumes from
-            # the stored positions). Nothing new is awaited while this batch's CDRs wait to
-            # be produced (getmany with timeout 0: latency).
-            # The loop (heartbeats included) waits for the batch (~0.3 s for 2,000 events); a
-            # batch stuck longer than the session timeout (10 s) loses the group membership
-            # and its partitions go to another worker, which resumes from the stored
-            # positions (exactly-once holds: the tracking rows are locked until the commit,
-            # see Processor). The revoke listener waits for a running commit, so a group
-            # rebalance waits for the running batch, and runs between batches.
+            # Threads. Phase A (Processor.apply: positions locked, every event handled, rows
+            # built) runs on the event loop's thread: it is CPU work holding the GIL, and in a
+            # thread it gained nothing but GIL hand-offs with the consumer's fetches (measured
+            # when the whole batch ran in asyncio.to_thread: SQLite 6,724 / 6,307 events/s
+            # against 7,498 / 7,028 inline). Phase B (AppliedBatch.commit: the rows written,
+            # COMMIT) runs in the committer thread, because it is mostly waiting: on
+            # PostgreSQL ~20% of the loop's time was the connection's wait for the server;
+            # sqlite3's stepping and the commit's fsync release the GIL too. Meanwhile this
+            # thread takes the records already fetched (getmany with timeout 0: nothing new is
+            # awaited while this batch's CDRs wait to be produced) and decodes them for the
+            # next batch (Processor.decode: pure; it touches neither this batch's Session nor
+            # the handler, and WarmStates' after-commit keeping, in the committer thread, is
+            # under its lock). Measured (benchmarks/pipeline.py --only throughput, 2 series of
+            # 4 runs alternating with the inline commit, loaded machine): PostgreSQL +18% and
+            # +14% events/s in total (runs from -3% to +40%); SQLite -2% and -6%, within the
+            # noise (its phase B contends with the decoding for the GIL; the process CPU per
+            # batch is unchanged).
+            # The next batch's phase A starts only after this batch committed (its reads see
+            # this batch) and its outbox was produced. A failed commit drops what was read
+            # ahead and raises as a failed batch always did (the worker resumes from the
+            # stored positions). The loop (heartbeats included) waits for phase A (~0.2 s for
+            # 2,000 events); a batch stuck longer than the session timeout (10 s) loses the
+            # group membership and its partitions go to another worker, which resumes from
+            # the stored positions (exactly-once holds: the tracking rows stay locked until
+            # the commit, see Processor). The revoke listener waits for a running commit, so
+            # a group rebalance waits for the running batch.
             applied = self.processor.apply(records, published, decoded)
         except BaseException:
             self._hand_back(published)
