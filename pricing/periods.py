@@ -12,10 +12,10 @@ then merges neighbouring pieces that the tariff prices the same way.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from itertools import islice
 from operator import itemgetter
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, getcontext, setcontext
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
@@ -43,6 +43,8 @@ from .restrictions import (
 )
 
 _UTC = timezone.utc
+#: date.max's ordinal - 2 (time_of_day_boundaries: a span of UTC dates + 2 days)
+_LAST_ORDINAL = date.max.toordinal() - 2
 _ONE_DAY = timedelta(days=1)
 _MICRO = Decimal("0.000001")
 _INTERPOLATION_QUANTUM = Decimal("1e-9")
@@ -109,11 +111,22 @@ def time_of_day_boundaries(
     restriction of the tariff can change (rule 2: local time, DST-aware)."""
     if not compiled.day_boundaries or end <= start:
         return []
-    first_day = start.astimezone(zone).date() - _ONE_DAY
-    last_day = end.astimezone(zone).date() + _ONE_DAY
-    key = (compiled.day_boundaries, zone, first_day, last_day)
+    if start.tzinfo is _UTC and end.tzinfo is _UTC and 3 <= start.toordinal() <= end.toordinal() < _LAST_ORDINAL:
+        # The local days from the UTC date of start - 2 to that of end + 2 (ordinals in the
+        # key): they hold the local days from start's - 1 to end's + 1 (a UTC offset is
+        # less than a day), and the boundaries of the other days lie outside (start, end).
+        # The same instants inside the session, without converting start and end to the zone.
+        first_ordinal, last_ordinal = start.toordinal() - 2, end.toordinal() + 2
+        key = (compiled.day_boundaries, zone, first_ordinal, last_ordinal)
+        first_day = last_day = None
+    else:
+        first_day = start.astimezone(zone).date() - _ONE_DAY
+        last_day = end.astimezone(zone).date() + _ONE_DAY
+        key = (compiled.day_boundaries, zone, first_day, last_day)
     instants = _SPAN_INSTANTS.get(key)
     if instants is None:
+        if first_day is None:
+            first_day, last_day = date.fromordinal(first_ordinal), date.fromordinal(last_ordinal)
         # every boundary instant of those local days, without repeats, in order
         seconds = tuple(sorted(compiled.day_boundaries))
         found: set[datetime] = set()
@@ -125,7 +138,9 @@ def time_of_day_boundaries(
         if len(_SPAN_INSTANTS) >= _DAY_INSTANTS_LIMIT:
             _SPAN_INSTANTS.clear()
         _SPAN_INSTANTS[key] = instants
-    return [instant for instant in instants if start < instant < end]
+    # the instants strictly inside (start, end): a slice of the sorted instants
+    low = bisect_right(instants, start)
+    return list(instants[low:bisect_left(instants, end, low)])
 
 
 def duration_boundaries(compiled: CompiledTariff, start: datetime, end: datetime) -> list[datetime]:
@@ -398,7 +413,11 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[tuple
     selections = compiled.selections
     signatures: dict[tuple, tuple] = {}
     energy_at = curve.at
-    pieces: list[tuple] = []
+    periods: list[tuple] = []
+    group_start = group_signature = group_charging = None
+    group_energy = ZERO
+    group_powers: list = []
+    group_currents: list = []
     energy_before = energy_at(points[0])
     a = points[0]
     for b in islice(points, 1, None):
@@ -472,29 +491,28 @@ def _periods(readings, compiled: CompiledTariff, zone, start, end) -> list[tuple
                 None if el_time is None else el_time.index,
                 None if el_flat is None else el_flat.index,
             )
-        pieces.append((a, b, energy, charging, power, current, signature))
+        # Neighbouring pieces with the same signature are one period (a group): its
+        # energy is ``sum(the pieces' energies, ZERO)`` (the same additions in the same
+        # order), its powers and currents those of its pieces that have them; it is
+        # written when a piece with another signature starts, the last one after the loop.
+        if group_start is not None and signature != group_signature:
+            periods.append(_row(group_start, a, group_energy, group_charging, group_powers, group_currents))
+            group_start = None
+        if group_start is None:
+            group_start, group_signature, group_charging = a, signature, charging
+            group_energy = ZERO + energy
+            group_powers = [power] if with_power and power is not None else []
+            group_currents = [current] if current is not None else []
+        else:
+            group_energy += energy
+            if with_power and power is not None:
+                group_powers.append(power)
+            if current is not None:
+                group_currents.append(current)
         energy_before = energy_after
         a = b
-
-    periods: list[tuple] = []
-    group: list[tuple] = []
-    signature = None
-    for piece in pieces:
-        if group and piece[6] != signature:
-            periods.append(_group_row(group, with_power))
-            group = []
-        if not group:
-            signature = piece[6]
-        group.append(piece)
-    periods.append(_group_row(group, with_power))
+    periods.append(_row(group_start, a, group_energy, group_charging, group_powers, group_currents))
     return periods
-
-
-def _group_row(group: list[tuple], with_power: bool) -> tuple:
-    energy = sum([p[2] for p in group], ZERO)
-    powers = [p[4] for p in group if p[4] is not None] if with_power else []
-    currents = [p[5] for p in group if p[5] is not None]
-    return _row(group[0][0], group[-1][1], energy, group[0][3], powers, currents)
 
 
 def _row(start, end, energy, charging, powers, currents) -> tuple:

@@ -39,7 +39,8 @@ from typing import Any, Literal, NamedTuple, Protocol
 from schemas import ocpp16, ocpp201
 from schemas.envelope import EventEnvelope
 from schemas.ocpp import InvalidMessage, validate_response
-from schemas.ocpp_base import construct as _construct
+from schemas.ocpp_base import set_dict as _set_dict, set_extra as _set_extra, set_fields_set as _set_fields_set
+from schemas.ocpp_base import set_private as _set_private
 from sessions.calls import MeterValuesCall, TransactionEventCall, checked_call
 from sessions.config import AssemblerConfig
 from sessions.events import (
@@ -54,6 +55,7 @@ from sessions.events import (
     TransactionEnded,
     TransactionStarted,
     TransactionUpdated,
+    fields_set_of,
     trusted,
 )
 from sessions.fold import CompletedSession, summarize
@@ -200,7 +202,18 @@ def _applied(state: SessionState, events: tuple[DomainEvent, ...], completed: tu
 _new_outcome = object.__new__
 #: MessageRecorded's fields set, shared by the recorded messages like ``trusted`` shares one
 #: per class (never changed: the values are frozen; see sessions.events.trusted).
-_MESSAGE_FIELDS = set(MessageRecorded.model_fields)
+_MESSAGE_FIELDS = fields_set_of(MessageRecorded)
+_new_value = object.__new__
+
+
+def _value(cls: type, values: dict[str, Any]) -> Any:
+    """``trusted(cls, values)`` in one Python call (the domain events of every envelope)."""
+    value = _new_value(cls)
+    _set_dict(value, values)
+    _set_fields_set(value, _VALUE_FIELDS[cls])
+    _set_extra(value, None)
+    _set_private(value, None)
+    return value
 _set_attribute = object.__setattr__
 
 
@@ -355,8 +368,9 @@ class SessionAssembler:
     ) -> AssemblyOutcome:
         received = envelope.__dict__  # the envelope's fields (one attribute lookup)
         fields = state.__dict__
-        # trusted(MessageRecorded, {...}) without the call in between (once per message)
-        fields["messages"].append(_construct(MessageRecorded, {
+        # trusted(MessageRecorded, {...}) written out (once per message)
+        message = _new_value(MessageRecorded)
+        _set_dict(message, {
             "message_id": received["message_id"],
             "action": received["action"],
             "fingerprint": fingerprint,
@@ -364,7 +378,11 @@ class SessionAssembler:
             "seq_no": seq_no,
             "offline": offline,
             "events": events,
-        }, _MESSAGE_FIELDS))
+        })
+        _set_fields_set(message, _MESSAGE_FIELDS)
+        _set_extra(message, None)
+        _set_private(message, None)
+        fields["messages"].append(message)
         completed: tuple[CompletedSession, ...] = ()
         corrections: tuple[CompletedSession, ...] = ()
         issued_versions = fields["issued"]
@@ -566,16 +584,16 @@ class SessionAssembler:
         id_tag_status = _id_token_status(envelope) if id_tag is not None else None
         events: list[DomainEvent] = []
         if event_type == "Started":
-            events.append(trusted(TransactionStarted, {
+            events.append(_value(TransactionStarted, {
                 "type": "TransactionStarted", "timestamp": timestamp, "connector_id": connector_id,
                 "evse_id": evse_id, "id_tag": id_tag, "meter_start_kwh": None, "id_tag_status": id_tag_status}))
         elif evse_id is not None or id_tag is not None:
-            events.append(trusted(TransactionDetailsReported, {
+            events.append(_value(TransactionDetailsReported, {
                 "type": "TransactionDetailsReported", "timestamp": timestamp, "connector_id": connector_id,
                 "evse_id": evse_id, "id_tag": id_tag, "id_tag_status": id_tag_status}))
         charging_state = info_values["charging_state"]
         if charging_state is not None:
-            events.append(trusted(ChargingStateChanged, {
+            events.append(_value(ChargingStateChanged, {
                 "type": "ChargingStateChanged", "timestamp": timestamp, "charging_state": charging_state}))
         if samples is None:  # the model
             if meter_value:
@@ -585,7 +603,7 @@ class SessionAssembler:
         if event_type == "Ended":
             events.append(_transaction_ended(timestamp, None, info_values["stopped_reason"], id_tag, None))
         if not events:
-            events.append(trusted(TransactionUpdated, {
+            events.append(_value(TransactionUpdated, {
                 "type": "TransactionUpdated", "timestamp": timestamp, "trigger_reason": trigger_reason}))
         return self._record(state, envelope, fingerprint, tuple(events), seq_no, offline)
 
@@ -617,15 +635,27 @@ def _stamped_fields(model: Any) -> tuple[bool, tuple[tuple[str, str], ...]]:
 
 
 def _meter_values_recorded(samples: tuple, matched_by_connector: bool = False) -> MeterValuesRecorded:
-    return trusted(MeterValuesRecorded, {"type": "MeterValuesRecorded", "samples": samples,
-                                         "matched_by_connector": matched_by_connector})
+    """``trusted(MeterValuesRecorded, {...})``, written out."""
+    value = _new_value(MeterValuesRecorded)
+    _set_dict(value, {"type": "MeterValuesRecorded", "samples": samples, "matched_by_connector": matched_by_connector})
+    _set_fields_set(value, _MVR_FIELDS)
+    _set_extra(value, None)
+    _set_private(value, None)
+    return value
 
 
 def _transaction_ended(timestamp: datetime, meter_stop_kwh: Decimal | None, reason: str | None,
                        id_tag: str | None, matched_from: str | None) -> TransactionEnded:
-    return trusted(TransactionEnded, {
+    return _value(TransactionEnded, {
         "type": "TransactionEnded", "timestamp": timestamp, "meter_stop_kwh": meter_stop_kwh, "reason": reason,
         "id_tag": id_tag, "matched_from_transaction_id": matched_from})
+
+
+#: trusted's fields set of each event class the assembler builds (shared, never changed).
+_VALUE_FIELDS: dict[type, set[str]] = {cls: fields_set_of(cls) for cls in (
+    TransactionStarted, TransactionDetailsReported, TransactionUpdated, MeterValuesRecorded, ChargingStateChanged,
+    TransactionEnded)}
+_MVR_FIELDS = _VALUE_FIELDS[MeterValuesRecorded]
 
 
 def _id_token_status(envelope: EventEnvelope) -> str | None:

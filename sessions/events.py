@@ -42,6 +42,14 @@ _V = TypeVar("_V", bound=_Value)
 _FIELDS_SETS: dict[type, set[str]] = {}
 
 
+def fields_set_of(cls: type) -> set[str]:
+    """The fields set :func:`trusted` shares between the instances of ``cls`` it builds."""
+    fields_set = _FIELDS_SETS.get(cls)
+    if fields_set is None:
+        fields_set = _FIELDS_SETS[cls] = set(cls.model_fields)
+    return fields_set
+
+
 def trusted(cls: type[_V], values: dict[str, Any]) -> _V:
     """An instance of the value class ``cls`` from ``values`` that already have the field
     types (what validation would return for them: datetimes, Decimals, tuples of value

@@ -120,6 +120,7 @@ def _same_as_validated(value) -> None:
     validated = type(value)(**value.__dict__)
     assert validated == value
     assert list(validated.__dict__) == list(value.__dict__)
+    assert value.model_fields_set == validated.model_fields_set  # every field given
     for name, field_value in value.__dict__.items():
         assert type(validated.__dict__[name]) is type(field_value), name
     assert validated.model_dump_json() == value.model_dump_json()
