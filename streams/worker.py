@@ -276,12 +276,14 @@ class Worker:
             # awaited while this batch's CDRs wait to be produced) and decodes them for the
             # next batch (Processor.decode: pure; it touches neither this batch's Session nor
             # the handler, and WarmStates' after-commit keeping, in the committer thread, is
-            # under its lock). Measured (benchmarks/pipeline.py --only throughput, 2 series of
-            # 4 runs alternating with the inline commit, loaded machine): PostgreSQL +18% and
-            # +14% events/s in total (runs from -3% to +40%). Not on SQLite: in-process, its
-            # phase B holds the GIL nearly throughout (the sqlite3 module binds every row, the
-            # state JSON is built there), so the decoding only slowed it down (4 series: -2%
-            # to -14% events/s in total); there phase B runs inline, as before.
+            # under its lock). Measured (benchmarks/pipeline.py --only throughput, alternating
+            # with the inline commit), PostgreSQL: +18% and +14% events/s in total over 2
+            # series of 4 runs on a loaded machine; +6% over 6 pairs on a quiet one, once the
+            # COPY inserts had cut the server's time (the server shares the machine's 2 cores
+            # with the decoding here; not measured with a server of its own). Not on SQLite:
+            # in-process, its phase B holds the GIL nearly throughout (the sqlite3 module
+            # binds every row, the state JSON is built there), so the decoding only slowed it
+            # down (4 series: -2% to -14% events/s in total); there phase B runs inline.
             # The next batch's phase A starts only after this batch committed (its reads see
             # this batch) and its outbox was produced. A failed commit drops what was read
             # ahead and raises as a failed batch always did (the worker resumes from the
