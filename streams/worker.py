@@ -10,8 +10,8 @@ One process runs:
   event and polled between batches, storing every tariff version in the ``tariffs`` table;
 * per batch of records, :class:`streams.processor.Processor` applies everything in one
   database transaction (exactly-once effect, see there): handled on the event loop's thread,
-  written and committed in a committer thread while the loop decodes the records already
-  fetched for the next batch (see :meth:`Worker.run_once`);
+  and on PostgreSQL written and committed in a committer thread while the loop decodes the
+  records already fetched for the next batch (see :meth:`Worker.run_once`);
 * after the commit, the transactional outbox: CDRs and dead letters not yet ``published``
   are produced (idempotent producer, acks=all) on ``cdrs`` (key CDR id) and
   ``ocpp-events-dlq`` (key: the source record's key; headers: reason, source topic,
@@ -131,8 +131,12 @@ class Worker:
         self._published = Published()
         self._scanned_at = 0.0
         self._committing: asyncio.Task | None = None
-        #: Phase B of the batches (the writes and COMMIT, see run_once), one at a time;
-        #: started at the first batch.
+        #: Phase B (the writes and COMMIT) in the committer thread, overlapped with reading
+        #: ahead (see run_once): on a database server, not on SQLite (in-process: its phase B
+        #: holds the GIL nearly throughout, so it only contended with the decoding).
+        bind = getattr(self.sessions, "kw", {}).get("bind")
+        self._commit_in_thread = bind is None or bind.dialect.name != "sqlite"
+        #: Phase B of the batches, one at a time; started at the first batch.
         self._committer: ThreadPoolExecutor | None = None
         #: The running (or last) batch's commit in the committer thread.
         self._committing_batch: Future | None = None
@@ -274,9 +278,10 @@ class Worker:
             # the handler, and WarmStates' after-commit keeping, in the committer thread, is
             # under its lock). Measured (benchmarks/pipeline.py --only throughput, 2 series of
             # 4 runs alternating with the inline commit, loaded machine): PostgreSQL +18% and
-            # +14% events/s in total (runs from -3% to +40%); SQLite -2% and -6%, within the
-            # noise (its phase B contends with the decoding for the GIL; the process CPU per
-            # batch is unchanged).
+            # +14% events/s in total (runs from -3% to +40%). Not on SQLite: in-process, its
+            # phase B holds the GIL nearly throughout (the sqlite3 module binds every row, the
+            # state JSON is built there), so the decoding only slowed it down (4 series: -2%
+            # to -14% events/s in total); there phase B runs inline, as before.
             # The next batch's phase A starts only after this batch committed (its reads see
             # this batch) and its outbox was produced. A failed commit drops what was read
             # ahead and raises as a failed batch always did (the worker resumes from the
@@ -290,20 +295,27 @@ class Worker:
         except BaseException:
             self._hand_back(published)
             raise
-        if self._committer is None:
-            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chargeledger-commit")
-        committing = self._committing_batch = self._committer.submit(applied.commit)
-        try:
-            await self._read_ahead()
-        except Exception:  # noqa: BLE001 - the next poll fetches again (and fails as it would have)
-            log.debug("reading ahead failed", exc_info=True)
-        finally:  # cancelled too: the commit's outcome decides what is handed back
+        if not self._commit_in_thread:
             try:
-                result = await _finished(committing)
+                result = applied.commit()
             except BaseException:
-                self._ahead = None  # a failed batch: the next one must not be applied after it
                 self._hand_back(published)
                 raise
+        else:
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chargeledger-commit")
+            committing = self._committing_batch = self._committer.submit(applied.commit)
+            try:
+                await self._read_ahead()
+            except Exception:  # noqa: BLE001 - the next poll fetches again (and fails as it would have)
+                log.debug("reading ahead failed", exc_info=True)
+            finally:  # cancelled too: the commit's outcome decides what is handed back
+                try:
+                    result = await _finished(committing)
+                except BaseException:
+                    self._ahead = None  # a failed batch: the next one must not be applied after it
+                    self._hand_back(published)
+                    raise
         for name, value in result.counters.items():
             if name in _PROM:
                 _PROM[name].inc(value)
