@@ -188,17 +188,6 @@ def decode_call(envelope: EventEnvelope) -> DecodedCall | None:
 _OUTSIDE_SESSIONS = DecodedCall(None, None, None)
 
 
-def _applied(state: SessionState, events: tuple[DomainEvent, ...], completed: tuple[CompletedSession, ...],
-             corrections: tuple[CompletedSession, ...]) -> AssemblyOutcome:
-    """``AssemblyOutcome("applied", session_id=..., events=..., ...)`` without the frozen
-    dataclass's field-by-field ``object.__setattr__`` (once per envelope; every field set)."""
-    outcome = _new_outcome(AssemblyOutcome)
-    _set_attribute(outcome, "__dict__", {
-        "kind": "applied", "reason": None, "session_id": state.session_id, "events": events,
-        "completed": completed, "corrections": corrections, "state": state})
-    return outcome
-
-
 _new_outcome = object.__new__
 #: MessageRecorded's fields set, shared by the recorded messages like ``trusted`` shares one
 #: per class (never changed: the values are frozen; see sessions.events.trusted).
@@ -400,7 +389,13 @@ class SessionAssembler:
             issued_versions.append(CdrIssued(version=0, cdr_id=issued.cdr_id, content_hash=summary.content_hash()))
             completed = (issued,)
         self.store.put(state)
-        return _applied(state, events, completed, corrections)
+        # AssemblyOutcome("applied", session_id=..., events=..., ...) without the frozen
+        # dataclass's field-by-field object.__setattr__ (every field set; once per recorded message)
+        outcome = _new_outcome(AssemblyOutcome)
+        _set_attribute(outcome, "__dict__", {
+            "kind": "applied", "reason": None, "session_id": fields["session_id"], "events": events,
+            "completed": completed, "corrections": corrections, "state": state})
+        return outcome
 
     # --- OCPP 1.6 ---------------------------------------------------------------------
 

@@ -28,3 +28,25 @@ def test_messages_outside_sessions_share_one_equal_outcome():
     first, second = assembler.apply(boot), assembler.apply(boot)
     assert first == second == AssemblyOutcome("applied") and repr(first) == repr(AssemblyOutcome("applied"))
     assert assembler.counts["applied"] == 2
+
+
+def test_applied_outcomes_equal_the_dataclass_built_ones():
+    """_record writes the applied outcome's fields straight into its __dict__: the same value,
+    field order and repr as AssemblyOutcome(...) built through the frozen dataclass."""
+    import dataclasses
+
+    from tests.unit.traffic_support import simulated_envelopes
+
+    assembler = SessionAssembler()
+    checked = 0
+    for env in simulated_envelopes(40, 31, "O"):
+        outcome = assembler.apply(env)
+        if outcome.kind != "applied" or outcome.state is None:
+            continue
+        built = AssemblyOutcome("applied", session_id=outcome.state.session_id, events=outcome.events,
+                                completed=outcome.completed, corrections=outcome.corrections, state=outcome.state)
+        assert outcome == built and list(vars(outcome)) == list(vars(built)) == [
+            f.name for f in dataclasses.fields(AssemblyOutcome)]
+        assert repr(outcome) == repr(built)
+        checked += 1
+    assert checked > 100
