@@ -277,6 +277,11 @@ class AppliedBatch:
         """Phase B: the event rows, dead letters, the handler's ``end_batch``, the outbox
         rows produced marked, the positions and counters; COMMIT. On failure: rolled back,
         the error raised (nothing of the batch kept)."""
+        self.write()
+        return self.finish()
+
+    def write(self) -> None:
+        """Phase B without its COMMIT (:meth:`finish`). On failure: rolled back, raised."""
         db, result, processor = self.db, self.result, self.processor
         try:
             repo.insert_event_rows(db, self.event_rows)
@@ -289,12 +294,20 @@ class AppliedBatch:
                 repo.mark_published_by_key(db, published.cdrs, published.dead_letters)
             repo.track_many(db, processor.consumer_group, self.next_offsets)
             repo.add_to_counters(db, processor.consumer_group, dict(result.counters))
+        except BaseException:
+            _close(db, rollback=True)
+            raise
+
+    def finish(self) -> BatchResult:
+        """The COMMIT of a batch :meth:`write` wrote. On failure: rolled back, raised."""
+        db = self.db
+        try:
             self.transaction.commit()
         except BaseException:
             _close(db, rollback=True)
             raise
         _close(db)
-        return result
+        return self.result
 
 
 def _close(db: Session, rollback: bool = False) -> None:

@@ -19,7 +19,7 @@ from streams.billing import Billing
 from streams.simulate import produce, simulate_traffic
 from streams.tariffs import publish_tariff, sample_tariff_json
 from streams.topics import ensure_topics
-from streams.worker import Worker
+from streams.worker import Worker, WorkerFailed
 
 OURS = CdrRecord.session_key.like("OVL%")
 
@@ -91,6 +91,11 @@ async def test_a_failed_commit_applies_nothing_after_it_and_hands_the_outbox_mar
         assert events_in == worker.stats.records == positions
         assert events_in < len(traffic.records)
         assert worker._ahead is None
+        # The consumer is past the failed batch's records (and those read ahead): this
+        # worker applies nothing more, a restarted one resumes from the stored positions.
+        with pytest.raises(WorkerFailed, match="restart it to resume from the stored positions"):
+            await worker.run_once(timeout_ms=0)
+        assert stored()[0] == events_in
         # The outbox marks the failed batch carried are handed back, in order.
         assert carried and (carried[-1][0] or carried[-1][1])
         assert (worker._published.cdrs, worker._published.dead_letters) == carried[-1]
