@@ -14,6 +14,7 @@ from bisect import bisect_right
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, getcontext, localcontext, setcontext
 from typing import Any, Iterable, NamedTuple, Sequence
+from zoneinfo import ZoneInfo
 
 from schemas.ocpi import (
     CdrDimensionType,
@@ -519,6 +520,22 @@ def _period_end(periods: Sequence[ChargingPeriod], i: int, session_end: datetime
     return periods[i + 1].start_date_time if i + 1 < len(periods) else session_end
 
 
+def _pricing_inputs(periods: Sequence, tariff: Tariff, time_zone: str,
+                    session_start: datetime) -> tuple[CompiledTariff, ZoneInfo, list[Finding]]:
+    """What :func:`price_periods` and :func:`price_rows` start from: the compiled tariff,
+    the time zone and the findings list (the tariff's validity at the session's start).
+    Refuses an empty ``periods``."""
+    if not periods:
+        raise NoChargingPeriods("no charging periods to price")
+    compiled = compile_tariff(tariff)
+    zone = zone_for(time_zone)
+    findings: list[Finding] = (
+        [] if tariff.start_date_time is None and tariff.end_date_time is None
+        else tariff_validity_findings(tariff, session_start)
+    )
+    return compiled, zone, findings
+
+
 def price_periods(
     periods: Sequence[ChargingPeriod],
     tariff: Tariff,
@@ -534,14 +551,7 @@ def price_periods(
     ``check_boundaries`` adds a finding for every period that spans a price boundary
     (used when re-pricing a partner's CDR, rule 3).
     """
-    if not periods:
-        raise NoChargingPeriods("no charging periods to price")
-    compiled = compile_tariff(tariff)
-    zone = zone_for(time_zone)
-    findings: list[Finding] = (
-        [] if tariff.start_date_time is None and tariff.end_date_time is None
-        else tariff_validity_findings(tariff, session_start)
-    )
+    compiled, zone, findings = _pricing_inputs(periods, tariff, time_zone, session_start)
     caller_context = getcontext()
     setcontext(_ENGINE_CONTEXT)  # what ``with localcontext(...)`` does, without copying it
     try:
@@ -576,14 +586,7 @@ def price_rows(
     plain values: the fields of the PricedSession in ``_RESULT_FIELDS`` order, with None
     for ``charging_periods`` and every Price as its (excl_vat, incl_vat) pair (the values
     the Price would hold). The same pricing code (``_price``) as price_periods."""
-    if not rows:
-        raise NoChargingPeriods("no charging periods to price")
-    compiled = compile_tariff(tariff)
-    zone = zone_for(time_zone)
-    findings: list[Finding] = (
-        [] if tariff.start_date_time is None and tariff.end_date_time is None
-        else tariff_validity_findings(tariff, session_start)
-    )
+    compiled, zone, findings = _pricing_inputs(rows, tariff, time_zone, session_start)
     caller_context = getcontext()
     setcontext(_ENGINE_CONTEXT)
     try:

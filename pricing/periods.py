@@ -244,21 +244,7 @@ def charging_periods_from_readings(
     (hours), both ENERGY (kWh); MIN/MAX_POWER and MIN/MAX_CURRENT when known. The result
     always has at least one period (a zero-length session gets one empty period).
     """
-    if session_end < session_start:
-        raise PricingError("session ends before it starts")
-    compiled = compile_tariff(tariff)
-    zone = zone_for(time_zone)
-    ordered = sorted(_reading_fields(readings), key=_TIMESTAMP)
-    caller_context = getcontext()
-    # The engine's context (PRECISION digits, else the default one), like price_periods:
-    # what ``with localcontext() as c: c.prec = PRECISION`` gives a caller on the default
-    # context, without copying a context per session; the caller's is put back.
-    setcontext(_ENGINE_CONTEXT)
-    try:
-        tariff_id = compiled.tariff.id
-        return [_emit(row, tariff_id) for row in _periods(ordered, compiled, zone, session_start, session_end)]
-    finally:
-        setcontext(caller_context)
+    return _period_rows(readings, tariff, time_zone, session_start, session_end, emit=True)
 
 
 def period_rows_from_readings(
@@ -275,15 +261,29 @@ def period_rows_from_readings(
     values the ChargingPeriods are made of (:func:`_emit`), without making them: what
     ``engine.price_rows`` prices and a CDR's JSON is written from (issue 4: the periods'
     validation was a fifth of the periods' cost)."""
+    return _period_rows(readings, tariff, time_zone, session_start, session_end, emit=False)
+
+
+def _period_rows(readings: Iterable[MeterReading], tariff: Tariff, time_zone: str, session_start: datetime,
+                 session_end: datetime, emit: bool) -> list:
+    """The period rows of :func:`period_rows_from_readings`, or (``emit``) the
+    ChargingPeriods made of them (:func:`_emit`), in the engine's Decimal context."""
     if session_end < session_start:
         raise PricingError("session ends before it starts")
     compiled = compile_tariff(tariff)
     zone = zone_for(time_zone)
     ordered = sorted(_reading_fields(readings), key=_TIMESTAMP)
     caller_context = getcontext()
-    setcontext(_ENGINE_CONTEXT)  # as charging_periods_from_readings
+    # The engine's context (PRECISION digits, else the default one), like price_periods:
+    # what ``with localcontext() as c: c.prec = PRECISION`` gives a caller on the default
+    # context, without copying a context per session; the caller's is put back.
+    setcontext(_ENGINE_CONTEXT)
     try:
-        return _periods(ordered, compiled, zone, session_start, session_end)
+        rows = _periods(ordered, compiled, zone, session_start, session_end)
+        if not emit:
+            return rows
+        tariff_id = compiled.tariff.id
+        return [_emit(row, tariff_id) for row in rows]
     finally:
         setcontext(caller_context)
 

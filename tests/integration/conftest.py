@@ -106,6 +106,23 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def empty_pg_url(pg_url: str) -> Iterator[str]:
+    """A second fresh database next to the session's, for one test (e.g. one that migrates
+    down and up), dropped after it."""
+    url = make_url(pg_url)
+    name = f"clmig_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
 def settings(request: pytest.FixtureRequest, kafka_bootstrap: str, topic_prefix: str, pg_url: str) -> Settings:
     """Settings pointing at the real services; topics and app id are this test module's own.

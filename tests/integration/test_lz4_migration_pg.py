@@ -4,30 +4,13 @@ them back on the server's default method; upgrade again works. In a database of 
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
 from storage.db import alembic_config, make_engine
 
 COLUMNS = {("cdrs", "cdr_json"), ("session_messages", "messages_json"), ("cdr_outbox", "payload")}
-
-
-@pytest.fixture
-def empty_pg_url(pg_url):
-    url = make_url(pg_url)
-    name = f"cllz4_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _methods(conn) -> dict[tuple[str, str], str]:
